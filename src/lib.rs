@@ -1,0 +1,1 @@
+//! slo-scout facade
