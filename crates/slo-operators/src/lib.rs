@@ -6,11 +6,13 @@
 //! | operator | core | extension |
 //! |---|---|---|
 //! | PII / secret redaction | [`redact::Redactor`] | [`redact::Redact::redact`] |
-//! | template mining + SHA-256 fingerprint | [`fingerprint::TemplateMiner`] | [`fingerprint::Fingerprint::fingerprint`] |
+//! | template mining + SHA-256 fingerprint | [`fingerprint::TemplateMiner`] | [`fingerprint::Fingerprinting::fingerprint`] |
 //! | event-time tumbling windows with sampling | [`window::WindowAggregator`] | [`window::WindowCapsules::window_capsules`] |
 //! | embeddings | [`embed::Embedder`] | [`embed::Embed::embed`] |
 
 pub mod embed;
 pub mod fingerprint;
+pub mod metrics;
+pub mod pipeline;
 pub mod redact;
 pub mod window;

@@ -1,1 +1,47 @@
-fn main() {}
+//! `slo-runner`: the slo-scout command line. Thin by design: every command parses its flags and
+//! calls into the libraries.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Turns raw production telemetry into service-level objectives.
+#[derive(Parser)]
+#[command(name = "slo-runner", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the capsule pipeline over files (or the bundled sample telemetry) in-process.
+    Run(cmd::run::RunArgs),
+    /// Mine log templates from a file and write `LineId,EventTemplate` predictions.
+    Mine(cmd::mine::MineArgs),
+    /// Redact PII and secrets from stdin lines; one JSON object per line on stdout.
+    Redact(cmd::redact::RedactArgs),
+    /// Write synthetic telemetry with known ground truth.
+    Generate(cmd::generate::GenerateArgs),
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SLO_SCOUT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => cmd::run::run(args),
+        Command::Mine(args) => cmd::mine::run(args),
+        Command::Redact(args) => cmd::redact::run(args),
+        Command::Generate(args) => cmd::generate::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,421 @@
+//! Generic variable masking: the first, rule-based stage of template mining.
+//!
+//! A line's content is split on ASCII whitespace and every token is rewritten so that
+//! obviously-variable parts become the placeholder `<*>`. The rules are generic (no per-source
+//! regexes) and purely local to one token, so the masked form of a line does not depend on what
+//! was seen before — which is what makes templates stable from the very first line:
+//!
+//! 1. **Whole-token variables** (after peeling wrapping brackets/quotes and trailing
+//!    punctuation, which are kept): URLs (`scheme://…`), absolute paths (`/a/b`, `C:\…`),
+//!    `host:port` / dotted IPs, clock times (`12:03:44`, `00:01`).
+//! 2. **Partial masking** otherwise: a token is cut at "strong" delimiters
+//!    (`= : , ( ) [ ] { } @ " ' ; |` and runs of two or more dots); every piece that contains a
+//!    digit becomes `<*>`, so `uid=0` → `uid=<*>`, `(1902)` → `(<*>)`,
+//!    `audit(1122:33)` → `audit(<*>:<*>)`, `instruction......0` → `instruction......<*>`, while
+//!    ids such as `blk_-42`, `0x1f`, `appattempt_1_2` are masked as a whole piece.
+//! 3. **Word-like exemptions**: a piece with exactly one digit that follows at least two
+//!    letters (`ssh2`, `SOCKS5`, `log4j`, `Slf4jLogger`, `metrics2.properties`) is a word, not a
+//!    variable.
+//! 4. **Date runs**: a run of consecutive tokens made of weekday/month names, numbers and clock
+//!    times that contains a name and at least one number (`Sun Jul 10 04:30:30 2005`) collapses
+//!    into a single `<*>`.
+//!
+//! Non-numeric variables (user names, `true`/`false`, host names without digits) are left to
+//! the similarity stage of the miner.
+
+/// The placeholder written for a variable part.
+pub const WILDCARD: &str = "<*>";
+
+/// FNV-1a-style 64-bit hash (fixed, platform- and process-independent).
+#[inline]
+pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
+    // FxHash-like multiply-rotate over 8-byte words: fast and deterministic.
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h: u64 = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    for &b in chunks.remainder() {
+        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+    }
+    // final avalanche so that low bits are usable for hash maps
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h
+}
+
+/// A masked line: the masked tokens, stored in one buffer, with their hashes.
+#[derive(Debug, Default, Clone)]
+pub struct Masked {
+    buf: String,
+    spans: Vec<(u32, u32)>,
+    hashes: Vec<u64>,
+    // scratch: per token flags used by the date-run pass
+    flags: Vec<u8>,
+}
+
+const F_NAME: u8 = 1; // weekday / month name
+const F_NUM: u8 = 2; // pure number or clock time
+
+impl Masked {
+    /// Creates an empty buffer (reuse it across lines to avoid allocations).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of tokens.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// True when the line had no tokens.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The `i`-th masked token.
+    pub fn token(&self, i: usize) -> &str {
+        let (s, e) = self.spans[i];
+        &self.buf[s as usize..e as usize]
+    }
+
+    /// Hash of the `i`-th masked token (see [`hash_token`]).
+    pub fn hash(&self, i: usize) -> u64 {
+        self.hashes[i]
+    }
+
+    /// Iterates over the masked tokens.
+    pub fn tokens(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).map(move |i| self.token(i))
+    }
+
+    /// The masked line, tokens joined by one space.
+    pub fn joined(&self) -> String {
+        let mut s = String::with_capacity(self.buf.len() + self.len());
+        for (i, t) in self.tokens().enumerate() {
+            if i > 0 {
+                s.push(' ');
+            }
+            s.push_str(t);
+        }
+        s
+    }
+
+    /// Masks `content` into this buffer (previous contents are discarded).
+    pub fn mask(&mut self, content: &str) {
+        self.buf.clear();
+        self.spans.clear();
+        self.hashes.clear();
+        self.flags.clear();
+        let mut any_name = false;
+        for tok in content.split_ascii_whitespace() {
+            let start = self.buf.len();
+            let flag = mask_token(tok, &mut self.buf);
+            any_name |= flag == F_NAME;
+            self.spans.push((start as u32, self.buf.len() as u32));
+            self.flags.push(flag);
+        }
+        if any_name {
+            self.collapse_date_runs();
+        }
+        self.hashes.extend(self.spans.iter().map(|&(s, e)| hash_bytes(&self.buf.as_bytes()[s as usize..e as usize])));
+    }
+
+    fn collapse_date_runs(&mut self) {
+        let n = self.spans.len();
+        let mut i = 0;
+        let mut new_spans: Vec<(u32, u32)> = Vec::with_capacity(n);
+        let mut changed = false;
+        while i < n {
+            if self.flags[i] == 0 {
+                new_spans.push(self.spans[i]);
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            let (mut names, mut nums) = (0, 0);
+            while j < n && self.flags[j] != 0 {
+                if self.flags[j] == F_NAME {
+                    names += 1;
+                } else {
+                    nums += 1;
+                }
+                j += 1;
+            }
+            if names >= 1 && nums >= 1 && j - i >= 2 {
+                // collapse into one wildcard appended to the buffer
+                let s = self.buf.len();
+                self.buf.push_str(WILDCARD);
+                new_spans.push((s as u32, self.buf.len() as u32));
+                changed = true;
+            } else {
+                new_spans.extend_from_slice(&self.spans[i..j]);
+            }
+            i = j;
+        }
+        if changed {
+            self.spans = new_spans;
+        }
+    }
+}
+
+/// Hash of a masked token, as used by the miner.
+pub fn hash_token(token: &str) -> u64 {
+    hash_bytes(token.as_bytes())
+}
+
+/// Masks one line and returns its tokens joined by single spaces (convenience for tests and
+/// tools; the miner uses a reusable [`Masked`] buffer).
+pub fn mask_line(content: &str) -> String {
+    let mut m = Masked::new();
+    m.mask(content);
+    m.joined()
+}
+
+#[inline]
+fn is_strong(b: u8) -> bool {
+    matches!(b, b'=' | b':' | b',' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'@' | b'"' | b'\'' | b';' | b'|')
+}
+
+#[inline]
+fn is_open_wrap(b: u8) -> bool {
+    matches!(b, b'(' | b'[' | b'{' | b'<' | b'"' | b'\'')
+}
+
+#[inline]
+fn is_close_wrap(b: u8) -> bool {
+    matches!(b, b')' | b']' | b'}' | b'>' | b'"' | b'\'' | b',' | b';' | b':' | b'.' | b'!' | b'?')
+}
+
+const NAMES: [&[u8]; 19] = [
+    b"mon", b"tue", b"wed", b"thu", b"fri", b"sat", b"sun", b"jan", b"feb", b"mar", b"apr", b"may",
+    b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec",
+];
+
+fn is_date_name(t: &[u8]) -> bool {
+    if t.len() != 3 {
+        return false;
+    }
+    if !t[0].is_ascii_uppercase() {
+        return false;
+    }
+    let l = [t[0].to_ascii_lowercase(), t[1].to_ascii_lowercase(), t[2].to_ascii_lowercase()];
+    NAMES.iter().any(|n| **n == l)
+}
+
+/// `\d+(:\d+)+([.,]\d+)?` — a clock time.
+fn is_clock(t: &[u8]) -> bool {
+    let mut colons = 0;
+    let mut i = 0;
+    let mut digits_in_group = 0;
+    while i < t.len() {
+        let b = t[i];
+        if b.is_ascii_digit() {
+            digits_in_group += 1;
+        } else if b == b':' {
+            if digits_in_group == 0 {
+                return false;
+            }
+            colons += 1;
+            digits_in_group = 0;
+        } else if (b == b'.' || b == b',') && colons > 0 && digits_in_group > 0 {
+            // fractional seconds: rest must be digits
+            return i + 1 < t.len() && t[i + 1..].iter().all(u8::is_ascii_digit);
+        } else {
+            return false;
+        }
+        i += 1;
+    }
+    colons > 0 && digits_in_group > 0
+}
+
+/// `host:port` where host is a dotted name/IP, or a bare dotted-quad IP.
+fn is_host_port_or_ip(t: &[u8]) -> bool {
+    let (host, port) = match t.iter().rposition(|&b| b == b':') {
+        Some(p) => (&t[..p], &t[p + 1..]),
+        None => (t, &t[..0]),
+    };
+    if !port.is_empty() && !port.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    if host.is_empty() || !host.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_') {
+        return false;
+    }
+    let dots = host.iter().filter(|&&b| b == b'.').count();
+    if port.is_empty() {
+        // bare IPv4
+        dots == 3 && host.iter().all(|&b| b.is_ascii_digit() || b == b'.')
+    } else {
+        // a dotted name (all lower case, e.g. `qq.com`), a longer dotted name, or a name with
+        // digits (`node-07`); `state.clipTopAmount:10` stays a key:value pair
+        dots >= 2
+            || host.iter().any(u8::is_ascii_digit)
+            || (dots == 1 && !host.iter().any(u8::is_ascii_uppercase))
+    }
+}
+
+fn is_path_or_url(core: &[u8]) -> bool {
+    (core.len() > 1 && core[0] == b'/')
+        || core.windows(3).any(|w| w == b"://")
+        || (core.len() > 2 && core[0].is_ascii_alphabetic() && core[1] == b':' && core[2] == b'\\')
+}
+
+/// Masks one whitespace-free token, appending the result to `out`.
+/// Returns a date-run flag (`F_NAME`, `F_NUM` or 0).
+fn mask_token(tok: &str, out: &mut String) -> u8 {
+    let b = tok.as_bytes();
+    let has_digit = b.iter().any(u8::is_ascii_digit);
+    // peel wrapping
+    let mut s = 0;
+    while s < b.len() && is_open_wrap(b[s]) {
+        s += 1;
+    }
+    let mut e = b.len();
+    while e > s && is_close_wrap(b[e - 1]) {
+        e -= 1;
+    }
+    let core = &b[s..e];
+    if !has_digit {
+        if is_date_name(core) && s == 0 {
+            out.push_str(tok);
+            return F_NAME;
+        }
+        if is_path_or_url(core) {
+            out.push_str(&tok[..s]);
+            out.push_str(WILDCARD);
+            out.push_str(&tok[e..]);
+        } else {
+            out.push_str(tok);
+        }
+        return 0;
+    }
+    if core.is_empty() {
+        out.push_str(tok);
+        return 0;
+    }
+    if is_clock(core) || is_path_or_url(core) || is_host_port_or_ip(core) {
+        out.push_str(&tok[..s]);
+        out.push_str(WILDCARD);
+        out.push_str(&tok[e..]);
+        let numeric = s == 0 && e == b.len() && is_clock(core);
+        return if numeric { F_NUM } else { 0 };
+    }
+    let pure_number = s == 0 && e == b.len() && core.iter().all(u8::is_ascii_digit);
+    // partial masking on strong delimiters
+    let mut i = 0;
+    let mut piece_start = 0;
+    while i <= b.len() {
+        let at_end = i == b.len();
+        let delim_len = if at_end {
+            0
+        } else if is_strong(b[i]) {
+            1
+        } else if b[i] == b'.' && i + 1 < b.len() && b[i + 1] == b'.' {
+            let mut j = i;
+            while j < b.len() && b[j] == b'.' {
+                j += 1;
+            }
+            j - i
+        } else {
+            0
+        };
+        if !at_end && b[i] == b':' && host_like(&b[piece_start..i]) {
+            // `host:port` inside a longer token: keep it as one piece
+            let mut j = i + 1;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j > i + 1 && (j == b.len() || is_strong(b[j]) || b[j] == b'.') {
+                i = j;
+                continue;
+            }
+        }
+        if at_end || delim_len > 0 {
+            emit_piece(&tok[piece_start..i], out);
+            if !at_end {
+                out.push_str(&tok[i..i + delim_len]);
+            }
+            i += delim_len.max(1);
+            piece_start = i;
+        } else {
+            i += 1;
+        }
+    }
+    if pure_number {
+        F_NUM
+    } else {
+        0
+    }
+}
+
+/// A dotted host name or IP (at least two dots, only host characters).
+fn host_like(p: &[u8]) -> bool {
+    p.iter().filter(|&&b| b == b'.').count() >= 2
+        && p.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+}
+
+#[inline]
+fn emit_piece(piece: &str, out: &mut String) {
+    let p = piece.as_bytes();
+    let mut digits = 0;
+    let mut first_digit = usize::MAX;
+    for (i, &c) in p.iter().enumerate() {
+        if c.is_ascii_digit() {
+            digits += 1;
+            if first_digit == usize::MAX {
+                first_digit = i;
+            }
+        }
+    }
+    if digits == 0 {
+        out.push_str(piece);
+        return;
+    }
+    if digits == 1
+        && first_digit >= 2
+        && p[first_digit - 1].is_ascii_alphabetic()
+        && p[first_digit - 2].is_ascii_alphabetic()
+    {
+        // word-like: ssh2, SOCKS5, log4j
+        out.push_str(piece);
+        return;
+    }
+    out.push_str(WILDCARD);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_generic_variables() {
+        let cases = [
+            ("PacketResponder 1 for block blk_-3886 terminating", "PacketResponder <*> for block <*> terminating"),
+            ("session opened for user cyrus by (uid=0)", "session opened for user cyrus by (uid=<*>)"),
+            ("Failed password for root from 5.36.59.76 port 42393 ssh2", "Failed password for root from <*> port <*> ssh2"),
+            ("10.251.30.85:50010:Got exception while serving x to /10.251.90.64:", "<*>:Got exception while serving x to <*>:"),
+            ("connection from 1.2.3.4 () at Sun Jul 10 04:30:30 2005", "connection from <*> () at <*>"),
+            ("program interrupt: illegal instruction......0", "program interrupt: illegal instruction......<*>"),
+            ("Default file system [hdfs://msra-sa-41:9000]", "Default file system [<*>]"),
+            ("ciod: Error loading /bgl/apps/x: invalid", "ciod: Error loading <*>: invalid"),
+            ("audit(1122475266.4:2): initialized", "audit(<*>:<*>): initialized"),
+            ("Slf4jLogger started via SOCKS5 at 0x1f", "Slf4jLogger started via SOCKS5 at <*>"),
+            ("lifetime 00:01", "lifetime <*>"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(mask_line(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn hashes_are_stable() {
+        let mut m = Masked::new();
+        m.mask("a b 12");
+        assert_eq!(m.hash(2), hash_token(WILDCARD));
+        assert_eq!(m.hash(0), hash_token("a"));
+        assert_ne!(m.hash(0), m.hash(1));
+    }
+}

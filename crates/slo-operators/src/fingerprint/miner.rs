@@ -1,0 +1,686 @@
+//! The online template miner: generic masking ([`super::mask`]) followed by a Drain-like
+//! similarity search.
+//!
+//! # Algorithm
+//!
+//! 1. The content is masked token by token (see [`super::mask`]); the result is a sequence of
+//!    tokens where numeric / id-like parts are already `<*>`.
+//! 2. Candidate clusters live in *leaves* keyed by `(token count, first token)` (Drain's
+//!    fixed-depth prefix tree with depth 1; a first token that was masked is the key `<*>`).
+//! 3. In the leaf, the line is compared with each cluster template position by position. A
+//!    position *scores* when the template token equals the line token (including both being
+//!    `<*>`) or when the template token is a partial pattern such as `uid=<*>` that matches the
+//!    line token; a template `<*>` facing a literal line token does not score. The similarity is
+//!    `score / token count`; the best cluster (ties: most scoring positions, then the oldest
+//!    cluster) is taken when its similarity is at least [`MinerConfig::similarity_threshold`],
+//!    otherwise a new cluster is created from the masked line.
+//! 4. Joining a cluster generalises the template where tokens differ: the common delimiter
+//!    prefix/suffix is kept (`(uid)` + `()` → `(<*>)`, `user=root` + `user=guest` →
+//!    `user=<*>`), the rest becomes `<*>`.
+//!
+//! The [`Fingerprint`] of a cluster is the SHA-256 of its current template text; it is cached
+//! and only recomputed when the template changes.
+//!
+//! # Bounded memory
+//!
+//! At most [`MinerConfig::max_templates`] clusters are kept. When an insertion exceeds the cap,
+//! the least-recently-used clusters are evicted in one batch (down to `cap - cap/64`), so the
+//! eviction cost is amortised; [`TemplateMiner::evictions`] counts evicted clusters. Leaves are
+//! scanned up to [`MinerConfig::max_leaf_scan`] most recent clusters so a leaf that fills with
+//! unmergeable lines cannot slow mining down.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use super::mask::{hash_token, Masked, WILDCARD};
+use super::{fingerprint_of, Fingerprint};
+
+/// Identifier of a cluster inside one miner (assigned in creation order, starting at 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ClusterId(pub u64);
+
+impl std::fmt::Display for ClusterId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "C{}", self.0)
+    }
+}
+
+/// Configuration of a [`TemplateMiner`]. One generic configuration is meant to serve every log
+/// source; the defaults are the values benchmarked in `docs/bench/template-mining.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MinerConfig {
+    /// Maximum number of clusters kept (default 10 000); least-recently-used ones are evicted.
+    pub max_templates: usize,
+    /// Minimum similarity (share of scoring positions, 0..=1) to join a cluster (default 0.9).
+    pub similarity_threshold: f64,
+    /// How many of a leaf's most recent clusters are compared with a line (default 64).
+    pub max_leaf_scan: usize,
+    /// Credit (0..=1) given to a template `<*>` facing a literal token when computing the
+    /// similarity (default 0.5): 0 is Drain's original rule, 1 lets a generalised position
+    /// absorb anything.
+    pub wildcard_credit: f64,
+    /// Sibling merge (default 3; 0 disables): when a line would open a new cluster and at least
+    /// `sibling_merge - 1` clusters of its leaf differ from it in exactly one and the same
+    /// position, that position is a variable with at least `sibling_merge` values — the
+    /// clusters are merged into the oldest one with `<*>` there (the others become aliases).
+    pub sibling_merge: usize,
+}
+
+impl Default for MinerConfig {
+    fn default() -> Self {
+        MinerConfig { max_templates: 10_000, similarity_threshold: 0.9, max_leaf_scan: 64, wildcard_credit: 0.5, sibling_merge: 3 }
+    }
+}
+
+/// Result of mining one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MineResult {
+    /// The cluster the line was assigned to.
+    pub cluster: ClusterId,
+    /// The cluster's template after this line (variables written as `<*>`).
+    pub template: String,
+    /// SHA-256 of `template`.
+    pub fingerprint: Fingerprint,
+    /// True when the line created a new cluster.
+    pub is_new: bool,
+}
+
+/// One cluster in a [`MinerState`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterState {
+    /// Cluster id.
+    pub id: ClusterId,
+    /// Current template (tokens joined by single spaces).
+    pub template: String,
+    /// Number of lines assigned so far.
+    pub count: u64,
+    /// Logical time (mine-call counter) of the last assignment; drives LRU eviction.
+    pub last_used: u64,
+}
+
+/// Serialisable state of a [`TemplateMiner`] (see [`TemplateMiner::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MinerState {
+    /// The configuration in force.
+    pub config: MinerConfig,
+    /// Next cluster id to assign.
+    pub next_id: u64,
+    /// Logical clock (number of lines mined).
+    pub tick: u64,
+    /// Clusters evicted so far.
+    pub evictions: u64,
+    /// Clusters, sorted by id.
+    pub clusters: Vec<ClusterState>,
+    /// Clusters absorbed by a sibling merge: `(absorbed, survivor)`, sorted.
+    #[serde(default)]
+    pub aliases: Vec<(ClusterId, ClusterId)>,
+}
+
+/// Kind of a template token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Literal,
+    Wild,
+    /// contains `<*>` plus literal text, e.g. `uid=<*>`
+    Pattern,
+}
+
+#[derive(Debug, Clone)]
+struct Cluster {
+    tokens: Vec<String>,
+    hashes: Vec<u64>,
+    kinds: Vec<Kind>,
+    template: String,
+    fingerprint: Fingerprint,
+    count: u64,
+    last_used: u64,
+    leaf: u64,
+}
+
+impl Cluster {
+    fn from_tokens(tokens: Vec<String>, leaf: u64) -> Self {
+        let hashes = tokens.iter().map(|t| hash_token(t)).collect();
+        let kinds = tokens.iter().map(|t| kind_of(t)).collect();
+        let template = tokens.join(" ");
+        let fingerprint = fingerprint_of(&template);
+        Cluster { tokens, hashes, kinds, template, fingerprint, count: 0, last_used: 0, leaf }
+    }
+
+    fn refresh(&mut self) {
+        self.template = self.tokens.join(" ");
+        self.fingerprint = fingerprint_of(&self.template);
+    }
+}
+
+fn kind_of(t: &str) -> Kind {
+    if t == WILDCARD {
+        Kind::Wild
+    } else if t.contains(WILDCARD) {
+        Kind::Pattern
+    } else {
+        Kind::Literal
+    }
+}
+
+/// Does `s` match pattern `p` in which every `<*>` stands for any (possibly empty) text?
+fn pattern_matches(p: &str, s: &str) -> bool {
+    let mut parts = p.split(WILDCARD);
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = s.strip_prefix(first) else { return false };
+    let parts: Vec<&str> = parts.collect();
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            return rest.len() >= part.len() && rest.ends_with(part);
+        }
+        match rest.find(part) {
+            Some(pos) => rest = &rest[pos + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[inline]
+fn is_delim(b: u8) -> bool {
+    !b.is_ascii_alphanumeric() && !matches!(b, b'<' | b'*' | b'>' | b'_' | b'-' | b'.')
+}
+
+/// Generalises two different tokens: keeps the common prefix up to (and including) its last
+/// delimiter and the common suffix from its first delimiter; the middle becomes `<*>`.
+fn generalise(t: &str, s: &str) -> String {
+    let (a, b) = (t.as_bytes(), s.as_bytes());
+    let max = a.len().min(b.len());
+    let mut p = 0;
+    while p < max && a[p] == b[p] {
+        p += 1;
+    }
+    // cut the prefix back to a delimiter boundary
+    while p > 0 && !is_delim(a[p - 1]) {
+        p -= 1;
+    }
+    let mut q = 0;
+    while q < max - p && a[a.len() - 1 - q] == b[b.len() - 1 - q] {
+        q += 1;
+    }
+    while q > 0 && !is_delim(a[a.len() - q]) {
+        q -= 1;
+    }
+    let mut out = String::with_capacity(p + q + 3);
+    out.push_str(&t[..p]);
+    out.push_str(WILDCARD);
+    out.push_str(&t[t.len() - q..]);
+    out
+}
+
+/// Fixed-key hasher for the internal maps (keys are already good 64-bit hashes).
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (n >> 29);
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+fn leaf_key(len: usize, first: u64) -> u64 {
+    first ^ (len as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93)
+}
+
+/// Streaming template miner (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct TemplateMiner {
+    cfg: MinerConfig,
+    clusters: IdMap<u64, Cluster>,
+    leaves: IdMap<u64, Vec<u64>>,
+    next_id: u64,
+    tick: u64,
+    evictions: u64,
+    aliases: IdMap<u64, u64>,
+    scratch: Masked,
+}
+
+impl TemplateMiner {
+    /// Creates an empty miner.
+    pub fn new(cfg: MinerConfig) -> Self {
+        TemplateMiner {
+            cfg,
+            clusters: IdMap::default(),
+            leaves: IdMap::default(),
+            next_id: 1,
+            tick: 0,
+            evictions: 0,
+            aliases: IdMap::default(),
+            scratch: Masked::new(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &MinerConfig {
+        &self.cfg
+    }
+
+    /// Mines one line's content and returns its cluster and current template.
+    pub fn mine(&mut self, content: &str) -> MineResult {
+        let (id, is_new) = self.mine_id(content);
+        let c = &self.clusters[&id.0];
+        MineResult { cluster: id, template: c.template.clone(), fingerprint: c.fingerprint, is_new }
+    }
+
+    /// Like [`TemplateMiner::mine`] but without cloning the template: returns the cluster id,
+    /// whether it is new, and the current fingerprint.
+    pub fn mine_fingerprint(&mut self, content: &str) -> (ClusterId, Fingerprint, bool) {
+        let (id, is_new) = self.mine_id(content);
+        (id, self.clusters[&id.0].fingerprint, is_new)
+    }
+
+    fn mine_id(&mut self, content: &str) -> (ClusterId, bool) {
+        self.tick += 1;
+        let mut m = std::mem::take(&mut self.scratch);
+        m.mask(content);
+        let n = m.len();
+        let first = if n == 0 { 0 } else { m.hash(0) };
+        let key = leaf_key(n, first);
+        let mut best: Option<(u64, usize)> = None;
+        if let Some(leaf) = self.leaves.get(&key) {
+            let wild = hash_token(WILDCARD);
+            let mut best_sim = -1.0f64;
+            // a hard mismatch (different literal) can never score; more than this many of them
+            // rule a cluster out, so the comparison stops early
+            let max_hard = ((1.0 - self.cfg.similarity_threshold) * n as f64).floor() as usize;
+            for &cid in leaf.iter().rev().take(self.cfg.max_leaf_scan) {
+                let c = &self.clusters[&cid];
+                // score: equal positions; both_wild: positions where both sides are `<*>`
+                let (mut score, mut both_wild, mut wild_lit) = (0usize, 0usize, 0usize);
+                let mut hard = 0usize;
+                for i in 0..n {
+                    let h = m.hash(i);
+                    let ok = match c.kinds[i] {
+                        Kind::Literal => c.hashes[i] == h,
+                        Kind::Wild => {
+                            both_wild += usize::from(h == wild);
+                            wild_lit += usize::from(h != wild);
+                            h == wild
+                        }
+                        Kind::Pattern => c.hashes[i] == h || pattern_matches(&c.tokens[i], m.token(i)),
+                    };
+                    score += usize::from(ok);
+                    hard += usize::from(!ok && c.kinds[i] != Kind::Wild);
+                    if hard > max_hard {
+                        break;
+                    }
+                }
+                if hard > max_hard {
+                    continue;
+                }
+                let lit = n - both_wild;
+                let matched = (score - both_wild) as f64 + self.cfg.wildcard_credit * wild_lit as f64;
+                let sim = if lit == 0 { 1.0 } else { matched / lit as f64 };
+                if sim >= self.cfg.similarity_threshold && sim >= best_sim {
+                    // iterating newest first: `>=` keeps the oldest among equals
+                    best = Some((cid, score));
+                    best_sim = sim;
+                }
+            }
+        }
+        let tick = self.tick;
+        if best.is_none() && self.cfg.sibling_merge >= 2 && n >= 2 {
+            if let Some(id) = self.try_sibling_merge(&m, key, tick) {
+                self.scratch = m;
+                return (ClusterId(id), false);
+            }
+        }
+        let result = match best {
+            Some((cid, score)) => {
+                let c = self.clusters.get_mut(&cid).expect("leaf ids are live");
+                c.count += 1;
+                c.last_used = tick;
+                if score < n {
+                    let mut changed = false;
+                    for i in 0..n {
+                        let tok = m.token(i);
+                        let same = match c.kinds[i] {
+                            Kind::Wild => true,
+                            Kind::Literal => c.hashes[i] == m.hash(i),
+                            Kind::Pattern => c.hashes[i] == m.hash(i) || pattern_matches(&c.tokens[i], tok),
+                        };
+                        if !same {
+                            let g = generalise(&c.tokens[i], tok);
+                            c.hashes[i] = hash_token(&g);
+                            c.kinds[i] = kind_of(&g);
+                            c.tokens[i] = g;
+                            changed = true;
+                        }
+                    }
+                    if changed {
+                        c.refresh();
+                    }
+                }
+                (ClusterId(cid), false)
+            }
+            None => {
+                let id = self.next_id;
+                self.next_id += 1;
+                let mut c = Cluster::from_tokens(m.tokens().map(str::to_owned).collect(), key);
+                c.count = 1;
+                c.last_used = tick;
+                self.clusters.insert(id, c);
+                self.leaves.entry(key).or_default().push(id);
+                if self.clusters.len() > self.cfg.max_templates {
+                    self.evict(id);
+                }
+                (ClusterId(id), true)
+            }
+        };
+        self.scratch = m;
+        result
+    }
+
+    /// See [`MinerConfig::sibling_merge`]. Returns the surviving cluster when a merge happened.
+    fn try_sibling_merge(&mut self, m: &Masked, key: u64, tick: u64) -> Option<u64> {
+        let leaf = self.leaves.get(&key)?;
+        let n = m.len();
+        // (position, cluster) for clusters differing from the line in exactly one position
+        let mut cands: Vec<(usize, u64)> = Vec::new();
+        for &cid in leaf.iter().rev().take(self.cfg.max_leaf_scan) {
+            let c = &self.clusters[&cid];
+            let mut diff = None;
+            let mut ok = true;
+            for i in 0..n {
+                if c.kinds[i] == Kind::Wild || c.hashes[i] == m.hash(i) {
+                    continue;
+                }
+                if diff.is_some() {
+                    ok = false;
+                    break;
+                }
+                diff = Some(i);
+            }
+            if let (true, Some(p)) = (ok, diff) {
+                cands.push((p, cid));
+            }
+        }
+        if cands.len() + 1 < self.cfg.sibling_merge {
+            return None;
+        }
+        cands.sort_unstable();
+        // the position with the most siblings (ties: the first position)
+        let mut best: Option<(usize, usize, usize)> = None; // (count, start, end)
+        let mut i = 0;
+        while i < cands.len() {
+            let mut j = i;
+            while j < cands.len() && cands[j].0 == cands[i].0 {
+                j += 1;
+            }
+            if best.is_none_or(|(cnt, _, _)| j - i > cnt) {
+                best = Some((j - i, i, j));
+            }
+            i = j;
+        }
+        let (cnt, a, b) = best?;
+        if cnt + 1 < self.cfg.sibling_merge {
+            return None;
+        }
+        let pos = cands[a].0;
+        let survivor = cands[a..b].iter().map(|x| x.1).min()?;
+        let absorbed: Vec<u64> = cands[a..b].iter().map(|x| x.1).filter(|&x| x != survivor).collect();
+        let (mut count, mut last) = (1u64, tick);
+        for &id in &absorbed {
+            if let Some(c) = self.clusters.get(&id) {
+                count += c.count;
+                last = last.max(c.last_used);
+            }
+            self.remove(id);
+            self.aliases.insert(id, survivor);
+        }
+        if self.aliases.len() > 4 * self.cfg.max_templates.max(1) {
+            self.aliases.clear();
+        }
+        let c = self.clusters.get_mut(&survivor).expect("live id");
+        c.count += count;
+        c.last_used = last;
+        let g = generalise(&c.tokens[pos], m.token(pos));
+        c.hashes[pos] = hash_token(&g);
+        c.kinds[pos] = kind_of(&g);
+        c.tokens[pos] = g;
+        c.refresh();
+        Some(survivor)
+    }
+
+    /// Follows sibling-merge aliases to the live cluster.
+    fn resolve(&self, id: u64) -> u64 {
+        let mut id = id;
+        for _ in 0..64 {
+            match self.aliases.get(&id) {
+                Some(&next) => id = next,
+                None => break,
+            }
+        }
+        id
+    }
+
+    /// Evicts least-recently-used clusters down to `cap - cap/64` (never `keep`).
+    fn evict(&mut self, keep: u64) {
+        let cap = self.cfg.max_templates.max(1);
+        let target = cap - cap / 64;
+        let excess = self.clusters.len().saturating_sub(target);
+        if excess == 0 {
+            return;
+        }
+        let mut order: Vec<(u64, u64)> =
+            self.clusters.iter().filter(|(&id, _)| id != keep).map(|(&id, c)| (c.last_used, id)).collect();
+        let excess = excess.min(order.len());
+        if excess < order.len() {
+            order.select_nth_unstable(excess);
+        }
+        for &(_, id) in &order[..excess] {
+            self.remove(id);
+        }
+        self.evictions += excess as u64;
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(c) = self.clusters.remove(&id) {
+            if let Some(leaf) = self.leaves.get_mut(&c.leaf) {
+                leaf.retain(|&x| x != id);
+                if leaf.is_empty() {
+                    self.leaves.remove(&c.leaf);
+                }
+            }
+        }
+    }
+
+    /// The cluster's current template (`None` if unknown or evicted). A cluster absorbed by a
+    /// sibling merge answers with the template of the cluster that absorbed it.
+    pub fn template_of(&self, cluster: ClusterId) -> Option<&str> {
+        self.clusters.get(&self.resolve(cluster.0)).map(|c| c.template.as_str())
+    }
+
+    /// The cluster's current fingerprint (`None` if unknown or evicted); follows aliases like
+    /// [`TemplateMiner::template_of`].
+    pub fn fingerprint_of_cluster(&self, cluster: ClusterId) -> Option<Fingerprint> {
+        self.clusters.get(&self.resolve(cluster.0)).map(|c| c.fingerprint)
+    }
+
+    /// The live cluster a (possibly absorbed) cluster id now maps to.
+    pub fn canonical(&self, cluster: ClusterId) -> ClusterId {
+        ClusterId(self.resolve(cluster.0))
+    }
+
+    /// Number of clusters currently held.
+    pub fn len(&self) -> usize {
+        self.clusters.len()
+    }
+
+    /// True when no cluster is held.
+    pub fn is_empty(&self) -> bool {
+        self.clusters.is_empty()
+    }
+
+    /// Number of clusters evicted so far.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    /// Number of lines mined so far.
+    pub fn lines(&self) -> u64 {
+        self.tick
+    }
+
+    /// Serialisable state; [`TemplateMiner::restore`] rebuilds an equivalent miner.
+    pub fn snapshot(&self) -> MinerState {
+        let mut clusters: Vec<ClusterState> = self
+            .clusters
+            .iter()
+            .map(|(&id, c)| ClusterState {
+                id: ClusterId(id),
+                template: c.template.clone(),
+                count: c.count,
+                last_used: c.last_used,
+            })
+            .collect();
+        clusters.sort_by_key(|c| c.id);
+        MinerState {
+            config: self.cfg.clone(),
+            next_id: self.next_id,
+            tick: self.tick,
+            evictions: self.evictions,
+            clusters,
+            aliases: {
+                let mut a: Vec<(ClusterId, ClusterId)> =
+                    self.aliases.iter().map(|(&k, &v)| (ClusterId(k), ClusterId(v))).collect();
+                a.sort_unstable();
+                a
+            },
+        }
+    }
+
+    /// Rebuilds a miner from a [`MinerState`]; templates (hence fingerprints) are identical.
+    pub fn restore(state: MinerState) -> Self {
+        let mut miner = TemplateMiner::new(state.config);
+        miner.next_id = state.next_id;
+        miner.tick = state.tick;
+        miner.evictions = state.evictions;
+        miner.aliases = state.aliases.iter().map(|(k, v)| (k.0, v.0)).collect();
+        let mut clusters = state.clusters;
+        clusters.sort_by_key(|c| c.id);
+        for cs in clusters {
+            miner.next_id = miner.next_id.max(cs.id.0 + 1);
+            miner.insert_state(cs.id.0, &cs.template, cs.count, cs.last_used);
+        }
+        miner
+    }
+
+    fn insert_state(&mut self, id: u64, template: &str, count: u64, last_used: u64) {
+        let tokens: Vec<String> = template.split(' ').filter(|t| !t.is_empty()).map(str::to_owned).collect();
+        let first = tokens.first().map_or(0, |t| hash_token(t));
+        let key = leaf_key(tokens.len(), first);
+        let mut c = Cluster::from_tokens(tokens, key);
+        c.count = count;
+        c.last_used = last_used;
+        self.clusters.insert(id, c);
+        self.leaves.entry(key).or_default().push(id);
+    }
+
+    /// Merges another miner's state (e.g. from another worker) into this one.
+    ///
+    /// Clusters are matched by exact template text: a template present on both sides keeps this
+    /// side's id and gets the summed count and the later `last_used`; other templates are added
+    /// with fresh ids, in template order. If the cap is exceeded, clusters are evicted by
+    /// (`last_used`, `count`, template) — all symmetric quantities — so merging A into B and B
+    /// into A yield the same template set.
+    pub fn merge(&mut self, other: &MinerState) {
+        // first fold this side's clusters that share a template (lowest id survives), so both
+        // merge orders see one cluster per template
+        let mut ids: Vec<u64> = self.clusters.keys().copied().collect();
+        ids.sort_unstable();
+        let mut by_template: HashMap<String, u64> = HashMap::with_capacity(ids.len());
+        for id in ids {
+            let t = self.clusters[&id].template.clone();
+            match by_template.get(&t) {
+                Some(&keep) => {
+                    let (count, last) = (self.clusters[&id].count, self.clusters[&id].last_used);
+                    self.remove(id);
+                    self.aliases.insert(id, keep);
+                    let c = self.clusters.get_mut(&keep).expect("live id");
+                    c.count += count;
+                    c.last_used = c.last_used.max(last);
+                }
+                None => {
+                    by_template.insert(t, id);
+                }
+            }
+        }
+        let mut incoming: Vec<&ClusterState> = other.clusters.iter().collect();
+        incoming.sort_by(|a, b| a.template.cmp(&b.template));
+        for cs in incoming {
+            match by_template.get(&cs.template) {
+                Some(&id) => {
+                    let c = self.clusters.get_mut(&id).expect("live id");
+                    c.count += cs.count;
+                    c.last_used = c.last_used.max(cs.last_used);
+                }
+                None => {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    self.insert_state(id, &cs.template, cs.count, cs.last_used);
+                    by_template.insert(cs.template.clone(), id);
+                }
+            }
+        }
+        self.tick = self.tick.max(other.tick);
+        self.evictions += other.evictions;
+        let cap = self.cfg.max_templates.max(1);
+        if self.clusters.len() > cap {
+            let mut order: Vec<(u64, u64, &str, u64)> = self
+                .clusters
+                .iter()
+                .map(|(&id, c)| (c.last_used, c.count, c.template.as_str(), id))
+                .collect();
+            order.sort_unstable();
+            let excess = self.clusters.len() - cap;
+            let victims: Vec<u64> = order[..excess].iter().map(|v| v.3).collect();
+            for id in victims {
+                self.remove(id);
+            }
+            self.evictions += excess as u64;
+        }
+    }
+
+    /// All current templates with their ids, sorted by id.
+    pub fn templates(&self) -> Vec<(ClusterId, &str)> {
+        let mut v: Vec<(ClusterId, &str)> =
+            self.clusters.iter().map(|(&id, c)| (ClusterId(id), c.template.as_str())).collect();
+        v.sort_unstable_by_key(|x| x.0);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generalise_keeps_delimiters() {
+        assert_eq!(generalise("(host)", "()"), "(<*>)");
+        assert_eq!(generalise("user=root", "user=guest"), "user=<*>");
+        assert_eq!(generalise("root", "admin"), "<*>");
+        assert_eq!(generalise("[a]", "b"), "<*>");
+        assert!(pattern_matches("user=<*>", "user=x"));
+        assert!(pattern_matches("(<*>)", "()"));
+        assert!(!pattern_matches("user=<*>", "uid=x"));
+        assert!(pattern_matches("<*>:<*>", "a:b"));
+    }
+}

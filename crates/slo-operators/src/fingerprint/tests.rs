@@ -1,0 +1,197 @@
+//! Unit and property tests of the fingerprint module.
+
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn small_cfg(max: usize) -> MinerConfig {
+    MinerConfig { max_templates: max, ..MinerConfig::default() }
+}
+
+fn template_set(m: &TemplateMiner) -> BTreeSet<String> {
+    m.templates().into_iter().map(|(_, t)| t.to_string()).collect()
+}
+
+#[test]
+fn fingerprint_is_sha256_hex() {
+    let fp = fingerprint_of("");
+    assert_eq!(fp.to_string(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_eq!(fp.to_string().parse::<Fingerprint>().unwrap(), fp);
+    let json = serde_json::to_string(&fp).unwrap();
+    assert_eq!(json, format!("\"{fp}\""));
+    assert_eq!(serde_json::from_str::<Fingerprint>(&json).unwrap(), fp);
+    assert!(serde_json::from_str::<Fingerprint>("\"zz\"").is_err());
+}
+
+#[test]
+fn mines_and_generalises() {
+    let mut m = TemplateMiner::new(MinerConfig::default());
+    let a = m.mine("session opened for user cyrus by (uid=0)");
+    assert!(a.is_new);
+    assert_eq!(a.template, "session opened for user cyrus by (uid=<*>)");
+    assert_eq!(a.fingerprint, fingerprint_of(&a.template));
+    let b = m.mine("session opened for user cyrus by (uid=42)");
+    assert!(!b.is_new);
+    assert_eq!(b.cluster, a.cluster);
+    assert_eq!(b.template, a.template);
+    let c = m.mine("Failed password for root from 10.0.0.1 port 22 ssh2");
+    assert_ne!(c.cluster, a.cluster);
+    assert_eq!(c.template, "Failed password for root from <*> port <*> ssh2");
+    assert_eq!(m.template_of(a.cluster), Some(a.template.as_str()));
+    assert_eq!(m.len(), 2);
+    assert_eq!(m.lines(), 3);
+}
+
+#[test]
+fn random_id_lines_collapse_to_one_template() {
+    let mut m = TemplateMiner::new(MinerConfig::default());
+    let mut x: u64 = 0x1234_5678;
+    for i in 0..5_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let line = format!(
+            "request {x:016x} from 10.{}.{}.7:{} took {}ms user=u{} trace=0x{:x}",
+            i % 256,
+            x % 256,
+            x % 65535,
+            x % 1000,
+            x % 97,
+            x >> 3
+        );
+        m.mine(&line);
+    }
+    assert_eq!(m.len(), 1, "{:?}", m.templates());
+    assert_eq!(m.templates()[0].1, "request <*> from <*> took <*> user=<*> trace=<*>");
+    assert_eq!(m.evictions(), 0);
+}
+
+#[test]
+fn eviction_bound_holds_and_counts() {
+    let mut m = TemplateMiner::new(small_cfg(100));
+    let words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"];
+    let mut created = 0u64;
+    for i in 0..2_000usize {
+        // distinct non-numeric first tokens => distinct leaves => distinct clusters
+        let line = format!("{}{} {} thing happened", words[i % 8], words[(i / 8) % 8].repeat(1 + i / 64), words[(i / 3) % 8]);
+        if m.mine(&line).is_new {
+            created += 1;
+        }
+        assert!(m.len() <= 100);
+    }
+    assert!(created > 100);
+    assert_eq!(m.evictions(), created - m.len() as u64);
+}
+
+#[test]
+fn snapshot_restore_keeps_fingerprints() {
+    let lines = [
+        "Receiving block blk_1 src: /10.0.0.1:5 dest: /10.0.0.2:6",
+        "session closed for user cyrus",
+        "session closed for user news",
+        "Receiving block blk_2 src: /10.0.0.3:5 dest: /10.0.0.4:6",
+    ];
+    let mut a = TemplateMiner::new(MinerConfig::default());
+    for l in &lines {
+        a.mine(l);
+    }
+    let state = a.snapshot();
+    let json = serde_json::to_string(&state).unwrap();
+    let mut b = TemplateMiner::restore(serde_json::from_str(&json).unwrap());
+    assert_eq!(b.snapshot(), state);
+    for l in &lines {
+        assert_eq!(a.mine(l), b.mine(l));
+    }
+}
+
+#[test]
+fn merge_is_symmetric_on_templates() {
+    let mut a = TemplateMiner::new(MinerConfig::default());
+    let mut b = TemplateMiner::new(MinerConfig::default());
+    a.mine("x started 1");
+    a.mine("y stopped 2");
+    b.mine("y stopped 3");
+    b.mine("z failed 4");
+    let (sa, sb) = (a.snapshot(), b.snapshot());
+    let mut ab = TemplateMiner::restore(sa.clone());
+    ab.merge(&sb);
+    let mut ba = TemplateMiner::restore(sb);
+    ba.merge(&sa);
+    assert_eq!(template_set(&ab), template_set(&ba));
+    assert_eq!(ab.len(), 3);
+}
+
+#[test]
+fn batch_writes_quoted_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.log");
+    let out = dir.path().join("out.csv");
+    std::fs::write(
+        &input,
+        "2024-01-01 10:00:00 INFO a: size 1, free \"2\"\n2024-01-01 10:00:01 INFO a: size 3, free \"4\"\nno header\n",
+    )
+    .unwrap();
+    let fmt = slo_dataflow::source::log_format::LogFormat::parse("<Date> <Time> <Level> <Component>: <Content>").unwrap();
+    let s = batch::mine_file(&input, Some(&fmt), &out, &MinerConfig::default()).unwrap();
+    assert_eq!(s.lines, 3);
+    assert_eq!(s.unmatched_header, 1);
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        csv,
+        "LineId,EventTemplate\n1,\"size <*>, free \"\"<*>\"\"\"\n2,\"size <*>, free \"\"<*>\"\"\"\n3,no header\n"
+    );
+}
+
+fn line_strategy() -> impl Strategy<Value = String> {
+    let word = prop::sample::select(vec!["open", "close", "user", "failed", "from", "port", "block", "ok"]);
+    let tok = prop_oneof![
+        word.prop_map(str::to_string),
+        (0u32..100_000).prop_map(|n| n.to_string()),
+        (0u64..u64::MAX).prop_map(|n| format!("id={n:x}")),
+    ];
+    prop::collection::vec(tok, 1..8).prop_map(|v| v.join(" "))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn fingerprint_deterministic(s in ".*") {
+        prop_assert_eq!(fingerprint_of(&s), fingerprint_of(&s.clone()));
+    }
+
+    #[test]
+    fn mining_is_deterministic_and_restorable(lines in prop::collection::vec(line_strategy(), 1..60), split in 0usize..60) {
+        let split = split.min(lines.len());
+        let mut a = TemplateMiner::new(small_cfg(16));
+        let mut b = TemplateMiner::new(small_cfg(16));
+        for l in &lines[..split] {
+            prop_assert_eq!(a.mine(l), b.mine(l));
+        }
+        // restart b from a snapshot: same results afterwards
+        let mut b = TemplateMiner::restore(b.snapshot());
+        for l in &lines[split..] {
+            let (ra, rb) = (a.mine(l), b.mine(l));
+            prop_assert_eq!(&ra, &rb);
+            prop_assert_eq!(ra.fingerprint, fingerprint_of(&ra.template));
+            prop_assert!(a.len() <= 16);
+        }
+    }
+
+    #[test]
+    fn merge_commutes(xs in prop::collection::vec(line_strategy(), 0..30), ys in prop::collection::vec(line_strategy(), 0..30)) {
+        let mut a = TemplateMiner::new(small_cfg(20));
+        let mut b = TemplateMiner::new(small_cfg(20));
+        for l in &xs { a.mine(l); }
+        for l in &ys { b.mine(l); }
+        let (sa, sb) = (a.snapshot(), b.snapshot());
+        let mut ab = TemplateMiner::restore(sa.clone());
+        ab.merge(&sb);
+        let mut ba = TemplateMiner::restore(sb);
+        ba.merge(&sa);
+        prop_assert_eq!(template_set(&ab), template_set(&ba));
+        prop_assert!(ab.len() <= 20);
+    }
+}

@@ -1,0 +1,93 @@
+//! The timely operator for redaction.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use slo_dataflow::event::{RedactedEvent, TelemetryEvent};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::StreamVec;
+use timely::progress::Timestamp;
+
+use super::Redactor;
+use crate::metrics::PipelineMetrics;
+
+/// Redacts every free-text field of an event in place (body, operation, route, attribute and
+/// metric-label values; never ids or timestamps) and returns the per-type counts.
+pub fn redact_event(redactor: &Redactor, event: &mut TelemetryEvent) -> BTreeMap<String, u32> {
+    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+    let mut apply = |text: &mut String| {
+        if text.is_empty() {
+            return;
+        }
+        let r = redactor.redact(text);
+        if r.applied() {
+            for f in &r.findings {
+                *counts.entry(f.entity.as_str().to_string()).or_default() += 1;
+            }
+            *text = r.text;
+        }
+    };
+    apply(&mut event.body);
+    if let Some(op) = event.operation.as_mut() {
+        apply(op);
+    }
+    if let Some(route) = event.http_route.as_mut() {
+        apply(route);
+    }
+    for v in event.attributes.values_mut() {
+        apply(v);
+    }
+    for v in event.metric_labels.values_mut() {
+        apply(v);
+    }
+    counts
+}
+
+/// Adds [`redact`](Redact::redact) to streams of telemetry events.
+pub trait Redact<'scope, T: Timestamp> {
+    /// Redacts PII and secrets from every event; downstream operators, sinks and logs only ever
+    /// see the redacted event. Stateless, so it runs on whichever worker holds the event.
+    ///
+    /// ```
+    /// use slo_dataflow::event::TelemetryEvent;
+    /// use slo_operators::metrics::PipelineMetrics;
+    /// use slo_operators::redact::{Redact, Redactor};
+    /// use timely::dataflow::operators::{ToStream, Capture, capture::Extract};
+    ///
+    /// let event = TelemetryEvent::log("1", "auth", 0, None, "login ok for bob@example.com");
+    /// let out = timely::example(move |scope| {
+    ///     vec![event].to_stream(scope).container::<Vec<_>>()
+    ///         .redact(Redactor::with_defaults(), PipelineMetrics::new())
+    ///         .capture()
+    /// });
+    /// let redacted: Vec<_> = out.extract().into_iter().flat_map(|(_, v)| v).collect();
+    /// assert_eq!(redacted[0].event.body, "login ok for <EMAIL>");
+    /// assert_eq!(redacted[0].redactions["EMAIL"], 1);
+    /// ```
+    fn redact(self, redactor: Redactor, metrics: Arc<PipelineMetrics>) -> StreamVec<'scope, T, RedactedEvent>;
+}
+
+impl<'scope, T: Timestamp> Redact<'scope, T> for StreamVec<'scope, T, TelemetryEvent> {
+    fn redact(self, redactor: Redactor, metrics: Arc<PipelineMetrics>) -> StreamVec<'scope, T, RedactedEvent> {
+        self.unary(Pipeline, "Redact", move |_cap, _info| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    let mut session = output.session(&cap);
+                    let n = data.len() as u64;
+                    let mut redacted_events = 0;
+                    for mut event in data.drain(..) {
+                        let redactions = redact_event(&redactor, &mut event);
+                        if !redactions.is_empty() {
+                            redacted_events += 1;
+                            metrics.add_redactions(&redactions);
+                        }
+                        session.give(RedactedEvent { event, redactions });
+                    }
+                    PipelineMetrics::add(&metrics.events_in, n);
+                    PipelineMetrics::add(&metrics.events_redacted, redacted_events);
+                });
+            }
+        })
+    }
+}

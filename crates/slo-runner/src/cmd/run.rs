@@ -1,0 +1,187 @@
+//! `slo-runner run`: the capsule pipeline over files or the bundled sample telemetry.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::ArgAction;
+use slo_dataflow::cluster::ClusterConfig;
+use slo_dataflow::sink::JsonLinesSink;
+use slo_dataflow::source::{open_path, EventSource, OpenOptions};
+use slo_dataflow::synthetic::{generate, SyntheticConfig};
+use slo_operators::embed::EmbedderKind;
+use slo_operators::metrics::PipelineMetrics;
+use slo_operators::pipeline::{run_pipeline, PipelineConfig, PipelineReport, PipelineSinks};
+
+/// Arguments of `run`. `-h` is the timely host file, as in timely's own flags; use `--help`.
+#[derive(clap::Args)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Input file or directory (JSON lines, OTLP/JSON, plain-text logs). Default: generated sample
+    /// telemetry (2,000 requests across 7 services).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Output directory for `capsules.jsonl`, `late.jsonl` and `dead_letters.jsonl`.
+    #[arg(long, default_value = "out/run")]
+    out: PathBuf,
+    /// Pipeline config (TOML: sections `redaction`, `miner`, `window`, `driver`, `embedding`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Worker threads per process.
+    #[arg(short = 'w', long = "workers")]
+    workers: Option<usize>,
+    /// Number of processes.
+    #[arg(short = 'n', long = "processes")]
+    processes: Option<usize>,
+    /// Index of this process.
+    #[arg(short = 'p', long = "process")]
+    process: Option<usize>,
+    /// Host file: one `host:port` per process.
+    #[arg(short = 'h', long = "hostfile")]
+    hostfile: Option<PathBuf>,
+    /// Window length (`1h`, `5m`, `30s`, or ms).
+    #[arg(long)]
+    window: Option<String>,
+    /// Out-of-orderness bound for the watermark (`1m`, ...).
+    #[arg(long)]
+    max_out_of_orderness: Option<String>,
+    /// Header format for plain-text logs (Loghub `log_format` notation).
+    #[arg(long)]
+    log_format: Option<String>,
+    /// Service name for plain-text logs (default: file stem).
+    #[arg(long)]
+    service: Option<String>,
+    /// Embedder: `none` (default), `hashing` (deterministic, no model) or `minilm` (needs
+    /// SLO_SCOUT_MODEL_DIR and ORT_DYLIB_PATH; see scripts/setup-model.sh).
+    #[arg(long, default_value = "none")]
+    embedder: String,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+}
+
+/// Parses `1h`, `5m`, `30s`, `250ms` or a plain number of ms.
+pub fn parse_duration_ms(text: &str) -> anyhow::Result<u64> {
+    let t = text.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3_600_000)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1_000)
+    } else if let Some(n) = t.strip_suffix('d') {
+        (n, 86_400_000)
+    } else {
+        (t, 1)
+    };
+    let n: u64 = num.trim().parse().with_context(|| format!("invalid duration {text:?}"))?;
+    Ok(n * mult)
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<PipelineConfig> {
+    match path {
+        None => Ok(PipelineConfig::default()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("invalid config {}", p.display()))
+        }
+    }
+}
+
+/// Runs `run`.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let mut config = load_config(args.config.as_deref())?;
+    if let Some(w) = &args.window {
+        config.window.size_ms = parse_duration_ms(w)?;
+    }
+    if let Some(b) = &args.max_out_of_orderness {
+        config.driver.max_out_of_orderness_ms = parse_duration_ms(b)?;
+    }
+    match args.embedder.as_str() {
+        "none" => {}
+        other => {
+            let kind: EmbedderKind = other.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut e = config.embedding.take().unwrap_or_default();
+            e.apply_env()?;
+            e.kind = kind;
+            config.embedding = Some(e);
+        }
+    }
+    if let Some(e) = &config.embedding {
+        if e.kind == EmbedderKind::Hashing {
+            eprintln!("note: using the feature-hashing embedder (no model); pass --embedder minilm for MiniLM");
+        }
+    }
+    let cluster = ClusterConfig {
+        workers: args.workers.unwrap_or(1),
+        processes: args.processes.unwrap_or(1),
+        process: args.process.unwrap_or(0),
+        hostfile: args.hostfile.clone(),
+        addresses: Vec::new(),
+    };
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let suffix = if cluster.processes > 1 { format!("-p{}", cluster.process) } else { String::new() };
+    let capsules = JsonLinesSink::create(&args.out.join(format!("capsules{suffix}.jsonl")))?;
+    let late = JsonLinesSink::create(&args.out.join(format!("late{suffix}.jsonl")))?;
+    let dead = JsonLinesSink::create(&args.out.join(format!("dead_letters{suffix}.jsonl")))?;
+    let sinks = PipelineSinks {
+        capsules: Box::new(move |_| Box::new(capsules.clone())),
+        late: Box::new(move |_| Box::new(late.clone())),
+        dead_letters: Box::new(move |_| Box::new(dead.clone())),
+    };
+    let input = args.input.clone();
+    if let Some(p) = &input {
+        if !p.exists() {
+            bail!("input {} does not exist", p.display());
+        }
+    }
+    let open = OpenOptions { log_format: args.log_format.clone(), service: args.service.clone(), environment: None };
+    let source = move || -> Result<Box<dyn EventSource>, String> {
+        match &input {
+            Some(p) => open_path(p, &open).map_err(|e| e.to_string()),
+            None => {
+                let (events, _) = generate(&SyntheticConfig::default());
+                Ok(Box::new(events.into_iter().map(Ok)))
+            }
+        }
+    };
+    let metrics = PipelineMetrics::new();
+    let started = std::time::Instant::now();
+    let report = run_pipeline(&cluster, config, source, sinks, Arc::clone(&metrics))?;
+    print_summary(&report, &args.out, started.elapsed());
+    Ok(())
+}
+
+fn print_summary(r: &PipelineReport, out: &Path, elapsed: std::time::Duration) {
+    println!("events:        {}", r.events);
+    println!("malformed:     {} (dead letters)", r.malformed);
+    println!("capsules:      {}", r.capsules);
+    println!("templates:     {} ({} evicted)", r.templates, r.template_evictions);
+    println!("late events:   {}", r.late);
+    println!("window evictions: {}", r.window_evictions);
+    println!("redacted events: {}", r.events_redacted);
+    let by_type: Vec<String> = r.redactions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("redactions:    {}", if by_type.is_empty() { "none".into() } else { by_type.join(" ") });
+    if r.embeddings > 0 {
+        println!("embeddings:    {}", r.embeddings);
+    }
+    println!("output:        {}", out.display());
+    println!("elapsed:       {:.2?}", elapsed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("1h").unwrap(), 3_600_000);
+        assert_eq!(parse_duration_ms("5m").unwrap(), 300_000);
+        assert_eq!(parse_duration_ms("30s").unwrap(), 30_000);
+        assert_eq!(parse_duration_ms("250ms").unwrap(), 250);
+        assert_eq!(parse_duration_ms("1000").unwrap(), 1000);
+        assert!(parse_duration_ms("soon").is_err());
+    }
+}
