@@ -1,1 +1,13 @@
-//! slo-scout facade
+//! slo-scout: turns raw production telemetry into service-level objectives.
+//!
+//! This facade re-exports the workspace crates so an application can depend on one crate:
+//!
+//! - [`dataflow`]: event model, sources, sinks, event time, cluster config (`slo-dataflow`).
+//! - [`operators`]: redaction, template mining, windows, embeddings and the pipeline
+//!   (`slo-operators`).
+//! - [`storage`], [`advisor`]: the storage and SLO layers.
+
+pub use slo_advisor as advisor;
+pub use slo_dataflow as dataflow;
+pub use slo_operators as operators;
+pub use slo_storage as storage;
