@@ -58,7 +58,7 @@ fn corpus(min_lines: usize) -> Vec<String> {
 }
 
 fn bench_operators(c: &mut Criterion) {
-    let lines = corpus(200_000);
+    let lines = corpus(1_000_000);
     let redactor = Redactor::with_defaults();
     let mut group = c.benchmark_group("operators");
     group.sample_size(10);
@@ -98,6 +98,7 @@ fn bench_pipeline(c: &mut Criterion) {
                     capsules: Box::new(|_| Box::new(MemorySink::<Capsule>::new())),
                     late: Box::new(|_| Box::new(MemorySink::<LateEvent>::new())),
                     dead_letters: Box::new(|_| Box::new(MemorySink::<DeadLetterRecord>::new())),
+                    events: None,
                 };
                 run_pipeline(&ClusterConfig::threads(workers), PipelineConfig::default(), source, sinks, PipelineMetrics::new()).unwrap()
             })

@@ -26,6 +26,7 @@ fn run(workers: usize, synth: SyntheticConfig, config: PipelineConfig) -> Output
         capsules: Box::new(move |_| Box::new(c.clone())),
         late: Box::new(move |_| Box::new(l.clone())),
         dead_letters: Box::new(move |_| Box::new(d.clone())),
+        events: None,
     };
     let source = move || -> Result<Box<dyn EventSource>, String> {
         let (events, _) = generate(&synth);

@@ -275,7 +275,7 @@ fn template_truth() -> BTreeMap<String, String> {
                 .replace("{ip}", "<IP>")
                 .replace("{card}", "<CREDIT_CARD>")
                 .replace("{token}", "<API_TOKEN>")
-                .replace("{user}", "<USERNAME>");
+                .replace("{user}", "<USER>");
             (id.to_string(), t)
         })
         .collect()

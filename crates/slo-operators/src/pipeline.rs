@@ -77,7 +77,11 @@ pub struct PipelineSinks {
     pub late: Box<dyn Fn(usize) -> Box<dyn Sink<LateEvent>> + Send + Sync>,
     /// Dead letters (already redacted).
     pub dead_letters: Box<dyn Fn(usize) -> Box<dyn Sink<DeadLetterRecord>> + Send + Sync>,
+    /// Optional: every redacted event (e.g. to store spans and metric points). Flushed once,
+    /// when the input is exhausted.
+    pub events: Option<Box<dyn Fn(usize) -> Box<dyn Sink<TelemetryEvent>> + Send + Sync>>,
 }
+
 
 /// Errors running the pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -157,10 +161,30 @@ where
         let mut capsule_sink = (sinks.capsules)(index);
         let mut late_sink = (sinks.late)(index);
         let mut dead_sink = (sinks.dead_letters)(index);
+        let mut event_sink = sinks.events.as_ref().map(|f| f(index));
         let sink_errors = errs.clone();
         let built = worker.dataflow::<EventTime, _, _>(|scope| {
             let (input, events) = scope.new_input::<TelemetryEvent>();
-            let mined = events.redact(redactor.clone(), m.clone()).fingerprint(cfg.miner.clone(), m.clone());
+            let redacted = events.redact(redactor.clone(), m.clone());
+            if let Some(mut sink) = event_sink.take() {
+                let errs_e = sink_errors.clone();
+                let mut flushed = false;
+                redacted.clone().sink(Pipeline, "EventSink", move |(input, frontier)| {
+                    input.for_each(|_cap, data| {
+                        let events: Vec<TelemetryEvent> = data.iter().map(|r| r.event.clone()).collect();
+                        if let Err(e) = sink.write(&events) {
+                            if let Ok(mut v) = errs_e.lock() { v.push(e.to_string()) }
+                        }
+                    });
+                    if frontier.is_empty() && !flushed {
+                        flushed = true;
+                        if let Err(e) = sink.flush() {
+                            if let Ok(mut v) = errs_e.lock() { v.push(e.to_string()) }
+                        }
+                    }
+                });
+            }
+            let mined = redacted.fingerprint(cfg.miner.clone(), m.clone());
             let (capsules, late) = mined.window_capsules(cfg.window.clone(), m.clone());
             let capsules = match &cfg.embedding {
                 Some(e) => capsules.embed(e.clone(), m.clone())?,

@@ -130,6 +130,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         capsules: Box::new(move |_| Box::new(capsules.clone())),
         late: Box::new(move |_| Box::new(late.clone())),
         dead_letters: Box::new(move |_| Box::new(dead.clone())),
+        events: None,
     };
     let input = args.input.clone();
     if let Some(p) = &input {
