@@ -98,9 +98,21 @@ pub(super) fn keyword_automaton() -> AhoCorasick {
         .expect("static keyword set builds")
 }
 
+/// `WORD[c]`: `c` is ASCII alphanumeric or `_` (a table lookup is cheaper than the compares).
+static WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_';
+        c += 1;
+    }
+    t
+};
+
 #[inline]
 fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_'
+    WORD[c as usize]
 }
 #[inline]
 fn is_digit(c: u8) -> bool {
@@ -112,7 +124,10 @@ fn is_hex(c: u8) -> bool {
 }
 
 fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    hay.len() >= needle.len() && hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+    hay.len() >= needle.len()
+        && hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 struct Ctx<'a> {
@@ -195,7 +210,11 @@ impl Ctx<'_> {
                     }
                     e
                 };
-                i = next.max(self.word_end(i));
+                i = if next > i {
+                    next.max(self.word_end(next.min(n)))
+                } else {
+                    self.word_end(i)
+                };
             } else {
                 match c {
                     b'@' => {
@@ -249,24 +268,66 @@ impl Ctx<'_> {
 
     fn id_like_key(key: &[u8]) -> bool {
         const ID: &[&[u8]] = &[
-            b"id", b"trace", b"span", b"uuid", b"track", b"ref", b"hash", b"seq", b"offset",
-            b"count", b"size", b"byte", b"latency", b"duration", b"_ms", b"port", b"pid", b"len",
-            b"time", b"epoch", b"version", b"block", b"nonce", b"checksum",
+            b"id",
+            b"trace",
+            b"span",
+            b"uuid",
+            b"track",
+            b"ref",
+            b"hash",
+            b"seq",
+            b"offset",
+            b"count",
+            b"size",
+            b"byte",
+            b"latency",
+            b"duration",
+            b"_ms",
+            b"port",
+            b"pid",
+            b"len",
+            b"time",
+            b"epoch",
+            b"version",
+            b"block",
+            b"nonce",
+            b"checksum",
         ];
         ID.iter().any(|w| contains_ci(key, w))
     }
 
     fn phone_key(key: &[u8]) -> bool {
-        [&b"phone"[..], b"tel", b"mobile", b"msisdn", b"sms", b"fax", b"cell"]
-            .iter()
-            .any(|w| contains_ci(key, w))
+        [
+            &b"phone"[..],
+            b"tel",
+            b"mobile",
+            b"msisdn",
+            b"sms",
+            b"fax",
+            b"cell",
+        ]
+        .iter()
+        .any(|w| contains_ci(key, w))
     }
 
     /// Phrase context right before `i`: "sms sent to 5551234567", "call 555...", "tel. 0...".
     fn phone_phrase(&self, i: usize) -> bool {
         const STRONG: &[&[u8]] = &[
-            b"phone", b"sms", b"call", b"calling", b"tel", b"mobile", b"cell", b"fax", b"whatsapp",
-            b"text", b"dial", b"dialed", b"dialing", b"telephone", b"contact",
+            b"phone",
+            b"sms",
+            b"call",
+            b"calling",
+            b"tel",
+            b"mobile",
+            b"cell",
+            b"fax",
+            b"whatsapp",
+            b"text",
+            b"dial",
+            b"dialed",
+            b"dialing",
+            b"telephone",
+            b"contact",
         ];
         const LAST: &[&[u8]] = &[b"to", b"number", b"no", b"on", b"at", b"from"];
         let b = self.b;
@@ -377,9 +438,19 @@ impl Ctx<'_> {
             j -= 1;
         }
         let w = &b[j..we];
-        const VER: &[&[u8]] = &[b"version", b"ver", b"v", b"release", b"build", b"firmware", b"fw", b"kernel", b"rev", b"sdk"];
+        const VER: &[&[u8]] = &[
+            b"version",
+            b"ver",
+            b"release",
+            b"build",
+            b"firmware",
+            b"kernel",
+        ];
         let wl = w.to_ascii_lowercase();
-        if VER.iter().any(|v| wl == *v || wl.ends_with(b"version") || wl.ends_with(b"_ver")) {
+        if VER
+            .iter()
+            .any(|v| wl == *v || wl.ends_with(b"version") || wl.ends_with(b"_ver"))
+        {
             return None;
         }
         self.push(B_IPV4, EntityType::Ipv4, i, p);
@@ -431,9 +502,7 @@ impl Ctx<'_> {
         let mut all2 = true;
         let mut has_digit = false;
         let mut dbl = 0;
-        let mut k = 0;
-        for (gi, g) in tok.split(|c| *c == b':').enumerate() {
-            k = gi;
+        for g in tok.split(|c| *c == b':') {
             if g.len() > 4 {
                 return None;
             }
@@ -449,7 +518,6 @@ impl Ctx<'_> {
                 }
             }
         }
-        let _ = k;
         if tok.windows(2).any(|w| w == b"::") {
             dbl = tok.windows(2).filter(|w| *w == b"::").count();
         }
@@ -467,10 +535,11 @@ impl Ctx<'_> {
             }
             return None;
         }
-        if dbl == 1 && groups <= 7 && groups >= 1 && has_digit {
+        if dbl == 1 && (1..=7).contains(&groups) && has_digit {
             // "a::b" with only 1 group on each side needs a digit; leading/trailing "::"
             // produce one extra empty piece each, the "::" itself one.
-            let max_empty = 1 + usize::from(tok.starts_with(b"::")) + usize::from(tok.ends_with(b"::"));
+            let max_empty =
+                1 + usize::from(tok.starts_with(b"::")) + usize::from(tok.ends_with(b"::"));
             if empty <= max_empty && (groups >= 2 || tok == b"::1") {
                 self.push(B_IPV6, EntityType::Ipv6, i, e);
                 return Some(e);
@@ -484,14 +553,21 @@ impl Ctx<'_> {
         if i + 11 <= b.len()
             && b[i + 3] == b'-'
             && b[i + 6] == b'-'
-            && [0, 1, 2, 4, 5, 7, 8, 9, 10].iter().all(|&k| is_digit(b[i + k]))
+            && [0, 1, 2, 4, 5, 7, 8, 9, 10]
+                .iter()
+                .all(|&k| is_digit(b[i + k]))
         {
             let e = i + 11;
             if is_word(self.at(e)) || (self.at(e) == b'-' && is_digit(self.at(e + 1))) {
                 return None;
             }
             let area = &b[i..i + 3];
-            if area == b"000" || area == b"666" || area[0] == b'9' || &b[i + 4..i + 6] == b"00" || &b[i + 7..i + 11] == b"0000" {
+            if area == b"000"
+                || area == b"666"
+                || area[0] == b'9'
+                || &b[i + 4..i + 6] == b"00"
+                || &b[i + 7..i + 11] == b"0000"
+            {
                 return None;
             }
             if Self::id_like_key(self.key_before(i)) {
@@ -539,7 +615,11 @@ impl Ctx<'_> {
             ends[ng] = (p, nd, p - s);
             ng += 1;
             let c = self.at(p);
-            if ng < 8 && (c == b' ' || c == b'-') && (sep == 0 || sep == c) && is_digit(self.at(p + 1)) {
+            if ng < 8
+                && (c == b' ' || c == b'-')
+                && (sep == 0 || sep == c)
+                && is_digit(self.at(p + 1))
+            {
                 sep = c;
                 p += 1;
             } else {
@@ -562,7 +642,9 @@ impl Ctx<'_> {
             }
             if k > 0 {
                 // grouped: first group 4 digits, middle groups 4-6, last 1-6
-                let ok = ends[0].2 == 4 && (1..k).all(|g| (4..=6).contains(&ends[g].2)) && ends[k].2 <= 6;
+                let ok = ends[0].2 == 4
+                    && (1..k).all(|g| (4..=6).contains(&ends[g].2))
+                    && ends[k].2 <= 6;
                 if !ok {
                     continue;
                 }
@@ -572,7 +654,11 @@ impl Ctx<'_> {
                 continue;
             }
             let key = self.key_before(i);
-            let cardish = contains_ci(key, b"card") || contains_ci(key, b"pan") || contains_ci(key, b"cc");
+            let kl = key.to_ascii_lowercase();
+            let cardish = contains_ci(key, b"card")
+                || matches!(kl.as_slice(), b"pan" | b"cc" | b"ccn" | b"cc_number")
+                || kl.ends_with(b"_pan")
+                || kl.ends_with(b"_cc");
             if !cardish && Self::id_like_key(key) {
                 return None;
             }
@@ -619,7 +705,9 @@ impl Ctx<'_> {
             }
             let c = self.at(p);
             let last_paren = groups[ng - 1].2;
-            if matches!(c, b' ' | b'-' | b'.') && (is_digit(self.at(p + 1)) || self.at(p + 1) == b'(') {
+            if matches!(c, b' ' | b'-' | b'.')
+                && (is_digit(self.at(p + 1)) || self.at(p + 1) == b'(')
+            {
                 sep_before = c;
                 p += 1;
             } else if (last_paren && is_digit(c)) || (c == b'(' && is_digit(self.at(p + 1))) {
@@ -647,9 +735,10 @@ impl Ctx<'_> {
             if is_word(nxt) && nxt != b'x' {
                 continue;
             }
-            if matches!(nxt, b'.' | b'-' | b':' | b'/') && is_word(self.at(end + 1)) && k + 1 == ng {
+            if matches!(nxt, b'.' | b'-' | b':' | b'/') && is_word(self.at(end + 1)) && k + 1 == ng
+            {
                 // followed by more token (e.g. a date or version) – not a phone
-                if !(nxt == b'.' && !is_digit(self.at(end + 1))) {
+                if nxt != b'.' || is_digit(self.at(end + 1)) {
                     continue;
                 }
             }
@@ -669,14 +758,21 @@ impl Ctx<'_> {
                 let nanp = |ls: &[usize]| ls == [3, 3, 4];
                 let uni_sep = seps.windows(2).all(|w| w[0] == w[1]);
                 let nanp_ok = uni_sep
-                    && seps.first().is_some_and(|s| matches!(s, b'-' | b'.' | b' '))
+                    && seps
+                        .first()
+                        .is_some_and(|s| matches!(s, b'-' | b'.' | b' '))
                     && (nanp(&lens[..=k])
-                        || (k == 3 && nanp(&lens[1..=3]) && (&b[groups[0].0..groups[0].1] == b"1" || &b[groups[0].0..groups[0].1] == b"001")));
+                        || (k == 3
+                            && nanp(&lens[1..=3])
+                            && (&b[groups[0].0..groups[0].1] == b"1"
+                                || &b[groups[0].0..groups[0].1] == b"001")));
                 let trunk = b[groups[0].0] == b'0'
                     && (10..=11).contains(&d)
                     && k <= 3
                     && seps.iter().all(|s| *s == b' ')
-                    && (k == 0 || ((3..=5).contains(&lens[0]) && lens[1..=k].iter().all(|l| (3..=8).contains(l))));
+                    && (k == 0
+                        || ((3..=5).contains(&lens[0])
+                            && lens[1..=k].iter().all(|l| (3..=8).contains(l))));
                 nanp_ok || trunk
             };
             if !ok {
@@ -750,7 +846,8 @@ impl Ctx<'_> {
 
     fn email(&mut self, at: usize) -> Option<usize> {
         let b = self.b;
-        let local = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
+        let local =
+            |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
         let mut s = at;
         while s > 0 && local(b[s - 1]) {
             s -= 1;
@@ -769,7 +866,11 @@ impl Ctx<'_> {
         let d = &b[at + 1..e];
         let last_dot = d.iter().rposition(|c| *c == b'.')?;
         let tld = &d[last_dot + 1..];
-        if last_dot == 0 || tld.len() < 2 || !tld.iter().all(|c| c.is_ascii_alphabetic()) || d.windows(2).any(|w| w == b"..") {
+        if last_dot == 0
+            || tld.len() < 2
+            || !tld.iter().all(|c| c.is_ascii_alphabetic())
+            || d.windows(2).any(|w| w == b"..")
+        {
             return None;
         }
         self.push(B_EMAIL, EntityType::Email, s, e);
@@ -794,7 +895,10 @@ impl Ctx<'_> {
                     }
                 }
                 let s = self.run(me, |c| c == b' ');
-                let tokc = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+                let tokc = |c: u8| {
+                    c.is_ascii_alphanumeric()
+                        || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+                };
                 let mut e = self.run(s, tokc);
                 e = self.run(e, |c| c == b'=');
                 let v = &b[s..e];
@@ -809,7 +913,9 @@ impl Ctx<'_> {
                 if !prev_word
                     && e <= b.len()
                     && b[ms..me].iter().all(|c| c.is_ascii_uppercase())
-                    && b[me..e].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                    && b[me..e]
+                        .iter()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
                     && !is_word(self.at(e))
                 {
                     self.push(B_AWS_AK, EntityType::AwsAccessKey, ms, e);
@@ -821,7 +927,9 @@ impl Ctx<'_> {
                 let b64 = |c: u8| c.is_ascii_alphanumeric() || c == b'/' || c == b'+';
                 let mut p = me;
                 while p < lim {
-                    if b64(b[p]) && (p == 0 || matches!(b[p - 1], b'=' | b':' | b' ' | b'"' | b'\'')) {
+                    if b64(b[p])
+                        && (p == 0 || matches!(b[p - 1], b'=' | b':' | b' ' | b'"' | b'\''))
+                    {
                         let e = self.run(p, b64);
                         if e - p == 40 && !is_word(self.at(e)) && mixed(&b[p..e]) {
                             self.push(B_AWS_SK, EntityType::AwsSecretKey, p, e);
@@ -850,7 +958,11 @@ impl Ctx<'_> {
             }
             Kw::Slack => {
                 let t = self.at(me);
-                if prev_word || &b[ms..me] != b"xox" || !b"abeprs".contains(&t) || self.at(me + 1) != b'-' {
+                if prev_word
+                    || &b[ms..me] != b"xox"
+                    || !b"abeprs".contains(&t)
+                    || self.at(me + 1) != b'-'
+                {
                     return;
                 }
                 let e = self.run(me + 2, |c| c.is_ascii_alphanumeric() || c == b'-');
@@ -864,7 +976,10 @@ impl Ctx<'_> {
                 }
                 let e = self.run(me, |c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
                 let v = &b[me..e];
-                if v.len() >= 20 && v.iter().any(|c| c.is_ascii_digit()) && v.iter().any(|c| c.is_ascii_alphabetic()) {
+                if v.len() >= 20
+                    && v.iter().any(|c| c.is_ascii_digit())
+                    && v.iter().any(|c| c.is_ascii_alphabetic())
+                {
                     self.push(B_API, EntityType::ApiToken, ms, e);
                 }
             }
@@ -907,8 +1022,14 @@ impl Ctx<'_> {
                 if s == ms {
                     return;
                 }
-                let auth_end = self.run(me, |c| !(c.is_ascii_whitespace() || matches!(c, b'/' | b'"' | b'\'' | b'<' | b'>')));
-                let Some(at) = b[me..auth_end].iter().rposition(|c| *c == b'@').map(|p| me + p) else {
+                let auth_end = self.run(me, |c| {
+                    !(c.is_ascii_whitespace() || matches!(c, b'/' | b'"' | b'\'' | b'<' | b'>'))
+                });
+                let Some(at) = b[me..auth_end]
+                    .iter()
+                    .rposition(|c| *c == b'@')
+                    .map(|p| me + p)
+                else {
                     return;
                 };
                 let Some(colon) = b[me..at].iter().position(|c| *c == b':').map(|p| me + p) else {
@@ -921,12 +1042,17 @@ impl Ctx<'_> {
             Kw::User => self.user(ms, me),
             Kw::Home => {
                 let s = me;
-                let e = self.run(s, |c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'$'));
+                let e = self.run(s, |c| {
+                    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'$')
+                });
                 if e == s {
                     return;
                 }
                 let seg = &b[s..e];
-                if [&b"shared"[..], b"public", b"default", b"all users"].iter().any(|w| seg.eq_ignore_ascii_case(w)) {
+                if [&b"shared"[..], b"public", b"default", b"all users"]
+                    .iter()
+                    .any(|w| seg.eq_ignore_ascii_case(w))
+                {
                     return;
                 }
                 if b[ms] == b'/' && &b[ms..me] != b"/home/" && &b[ms..me] != b"/Users/" {
@@ -965,7 +1091,9 @@ impl Ctx<'_> {
         if !secret_key(&key) {
             return;
         }
-        let Some((s, e)) = self.value_after(ke) else { return };
+        let Some((s, e)) = self.value_after(ke) else {
+            return;
+        };
         let v = &b[s..e];
         if trivial_value(v)
             || v.eq_ignore_ascii_case(b"bearer")
@@ -976,7 +1104,8 @@ impl Ctx<'_> {
             return;
         }
         let aws_secret = v.len() == 40
-            && v.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'/' || *c == b'+')
+            && v.iter()
+                .all(|c| c.is_ascii_alphanumeric() || *c == b'/' || *c == b'+')
             && mixed(v)
             && (contains_ci(&key, b"aws") || contains_ci(&key, b"secret"));
         if aws_secret {
@@ -1018,7 +1147,10 @@ impl Ctx<'_> {
             return (e > s).then_some((s, e));
         }
         let s = p;
-        let e = self.run(s, |c| !(c.is_ascii_whitespace() || matches!(c, b',' | b';' | b'&' | b'"' | b'\'' | b'}' | b']')));
+        let e = self.run(s, |c| {
+            !(c.is_ascii_whitespace()
+                || matches!(c, b',' | b';' | b'&' | b'"' | b'\'' | b'}' | b']'))
+        });
         (e > s).then_some((s, e))
     }
 
@@ -1031,7 +1163,16 @@ impl Ctx<'_> {
         }
         let ke = self.run(me, ident);
         let key = b[ks..ke].to_ascii_lowercase();
-        const KEYS: &[&[u8]] = &[b"user", b"username", b"user_name", b"login", b"ruser", b"login_name", b"userid", b"user-name"];
+        const KEYS: &[&[u8]] = &[
+            b"user",
+            b"username",
+            b"user_name",
+            b"login",
+            b"ruser",
+            b"login_name",
+            b"userid",
+            b"user-name",
+        ];
         if KEYS.contains(&key.as_slice()) {
             if let Some((s, e)) = self.value_after(ke) {
                 let v = &b[s..e];
@@ -1058,7 +1199,9 @@ impl Ctx<'_> {
             return;
         }
         let s = ke + 1;
-        let mut e = self.run(s, |c| !(c.is_ascii_whitespace() || matches!(c, b',' | b';' | b'"' | b'\'')));
+        let mut e = self.run(s, |c| {
+            !(c.is_ascii_whitespace() || matches!(c, b',' | b';' | b'"' | b'\''))
+        });
         while e > s && matches!(b[e - 1], b'.' | b':') {
             e -= 1;
         }
@@ -1074,23 +1217,65 @@ fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     if from >= hay.len() {
         return None;
     }
-    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    hay[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
 }
 
 fn mixed(v: &[u8]) -> bool {
-    v.iter().any(|c| c.is_ascii_lowercase()) && v.iter().any(|c| c.is_ascii_uppercase()) && v.iter().any(|c| c.is_ascii_digit())
+    v.iter().any(|c| c.is_ascii_lowercase())
+        && v.iter().any(|c| c.is_ascii_uppercase())
+        && v.iter().any(|c| c.is_ascii_digit())
 }
 
 fn secret_key(key: &[u8]) -> bool {
     const YES: &[&[u8]] = &[
-        b"password", b"passwd", b"passphrase", b"pwd", b"secret", b"token", b"apikey", b"api_key",
-        b"api-key", b"credential", b"private_key", b"privatekey",
+        b"password",
+        b"passwd",
+        b"passphrase",
+        b"pwd",
+        b"secret",
+        b"token",
+        b"apikey",
+        b"api_key",
+        b"api-key",
+        b"credential",
+        b"private_key",
+        b"privatekey",
     ];
     const NO: &[&[u8]] = &[
-        b"count", b"type", b"expir", b"ttl", b"length", b"max", b"limit", b"usage", b"_id", b"file",
-        b"path", b"url", b"uri", b"endpoint", b"policy", b"reset", b"hint", b"prompt", b"name",
-        b"format", b"mode", b"enabled", b"required", b"changed", b"valid", b"status", b"tokens",
-        b"tokeniz", b"_len", b"size", b"age",
+        b"count",
+        b"type",
+        b"expir",
+        b"ttl",
+        b"length",
+        b"max",
+        b"limit",
+        b"usage",
+        b"_id",
+        b"file",
+        b"path",
+        b"url",
+        b"uri",
+        b"endpoint",
+        b"policy",
+        b"reset",
+        b"hint",
+        b"prompt",
+        b"name",
+        b"format",
+        b"mode",
+        b"enabled",
+        b"required",
+        b"changed",
+        b"valid",
+        b"status",
+        b"tokens",
+        b"tokeniz",
+        b"_len",
+        b"size",
+        b"age",
     ];
     let yes = YES.iter().any(|w| contains_ci(key, w))
         || key == b"pass"
@@ -1101,13 +1286,28 @@ fn secret_key(key: &[u8]) -> bool {
 }
 
 fn trivial_value(v: &[u8]) -> bool {
-    if v.is_empty() || v.iter().all(|c| matches!(c, b'*' | b'x' | b'X' | b'-' | b'.' | b'#')) {
+    if v.is_empty()
+        || v.iter()
+            .all(|c| matches!(c, b'*' | b'x' | b'X' | b'-' | b'.' | b'#'))
+    {
         return true;
     }
     if v.first() == Some(&b'<') && v.last() == Some(&b'>') {
         return true;
     }
-    const T: &[&[u8]] = &[b"null", b"none", b"nil", b"true", b"false", b"redacted", b"[redacted]", b"(null)", b"undefined", b"empty", b"n/a"];
+    const T: &[&[u8]] = &[
+        b"null",
+        b"none",
+        b"nil",
+        b"true",
+        b"false",
+        b"redacted",
+        b"[redacted]",
+        b"(null)",
+        b"undefined",
+        b"empty",
+        b"n/a",
+    ];
     T.iter().any(|t| v.eq_ignore_ascii_case(t))
 }
 
@@ -1140,10 +1340,14 @@ fn iin_ok(d: &[u8]) -> bool {
         2 => (2221..=2720).contains(&n4) && len == 16,
         3 => {
             (matches!(n2, 34 | 37) && len == 15)
-                || ((300..=305).contains(&n3) || matches!(n2, 36 | 38 | 39)) && (14..=19).contains(&len)
+                || ((300..=305).contains(&n3) || matches!(n2, 36 | 38 | 39))
+                    && (14..=19).contains(&len)
                 || (3528..=3589).contains(&n4) && (16..=19).contains(&len)
         }
-        6 => (n4 == 6011 || n2 == 65 || (644..=649).contains(&n3) || n2 == 62 || n2 == 67) && (16..=19).contains(&len),
+        6 => {
+            (n4 == 6011 || n2 == 65 || (644..=649).contains(&n3) || n2 == 62 || n2 == 67)
+                && (16..=19).contains(&len)
+        }
         _ => false,
     }
 }

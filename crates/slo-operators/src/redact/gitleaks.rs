@@ -28,7 +28,8 @@ pub(crate) type Parsed = (Vec<CompiledRule>, Vec<Vec<String>>, Vec<(String, Stri
 
 /// Parses gitleaks TOML. Unknown fields (allowlists, paths, ...) are ignored.
 pub(crate) fn parse(text: &str, strict: bool) -> Result<Parsed, RedactError> {
-    let file: File = toml::from_str(text).map_err(|e| RedactError::Toml(e.message().to_string()))?;
+    let file: File =
+        toml::from_str(text).map_err(|e| RedactError::Toml(e.message().to_string()))?;
     let entity = EntityType::Custom(Arc::from("SECRET"));
     let mut rules = Vec::new();
     let mut kws = Vec::new();

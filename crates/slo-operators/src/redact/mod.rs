@@ -41,6 +41,17 @@
 //!
 //! Error messages and `tracing` events produced here never contain input text: only rule ids,
 //! file paths from the configuration and counts.
+//!
+//! # Known limits
+//!
+//! * PII glued to other alphanumerics (`x4111111111111111`) is not a separate token and is kept.
+//! * Any non-trivial value of a secret-like key is redacted (`token=53b5d9d` window handles in
+//!   Android logs included); values `***`, `null`, `<...>`, `true`/`false` are left alone.
+//! * `user@host` in URLs without a password is reported as an e-mail address.
+//! * Numbers next to id-like keys (`trace_id=`, `span_id=`, `tracking=`, `*_id=`, `size=`,
+//!   `time=`, ...) are never treated as cards/phones/SSNs.
+//! * Gitleaks rule files: findings are labelled `SECRET`; allowlists, `path` and `stopwords`
+//!   are ignored; each rule with keywords runs only when one of its keywords is present.
 
 mod detect;
 mod gitleaks;
@@ -186,7 +197,10 @@ impl EntityType {
 
     /// Index in [`BUILTIN_TYPES`] (custom types: `None`).
     fn bit(&self) -> Option<u32> {
-        BUILTIN_TYPES.iter().position(|t| t == self).map(|p| p as u32)
+        BUILTIN_TYPES
+            .iter()
+            .position(|t| t == self)
+            .map(|p| p as u32)
     }
 
     /// Overlap-resolution priority: higher wins.
@@ -432,7 +446,11 @@ impl Redactor {
     /// Builds a redactor from a configuration (compiles custom rules, loads rule files).
     pub fn new(cfg: RedactorConfig) -> Result<Self, RedactError> {
         let all = (1u32 << BUILTIN_TYPES.len()) - 1;
-        let mut mask = if cfg.enabled.is_empty() { all } else { type_mask(&cfg.enabled)? };
+        let mut mask = if cfg.enabled.is_empty() {
+            all
+        } else {
+            type_mask(&cfg.enabled)?
+        };
         mask &= !type_mask(&cfg.disabled)?;
         let mut r = Redactor {
             inner: Arc::new(Inner {
@@ -497,7 +515,11 @@ impl Redactor {
         let (rules, kws, skipped) = gitleaks::parse(toml_text, strict)?;
         let n = rules.len();
         if !skipped.is_empty() {
-            tracing::warn!(skipped = skipped.len(), loaded = n, "gitleaks rules skipped");
+            tracing::warn!(
+                skipped = skipped.len(),
+                loaded = n,
+                "gitleaks rules skipped"
+            );
         }
         Arc::make_mut(&mut self.inner).skipped.extend(skipped);
         self.add_rules(rules, kws);
@@ -507,6 +529,11 @@ impl Redactor {
     /// Gitleaks rules that were skipped while loading: `(rule id, reason)`.
     pub fn skipped_rules(&self) -> &[(String, String)] {
         &self.inner.skipped
+    }
+
+    /// Ids of the regex rules (custom + gitleaks) in use, in evaluation order.
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.inner.rules.iter().map(|r| r.id.as_str())
     }
 
     /// Number of regex rules (custom + gitleaks) in use.
