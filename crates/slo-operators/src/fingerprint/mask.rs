@@ -2,26 +2,33 @@
 //!
 //! A line's content is split on ASCII whitespace and every token is rewritten so that
 //! obviously-variable parts become the placeholder `<*>`. The rules are generic (no per-source
-//! regexes) and purely local to one token, so the masked form of a line does not depend on what
-//! was seen before — which is what makes templates stable from the very first line:
+//! regexes) and purely local to one token (plus its neighbours for units and dates), so the
+//! masked form of a line does not depend on what was seen before — which is what makes
+//! templates stable from the very first line:
 //!
 //! 1. **Whole-token variables** (after peeling wrapping brackets/quotes and trailing
 //!    punctuation, which are kept): URLs (`scheme://…`), absolute paths (`/a/b`, `C:\…`),
-//!    `host:port` / dotted IPs, clock times (`12:03:44`, `00:01`).
+//!    `host:port` / dotted IPs (`10.0.0.1:50010`, `qq.com:80`), clock times (`12:03:44`,
+//!    `00:01`), pure numbers.
 //! 2. **Partial masking** otherwise: a token is cut at "strong" delimiters
 //!    (`= : , ( ) [ ] { } @ " ' ; |` and runs of two or more dots); every piece that contains a
 //!    digit becomes `<*>`, so `uid=0` → `uid=<*>`, `(1902)` → `(<*>)`,
 //!    `audit(1122:33)` → `audit(<*>:<*>)`, `instruction......0` → `instruction......<*>`, while
-//!    ids such as `blk_-42`, `0x1f`, `appattempt_1_2` are masked as a whole piece.
+//!    ids such as `blk_-42`, `0x1f`, `appattempt_1_2` are masked as a whole piece. A piece
+//!    `word-…digits…` keeps its alphabetic prefix (`node-D3` → `node-<*>`).
 //! 3. **Word-like exemptions**: a piece with exactly one digit that follows at least two
 //!    letters (`ssh2`, `SOCKS5`, `log4j`, `Slf4jLogger`, `metrics2.properties`) is a word, not a
 //!    variable.
-//! 4. **Date runs**: a run of consecutive tokens made of weekday/month names, numbers and clock
-//!    times that contains a name and at least one number (`Sun Jul 10 04:30:30 2005`) collapses
-//!    into a single `<*>`.
+//! 4. **Value words**: `true`, `false`, `null` (any case) are variables wherever they appear as
+//!    a piece (`isOverlap:false` → `isOverlap:<*>`).
+//! 5. **Quantities**: a number followed by a size unit (`B`, `KB`, `MB`, `GB`, `TB`, `KiB` …)
+//!    is one variable (`17.7 GB,` → `<*>,`).
+//! 6. **Date runs**: a run of consecutive tokens made of capitalised weekday/month names,
+//!    numbers and clock times that contains a name and at least one number
+//!    (`Sun Jul 10 04:30:30 2005`) collapses into a single `<*>`.
 //!
-//! Non-numeric variables (user names, `true`/`false`, host names without digits) are left to
-//! the similarity stage of the miner.
+//! Non-numeric variables (user names, host names without digits) are left to the similarity
+//! stage of the miner.
 
 /// The placeholder written for a variable part.
 pub const WILDCARD: &str = "<*>";
@@ -87,6 +94,15 @@ impl Masked {
         self.hashes[i]
     }
 
+    /// Hash of the whole masked token sequence.
+    pub fn seq_hash(&self) -> u64 {
+        let mut h = self.hashes.len() as u64;
+        for &x in &self.hashes {
+            h = (h.rotate_left(23) ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+        h
+    }
+
     /// Iterates over the masked tokens.
     pub fn tokens(&self) -> impl Iterator<Item = &str> + '_ {
         (0..self.len()).map(move |i| self.token(i))
@@ -110,10 +126,38 @@ impl Masked {
         self.spans.clear();
         self.hashes.clear();
         self.flags.clear();
+        // Tokens that need no rewriting are referenced in this copy of the content; rewritten
+        // ones are appended after it.
+        self.buf.push_str(content);
+        let bytes = content.as_bytes();
         let mut any_name = false;
-        for tok in content.split_ascii_whitespace() {
+        let mut pos = 0;
+        while let Some((st, en, classes)) = next_token(bytes, pos) {
+            pos = en;
+            if is_plain(classes, &bytes[st..en]) {
+                self.spans.push((st as u32, en as u32));
+                self.flags.push(0);
+                continue;
+            }
             let start = self.buf.len();
-            let flag = mask_token(tok, &mut self.buf);
+            let flag = if classes == C_DIGIT {
+                // pure number (the most common variable)
+                self.buf.push_str(WILDCARD);
+                F_NUM
+            } else {
+                mask_token(&content[st..en], classes, &mut self.buf)
+            };
+            if flag == F_NUM {
+                if let Some((ust, uen, _)) = next_token(bytes, pos) {
+                    let u = &content[ust..uen];
+                    let unit = u.trim_end_matches(|c: char| c.is_ascii() && is_close_wrap(c as u8));
+                    if is_size_unit(unit) {
+                        // `17.7 GB,` is one quantity: `<*>,`
+                        self.buf.push_str(&u[unit.len()..]);
+                        pos = uen;
+                    }
+                }
+            }
             any_name |= flag == F_NAME;
             self.spans.push((start as u32, self.buf.len() as u32));
             self.flags.push(flag);
@@ -121,7 +165,12 @@ impl Masked {
         if any_name {
             self.collapse_date_runs();
         }
-        self.hashes.extend(self.spans.iter().map(|&(s, e)| hash_bytes(&self.buf.as_bytes()[s as usize..e as usize])));
+        let buf = self.buf.as_bytes();
+        self.hashes.extend(
+            self.spans
+                .iter()
+                .map(|&(s, e)| hash_bytes(&buf[s as usize..e as usize])),
+        );
     }
 
     fn collapse_date_runs(&mut self) {
@@ -176,9 +225,88 @@ pub fn mask_line(content: &str) -> String {
 }
 
 #[inline]
-fn is_strong(b: u8) -> bool {
-    matches!(b, b'=' | b':' | b',' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'@' | b'"' | b'\'' | b';' | b'|')
+const fn is_strong(b: u8) -> bool {
+    matches!(
+        b,
+        b'=' | b':'
+            | b','
+            | b'('
+            | b')'
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'@'
+            | b'"'
+            | b'\''
+            | b';'
+            | b'|'
+    )
 }
+
+/// Next whitespace-separated token at or after `pos`: `(start, end, byte classes)`.
+#[inline]
+fn next_token(b: &[u8], mut pos: usize) -> Option<(usize, usize, u8)> {
+    while pos < b.len() && CLASS[b[pos] as usize] & C_WS != 0 {
+        pos += 1;
+    }
+    if pos == b.len() {
+        return None;
+    }
+    let st = pos;
+    let mut classes = 0u8;
+    while pos < b.len() {
+        let c = CLASS[b[pos] as usize];
+        if c & C_WS != 0 {
+            break;
+        }
+        classes |= c;
+        pos += 1;
+    }
+    Some((st, pos, classes))
+}
+
+/// A token that no rule can change: no digit, delimiter or slash, and neither a possible date
+/// name (3 letters, capitalised) nor a possible boolean/null (`t…`, `f…`, `n…` of length 4–5).
+#[inline]
+fn is_plain(classes: u8, tok: &[u8]) -> bool {
+    if classes & (C_DIGIT | C_STRONG | C_SLASH) != 0 {
+        return false;
+    }
+    match tok.len() {
+        3 => !tok[0].is_ascii_uppercase(),
+        4 | 5 => !matches!(tok[0] | 0x20, b't' | b'f' | b'n'),
+        _ => true,
+    }
+}
+
+const C_WS: u8 = 8;
+const C_OTHER: u8 = 16; // anything else (letters, `-`, `_`, non-ASCII …)
+const C_DIGIT: u8 = 1;
+const C_STRONG: u8 = 2; // strong delimiter or '.'
+const C_SLASH: u8 = 4; // '/' or '\\'
+
+/// Byte classes for the single-pass scan of [`mask_token`].
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = if b.is_ascii_whitespace() {
+            C_WS
+        } else if b.is_ascii_digit() {
+            C_DIGIT
+        } else if b == b'/' || b == b'\\' {
+            C_SLASH
+        } else if is_strong(b) || b == b'.' {
+            C_STRONG
+        } else {
+            C_OTHER
+        };
+        i += 1;
+    }
+    t
+};
 
 #[inline]
 fn is_open_wrap(b: u8) -> bool {
@@ -187,7 +315,10 @@ fn is_open_wrap(b: u8) -> bool {
 
 #[inline]
 fn is_close_wrap(b: u8) -> bool {
-    matches!(b, b')' | b']' | b'}' | b'>' | b'"' | b'\'' | b',' | b';' | b':' | b'.' | b'!' | b'?')
+    matches!(
+        b,
+        b')' | b']' | b'}' | b'>' | b'"' | b'\'' | b',' | b';' | b':' | b'.' | b'!' | b'?'
+    )
 }
 
 const NAMES: [&[u8]; 19] = [
@@ -202,7 +333,11 @@ fn is_date_name(t: &[u8]) -> bool {
     if !t[0].is_ascii_uppercase() {
         return false;
     }
-    let l = [t[0].to_ascii_lowercase(), t[1].to_ascii_lowercase(), t[2].to_ascii_lowercase()];
+    let l = [
+        t[0].to_ascii_lowercase(),
+        t[1].to_ascii_lowercase(),
+        t[2].to_ascii_lowercase(),
+    ];
     NAMES.iter().any(|n| **n == l)
 }
 
@@ -241,7 +376,11 @@ fn is_host_port_or_ip(t: &[u8]) -> bool {
     if !port.is_empty() && !port.iter().all(u8::is_ascii_digit) {
         return false;
     }
-    if host.is_empty() || !host.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_') {
+    if host.is_empty()
+        || !host
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+    {
         return false;
     }
     let dots = host.iter().filter(|&&b| b == b'.').count();
@@ -265,9 +404,9 @@ fn is_path_or_url(core: &[u8]) -> bool {
 
 /// Masks one whitespace-free token, appending the result to `out`.
 /// Returns a date-run flag (`F_NAME`, `F_NUM` or 0).
-fn mask_token(tok: &str, out: &mut String) -> u8 {
+fn mask_token(tok: &str, classes: u8, out: &mut String) -> u8 {
     let b = tok.as_bytes();
-    let has_digit = b.iter().any(u8::is_ascii_digit);
+    let has_digit = classes & C_DIGIT != 0;
     // peel wrapping
     let mut s = 0;
     while s < b.len() && is_open_wrap(b[s]) {
@@ -279,31 +418,36 @@ fn mask_token(tok: &str, out: &mut String) -> u8 {
     }
     let core = &b[s..e];
     if !has_digit {
-        if is_date_name(core) && s == 0 {
+        if s == 0 && is_date_name(core) {
             out.push_str(tok);
             return F_NAME;
         }
-        if is_path_or_url(core) {
+        if classes & C_SLASH != 0 && is_path_or_url(core) {
             out.push_str(&tok[..s]);
             out.push_str(WILDCARD);
             out.push_str(&tok[e..]);
-        } else {
-            out.push_str(tok);
+            return 0;
         }
-        return 0;
+        if !(is_bool(core) || (classes & C_STRONG != 0 && has_bool_piece(b))) {
+            out.push_str(tok);
+            return 0;
+        }
     }
     if core.is_empty() {
         out.push_str(tok);
         return 0;
     }
-    if is_clock(core) || is_path_or_url(core) || is_host_port_or_ip(core) {
+    if has_digit && (is_clock(core) || is_path_or_url(core) || is_host_port_or_ip(core)) {
         out.push_str(&tok[..s]);
         out.push_str(WILDCARD);
         out.push_str(&tok[e..]);
         let numeric = s == 0 && e == b.len() && is_clock(core);
         return if numeric { F_NUM } else { 0 };
     }
-    let pure_number = s == 0 && e == b.len() && core.iter().all(u8::is_ascii_digit);
+    let pure_number = s == 0
+        && e == b.len()
+        && core[0].is_ascii_digit()
+        && core.iter().all(|&c| c.is_ascii_digit() || c == b'.');
     // partial masking on strong delimiters
     let mut i = 0;
     let mut piece_start = 0;
@@ -354,7 +498,31 @@ fn mask_token(tok: &str, out: &mut String) -> u8 {
 /// A dotted host name or IP (at least two dots, only host characters).
 fn host_like(p: &[u8]) -> bool {
     p.iter().filter(|&&b| b == b'.').count() >= 2
-        && p.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+        && p.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+}
+
+/// `true` / `false` / `null` (any case): value words that are variables wherever they appear.
+fn is_bool(p: &[u8]) -> bool {
+    p.eq_ignore_ascii_case(b"true")
+        || p.eq_ignore_ascii_case(b"false")
+        || p.eq_ignore_ascii_case(b"null")
+}
+
+/// Does a digit-free token contain a boolean/null piece between strong delimiters?
+fn has_bool_piece(b: &[u8]) -> bool {
+    if b.len() < 4 {
+        return false;
+    }
+    b.split(|&c| is_strong(c) || c == b'.').any(is_bool)
+}
+
+/// Size units that belong to the number before them.
+fn is_size_unit(u: &str) -> bool {
+    matches!(
+        u,
+        "B" | "KB" | "kB" | "MB" | "GB" | "TB" | "PB" | "KiB" | "MiB" | "GiB" | "TiB"
+    )
 }
 
 #[inline]
@@ -371,8 +539,16 @@ fn emit_piece(piece: &str, out: &mut String) {
         }
     }
     if digits == 0 {
-        out.push_str(piece);
+        out.push_str(if is_bool(p) { WILDCARD } else { piece });
         return;
+    }
+    // `node-D3`, `part-00590`: keep an alphabetic `word-` prefix
+    if let Some(k) = p.iter().position(|&c| c == b'-') {
+        if k >= 2 && p[..k].iter().all(u8::is_ascii_alphabetic) && first_digit > k {
+            out.push_str(&piece[..=k]);
+            out.push_str(WILDCARD);
+            return;
+        }
     }
     if digits == 1
         && first_digit >= 2
@@ -393,16 +569,46 @@ mod tests {
     #[test]
     fn masks_generic_variables() {
         let cases = [
-            ("PacketResponder 1 for block blk_-3886 terminating", "PacketResponder <*> for block <*> terminating"),
-            ("session opened for user cyrus by (uid=0)", "session opened for user cyrus by (uid=<*>)"),
-            ("Failed password for root from 5.36.59.76 port 42393 ssh2", "Failed password for root from <*> port <*> ssh2"),
-            ("10.251.30.85:50010:Got exception while serving x to /10.251.90.64:", "<*>:Got exception while serving x to <*>:"),
-            ("connection from 1.2.3.4 () at Sun Jul 10 04:30:30 2005", "connection from <*> () at <*>"),
-            ("program interrupt: illegal instruction......0", "program interrupt: illegal instruction......<*>"),
-            ("Default file system [hdfs://msra-sa-41:9000]", "Default file system [<*>]"),
-            ("ciod: Error loading /bgl/apps/x: invalid", "ciod: Error loading <*>: invalid"),
-            ("audit(1122475266.4:2): initialized", "audit(<*>:<*>): initialized"),
-            ("Slf4jLogger started via SOCKS5 at 0x1f", "Slf4jLogger started via SOCKS5 at <*>"),
+            (
+                "PacketResponder 1 for block blk_-3886 terminating",
+                "PacketResponder <*> for block <*> terminating",
+            ),
+            (
+                "session opened for user cyrus by (uid=0)",
+                "session opened for user cyrus by (uid=<*>)",
+            ),
+            (
+                "Failed password for root from 5.36.59.76 port 42393 ssh2",
+                "Failed password for root from <*> port <*> ssh2",
+            ),
+            (
+                "10.251.30.85:50010:Got exception while serving x to /10.251.90.64:",
+                "<*>:Got exception while serving x to <*>:",
+            ),
+            (
+                "connection from 1.2.3.4 () at Sun Jul 10 04:30:30 2005",
+                "connection from <*> () at <*>",
+            ),
+            (
+                "program interrupt: illegal instruction......0",
+                "program interrupt: illegal instruction......<*>",
+            ),
+            (
+                "Default file system [hdfs://msra-sa-41:9000]",
+                "Default file system [<*>]",
+            ),
+            (
+                "ciod: Error loading /bgl/apps/x: invalid",
+                "ciod: Error loading <*>: invalid",
+            ),
+            (
+                "audit(1122475266.4:2): initialized",
+                "audit(<*>:<*>): initialized",
+            ),
+            (
+                "Slf4jLogger started via SOCKS5 at 0x1f",
+                "Slf4jLogger started via SOCKS5 at <*>",
+            ),
             ("lifetime 00:01", "lifetime <*>"),
         ];
         for (input, want) in cases {

@@ -5,21 +5,38 @@
 //!
 //! 1. The content is masked token by token (see [`super::mask`]); the result is a sequence of
 //!    tokens where numeric / id-like parts are already `<*>`.
-//! 2. Candidate clusters live in *leaves* keyed by `(token count, first token)` (Drain's
-//!    fixed-depth prefix tree with depth 1; a first token that was masked is the key `<*>`).
-//! 3. In the leaf, the line is compared with each cluster template position by position. A
-//!    position *scores* when the template token equals the line token (including both being
-//!    `<*>`) or when the template token is a partial pattern such as `uid=<*>` that matches the
-//!    line token; a template `<*>` facing a literal line token does not score. The similarity is
-//!    `score / token count`; the best cluster (ties: most scoring positions, then the oldest
-//!    cluster) is taken when its similarity is at least [`MinerConfig::similarity_threshold`],
-//!    otherwise a new cluster is created from the masked line.
-//! 4. Joining a cluster generalises the template where tokens differ: the common delimiter
-//!    prefix/suffix is kept (`(uid)` + `()` → `(<*>)`, `user=root` + `user=guest` →
-//!    `user=<*>`), the rest becomes `<*>`.
+//! 2. **Memo** (fast path and stability): a masked line seen before goes straight back to the
+//!    cluster it was assigned to ([`MinerConfig::memo_capacity`] entries, cleared when full), so
+//!    a line never "falls out" of a template that generalised after it joined.
+//! 3. Otherwise, candidate clusters live in *leaves* keyed by `(token count, first token)`
+//!    (Drain's fixed-depth prefix tree with depth 1; a masked first token is the key `<*>`).
+//!    Each candidate template is compared with the line position by position:
+//!    * a *hard mismatch* is a literal template token facing a different line token (or a
+//!      partial pattern such as `uid=<*>` that does not match it);
+//!    * positions where both sides are `<*>` are ignored;
+//!    * a template `<*>` facing a literal counts [`MinerConfig::wildcard_credit`] (0.5) of a
+//!      match.
+//!
+//!    The similarity is `matches / compared positions`; a template with no hard mismatch covers
+//!    the line and has similarity 1. The most similar cluster (ties: the oldest) is taken when
+//!    its similarity reaches [`MinerConfig::similarity_threshold`] (0.92). The comparison stops
+//!    as soon as the hard mismatches rule the threshold out.
+//! 4. **Sibling merge**: when no cluster qualifies but at least
+//!    `sibling_merge - 1` (2) clusters of the leaf differ from the line in exactly one and the
+//!    same position, that position holds a variable (≥ 3 distinct values): those clusters are
+//!    merged into the oldest with `<*>` there, the others become aliases of it. This catches
+//!    short lines whose only variable is a word (`session closed for user cyrus` / `news` /
+//!    `test`) without lowering the threshold for everything.
+//! 5. Otherwise a new cluster is created from the masked line.
+//!
+//! Joining a cluster generalises the template where tokens differ: the common delimiter
+//! prefix/suffix is kept (`(uid)` + `()` → `(<*>)`, `user=root` + `user=guest` →
+//! `user=<*>`), the rest becomes `<*>`.
 //!
 //! The [`Fingerprint`] of a cluster is the SHA-256 of its current template text; it is cached
-//! and only recomputed when the template changes.
+//! and only recomputed when the template changes. Templates can still generalise as lines
+//! arrive (a literal becoming `<*>`); because most variables are masked up front, that happens
+//! early and rarely.
 //!
 //! # Bounded memory
 //!
@@ -27,7 +44,8 @@
 //! the least-recently-used clusters are evicted in one batch (down to `cap - cap/64`), so the
 //! eviction cost is amortised; [`TemplateMiner::evictions`] counts evicted clusters. Leaves are
 //! scanned up to [`MinerConfig::max_leaf_scan`] most recent clusters so a leaf that fills with
-//! unmergeable lines cannot slow mining down.
+//! unmergeable lines cannot slow mining down. The memo and the alias table are bounded too
+//! (cleared when they exceed their capacity).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -54,7 +72,9 @@ impl std::fmt::Display for ClusterId {
 pub struct MinerConfig {
     /// Maximum number of clusters kept (default 10 000); least-recently-used ones are evicted.
     pub max_templates: usize,
-    /// Minimum similarity (share of scoring positions, 0..=1) to join a cluster (default 0.9).
+    /// Minimum similarity (share of matching positions, 0..=1) to join a cluster (default 0.92:
+    /// a line of up to 12 tokens joins only a template with no differing word; word variables
+    /// in short lines come from the sibling merge).
     pub similarity_threshold: f64,
     /// How many of a leaf's most recent clusters are compared with a line (default 64).
     pub max_leaf_scan: usize,
@@ -66,12 +86,24 @@ pub struct MinerConfig {
     /// `sibling_merge - 1` clusters of its leaf differ from it in exactly one and the same
     /// position, that position is a variable with at least `sibling_merge` values — the
     /// clusters are merged into the oldest one with `<*>` there (the others become aliases).
+    /// Only lines of three or more tokens take part.
     pub sibling_merge: usize,
+    /// Capacity of the memo that sends an already-seen masked line straight back to its
+    /// cluster (default 65 536 entries, 16 bytes each; cleared when full; 0 disables). It keeps
+    /// assignments stable while templates generalise and is the miner's fast path.
+    pub memo_capacity: usize,
 }
 
 impl Default for MinerConfig {
     fn default() -> Self {
-        MinerConfig { max_templates: 10_000, similarity_threshold: 0.9, max_leaf_scan: 64, wildcard_credit: 0.5, sibling_merge: 3 }
+        MinerConfig {
+            max_templates: 10_000,
+            similarity_threshold: 0.92,
+            max_leaf_scan: 64,
+            wildcard_credit: 0.5,
+            sibling_merge: 3,
+            memo_capacity: 65_536,
+        }
     }
 }
 
@@ -117,6 +149,9 @@ pub struct MinerState {
     /// Clusters absorbed by a sibling merge: `(absorbed, survivor)`, sorted.
     #[serde(default)]
     pub aliases: Vec<(ClusterId, ClusterId)>,
+    /// Memo entries `(masked-line hash, cluster)`, sorted.
+    #[serde(default)]
+    pub memo: Vec<(u64, ClusterId)>,
 }
 
 /// Kind of a template token.
@@ -146,7 +181,16 @@ impl Cluster {
         let kinds = tokens.iter().map(|t| kind_of(t)).collect();
         let template = tokens.join(" ");
         let fingerprint = fingerprint_of(&template);
-        Cluster { tokens, hashes, kinds, template, fingerprint, count: 0, last_used: 0, leaf }
+        Cluster {
+            tokens,
+            hashes,
+            kinds,
+            template,
+            fingerprint,
+            count: 0,
+            last_used: 0,
+            leaf,
+        }
     }
 
     fn refresh(&mut self) {
@@ -169,7 +213,9 @@ fn kind_of(t: &str) -> Kind {
 fn pattern_matches(p: &str, s: &str) -> bool {
     let mut parts = p.split(WILDCARD);
     let first = parts.next().unwrap_or("");
-    let Some(mut rest) = s.strip_prefix(first) else { return false };
+    let Some(mut rest) = s.strip_prefix(first) else {
+        return false;
+    };
     let parts: Vec<&str> = parts.collect();
     for (i, part) in parts.iter().enumerate() {
         if i + 1 == parts.len() {
@@ -185,7 +231,8 @@ fn pattern_matches(p: &str, s: &str) -> bool {
 
 #[inline]
 fn is_delim(b: u8) -> bool {
-    !b.is_ascii_alphanumeric() && !matches!(b, b'<' | b'*' | b'>' | b'_' | b'-' | b'.')
+    // ASCII only, so that a cut after a delimiter is always a char boundary
+    b.is_ascii_punctuation() && !matches!(b, b'<' | b'*' | b'>' | b'_' | b'-' | b'.')
 }
 
 /// Generalises two different tokens: keeps the common prefix up to (and including) its last
@@ -239,7 +286,7 @@ fn leaf_key(len: usize, first: u64) -> u64 {
     first ^ (len as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93)
 }
 
-/// Streaming template miner (see the [module docs](self)).
+/// Streaming template miner (see the [module docs](crate::fingerprint::miner)).
 #[derive(Debug, Clone)]
 pub struct TemplateMiner {
     cfg: MinerConfig,
@@ -249,6 +296,7 @@ pub struct TemplateMiner {
     tick: u64,
     evictions: u64,
     aliases: IdMap<u64, u64>,
+    memo: IdMap<u64, u64>,
     scratch: Masked,
 }
 
@@ -263,6 +311,7 @@ impl TemplateMiner {
             tick: 0,
             evictions: 0,
             aliases: IdMap::default(),
+            memo: IdMap::default(),
             scratch: Masked::new(),
         }
     }
@@ -276,7 +325,12 @@ impl TemplateMiner {
     pub fn mine(&mut self, content: &str) -> MineResult {
         let (id, is_new) = self.mine_id(content);
         let c = &self.clusters[&id.0];
-        MineResult { cluster: id, template: c.template.clone(), fingerprint: c.fingerprint, is_new }
+        MineResult {
+            cluster: id,
+            template: c.template.clone(),
+            fingerprint: c.fingerprint,
+            is_new,
+        }
     }
 
     /// Like [`TemplateMiner::mine`] but without cloning the template: returns the cluster id,
@@ -294,7 +348,19 @@ impl TemplateMiner {
         let first = if n == 0 { 0 } else { m.hash(0) };
         let key = leaf_key(n, first);
         let mut best: Option<(u64, usize)> = None;
-        if let Some(leaf) = self.leaves.get(&key) {
+        // memo: a masked line seen before goes back to its cluster (stability + fast path)
+        let seq = m.seq_hash();
+        let mut memo_hit = false;
+        if let Some(&mid) = self.memo.get(&seq) {
+            let cid = self.resolve(mid);
+            if self.clusters.get(&cid).is_some_and(|c| c.tokens.len() == n) {
+                memo_hit = cid == mid;
+                // a direct hit already fits its cluster (templates only widen): nothing to
+                // generalise; after a sibling merge the template is re-checked
+                best = Some((cid, if memo_hit { n } else { 0 }));
+            }
+        }
+        if let (None, Some(leaf)) = (best, self.leaves.get(&key)) {
             let wild = hash_token(WILDCARD);
             let mut best_sim = -1.0f64;
             // a hard mismatch (different literal) can never score; more than this many of them
@@ -314,7 +380,9 @@ impl TemplateMiner {
                             wild_lit += usize::from(h != wild);
                             h == wild
                         }
-                        Kind::Pattern => c.hashes[i] == h || pattern_matches(&c.tokens[i], m.token(i)),
+                        Kind::Pattern => {
+                            c.hashes[i] == h || pattern_matches(&c.tokens[i], m.token(i))
+                        }
                     };
                     score += usize::from(ok);
                     hard += usize::from(!ok && c.kinds[i] != Kind::Wild);
@@ -326,8 +394,14 @@ impl TemplateMiner {
                     continue;
                 }
                 let lit = n - both_wild;
-                let matched = (score - both_wild) as f64 + self.cfg.wildcard_credit * wild_lit as f64;
-                let sim = if lit == 0 { 1.0 } else { matched / lit as f64 };
+                let matched =
+                    (score - both_wild) as f64 + self.cfg.wildcard_credit * wild_lit as f64;
+                // a template that covers the line (no hard mismatch) always takes it
+                let sim = if lit == 0 || hard == 0 {
+                    1.0
+                } else {
+                    matched / lit as f64
+                };
                 if sim >= self.cfg.similarity_threshold && sim >= best_sim {
                     // iterating newest first: `>=` keeps the oldest among equals
                     best = Some((cid, score));
@@ -336,9 +410,10 @@ impl TemplateMiner {
             }
         }
         let tick = self.tick;
-        if best.is_none() && self.cfg.sibling_merge >= 2 && n >= 2 {
+        if best.is_none() && self.cfg.sibling_merge >= 2 && n >= 3 {
             if let Some(id) = self.try_sibling_merge(&m, key, tick) {
                 self.scratch = m;
+                self.remember(seq, id);
                 return (ClusterId(id), false);
             }
         }
@@ -354,7 +429,9 @@ impl TemplateMiner {
                         let same = match c.kinds[i] {
                             Kind::Wild => true,
                             Kind::Literal => c.hashes[i] == m.hash(i),
-                            Kind::Pattern => c.hashes[i] == m.hash(i) || pattern_matches(&c.tokens[i], tok),
+                            Kind::Pattern => {
+                                c.hashes[i] == m.hash(i) || pattern_matches(&c.tokens[i], tok)
+                            }
                         };
                         if !same {
                             let g = generalise(&c.tokens[i], tok);
@@ -385,7 +462,19 @@ impl TemplateMiner {
             }
         };
         self.scratch = m;
+        if !memo_hit {
+            self.remember(seq, result.0 .0);
+        }
         result
+    }
+
+    fn remember(&mut self, seq: u64, id: u64) {
+        if self.memo.len() >= self.cfg.memo_capacity {
+            self.memo.clear();
+        }
+        if self.cfg.memo_capacity > 0 {
+            self.memo.insert(seq, id);
+        }
     }
 
     /// See [`MinerConfig::sibling_merge`]. Returns the surviving cluster when a merge happened.
@@ -435,7 +524,11 @@ impl TemplateMiner {
         }
         let pos = cands[a].0;
         let survivor = cands[a..b].iter().map(|x| x.1).min()?;
-        let absorbed: Vec<u64> = cands[a..b].iter().map(|x| x.1).filter(|&x| x != survivor).collect();
+        let absorbed: Vec<u64> = cands[a..b]
+            .iter()
+            .map(|x| x.1)
+            .filter(|&x| x != survivor)
+            .collect();
         let (mut count, mut last) = (1u64, tick);
         for &id in &absorbed {
             if let Some(c) = self.clusters.get(&id) {
@@ -461,6 +554,9 @@ impl TemplateMiner {
 
     /// Follows sibling-merge aliases to the live cluster.
     fn resolve(&self, id: u64) -> u64 {
+        if self.aliases.is_empty() {
+            return id;
+        }
         let mut id = id;
         for _ in 0..64 {
             match self.aliases.get(&id) {
@@ -479,8 +575,12 @@ impl TemplateMiner {
         if excess == 0 {
             return;
         }
-        let mut order: Vec<(u64, u64)> =
-            self.clusters.iter().filter(|(&id, _)| id != keep).map(|(&id, c)| (c.last_used, id)).collect();
+        let mut order: Vec<(u64, u64)> = self
+            .clusters
+            .iter()
+            .filter(|(&id, _)| id != keep)
+            .map(|(&id, c)| (c.last_used, id))
+            .collect();
         let excess = excess.min(order.len());
         if excess < order.len() {
             order.select_nth_unstable(excess);
@@ -505,13 +605,17 @@ impl TemplateMiner {
     /// The cluster's current template (`None` if unknown or evicted). A cluster absorbed by a
     /// sibling merge answers with the template of the cluster that absorbed it.
     pub fn template_of(&self, cluster: ClusterId) -> Option<&str> {
-        self.clusters.get(&self.resolve(cluster.0)).map(|c| c.template.as_str())
+        self.clusters
+            .get(&self.resolve(cluster.0))
+            .map(|c| c.template.as_str())
     }
 
     /// The cluster's current fingerprint (`None` if unknown or evicted); follows aliases like
     /// [`TemplateMiner::template_of`].
     pub fn fingerprint_of_cluster(&self, cluster: ClusterId) -> Option<Fingerprint> {
-        self.clusters.get(&self.resolve(cluster.0)).map(|c| c.fingerprint)
+        self.clusters
+            .get(&self.resolve(cluster.0))
+            .map(|c| c.fingerprint)
     }
 
     /// The live cluster a (possibly absorbed) cluster id now maps to.
@@ -559,10 +663,19 @@ impl TemplateMiner {
             evictions: self.evictions,
             clusters,
             aliases: {
-                let mut a: Vec<(ClusterId, ClusterId)> =
-                    self.aliases.iter().map(|(&k, &v)| (ClusterId(k), ClusterId(v))).collect();
+                let mut a: Vec<(ClusterId, ClusterId)> = self
+                    .aliases
+                    .iter()
+                    .map(|(&k, &v)| (ClusterId(k), ClusterId(v)))
+                    .collect();
                 a.sort_unstable();
                 a
+            },
+            memo: {
+                let mut v: Vec<(u64, ClusterId)> =
+                    self.memo.iter().map(|(&k, &v)| (k, ClusterId(v))).collect();
+                v.sort_unstable();
+                v
             },
         }
     }
@@ -574,6 +687,7 @@ impl TemplateMiner {
         miner.tick = state.tick;
         miner.evictions = state.evictions;
         miner.aliases = state.aliases.iter().map(|(k, v)| (k.0, v.0)).collect();
+        miner.memo = state.memo.iter().map(|(k, v)| (*k, v.0)).collect();
         let mut clusters = state.clusters;
         clusters.sort_by_key(|c| c.id);
         for cs in clusters {
@@ -584,7 +698,11 @@ impl TemplateMiner {
     }
 
     fn insert_state(&mut self, id: u64, template: &str, count: u64, last_used: u64) {
-        let tokens: Vec<String> = template.split(' ').filter(|t| !t.is_empty()).map(str::to_owned).collect();
+        let tokens: Vec<String> = template
+            .split(' ')
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect();
         let first = tokens.first().map_or(0, |t| hash_token(t));
         let key = leaf_key(tokens.len(), first);
         let mut c = Cluster::from_tokens(tokens, key);
@@ -661,8 +779,11 @@ impl TemplateMiner {
 
     /// All current templates with their ids, sorted by id.
     pub fn templates(&self) -> Vec<(ClusterId, &str)> {
-        let mut v: Vec<(ClusterId, &str)> =
-            self.clusters.iter().map(|(&id, c)| (ClusterId(id), c.template.as_str())).collect();
+        let mut v: Vec<(ClusterId, &str)> = self
+            .clusters
+            .iter()
+            .map(|(&id, c)| (ClusterId(id), c.template.as_str()))
+            .collect();
         v.sort_unstable_by_key(|x| x.0);
         v
     }
@@ -682,5 +803,9 @@ mod tests {
         assert!(pattern_matches("(<*>)", "()"));
         assert!(!pattern_matches("user=<*>", "uid=x"));
         assert!(pattern_matches("<*>:<*>", "a:b"));
+        // multi-byte characters around the differing part must not split a char
+        assert_eq!(generalise("é(ü)", "é(ö)"), "é(<*>)");
+        assert_eq!(generalise("éü", "éö"), "<*>");
+        assert_eq!(generalise("(ü)", "(ö)"), "(<*>)");
     }
 }

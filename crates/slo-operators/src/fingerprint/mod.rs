@@ -1,15 +1,19 @@
-//! Template mining and SHA-256 fingerprints (pure core, no timely types).
+//! Template mining and SHA-256 fingerprints.
+//!
+//! Everything here except the timely extension [`Fingerprinting`] is a pure core with no timely
+//! types.
 //!
 //! * [`mask`] — generic, stateless masking of variable tokens (numbers, ids, IPs, paths, …).
-//! * [`TemplateMiner`] — online Drain-like clustering of masked lines with bounded memory,
-//!   snapshot/restore and deterministic merge.
+//! * [`TemplateMiner`] ([`miner`]) — online Drain-like clustering of masked lines with bounded
+//!   memory, snapshot/restore and deterministic merge. One generic [`MinerConfig`] for every
+//!   source: no per-source regexes.
 //! * [`Fingerprint`] — SHA-256 of a template string: the same template yields the same
 //!   fingerprint on every worker and across restarts.
 //! * [`batch`] — mine a whole file and write Loghub-style `LineId,EventTemplate` predictions.
 
 pub mod batch;
 pub mod mask;
-mod miner;
+pub mod miner;
 
 pub use miner::{ClusterId, ClusterState, MineResult, MinerConfig, MinerState, TemplateMiner};
 

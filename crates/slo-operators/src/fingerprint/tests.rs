@@ -7,17 +7,26 @@ use proptest::prelude::*;
 use super::*;
 
 fn small_cfg(max: usize) -> MinerConfig {
-    MinerConfig { max_templates: max, ..MinerConfig::default() }
+    MinerConfig {
+        max_templates: max,
+        ..MinerConfig::default()
+    }
 }
 
 fn template_set(m: &TemplateMiner) -> BTreeSet<String> {
-    m.templates().into_iter().map(|(_, t)| t.to_string()).collect()
+    m.templates()
+        .into_iter()
+        .map(|(_, t)| t.to_string())
+        .collect()
 }
 
 #[test]
 fn fingerprint_is_sha256_hex() {
     let fp = fingerprint_of("");
-    assert_eq!(fp.to_string(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_eq!(
+        fp.to_string(),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
     assert_eq!(fp.to_string().parse::<Fingerprint>().unwrap(), fp);
     let json = serde_json::to_string(&fp).unwrap();
     assert_eq!(json, format!("\"{fp}\""));
@@ -38,10 +47,74 @@ fn mines_and_generalises() {
     assert_eq!(b.template, a.template);
     let c = m.mine("Failed password for root from 10.0.0.1 port 22 ssh2");
     assert_ne!(c.cluster, a.cluster);
-    assert_eq!(c.template, "Failed password for root from <*> port <*> ssh2");
+    assert_eq!(
+        c.template,
+        "Failed password for root from <*> port <*> ssh2"
+    );
     assert_eq!(m.template_of(a.cluster), Some(a.template.as_str()));
     assert_eq!(m.len(), 2);
     assert_eq!(m.lines(), 3);
+}
+
+#[test]
+fn sibling_merge_turns_a_word_position_into_a_variable() {
+    let mut m = TemplateMiner::new(MinerConfig::default());
+    let a = m.mine("session closed for user cyrus");
+    let b = m.mine("session closed for user news");
+    assert_ne!(a.cluster, b.cluster, "two values are not enough evidence");
+    let c = m.mine("session closed for user test");
+    assert!(!c.is_new);
+    assert_eq!(c.template, "session closed for user <*>");
+    assert_eq!(m.len(), 1);
+    // absorbed clusters answer with the merged template
+    assert_eq!(
+        m.template_of(a.cluster),
+        Some("session closed for user <*>")
+    );
+    assert_eq!(
+        m.template_of(b.cluster),
+        Some("session closed for user <*>")
+    );
+    assert_eq!(m.canonical(b.cluster), c.cluster);
+    let d = m.mine("session closed for user root");
+    assert_eq!(d.cluster, c.cluster);
+    // aliases survive a restart
+    let r = TemplateMiner::restore(m.snapshot());
+    assert_eq!(
+        r.template_of(a.cluster),
+        Some("session closed for user <*>")
+    );
+}
+
+#[test]
+fn masking_rules() {
+    use mask::mask_line;
+    assert_eq!(
+        mask_line("updateClipping isOverlap:false, x=null"),
+        "updateClipping isOverlap:<*>, x=<*>"
+    );
+    assert_eq!(
+        mask_line("estimated size 16.0 B, free 17.7 GB"),
+        "estimated size <*>, free <*>"
+    );
+    assert_eq!(mask_line("node node-D3 is up"), "node node-<*> is up");
+    assert_eq!(mask_line("Resolved qq.com:80 ok"), "Resolved <*> ok");
+    assert_eq!(
+        mask_line("state.clipTopAmount:10, i:2"),
+        "state.clipTopAmount:<*>, i:<*>"
+    );
+    assert_eq!(mask_line("may be"), "may be");
+}
+
+#[test]
+fn memo_keeps_assignment_stable() {
+    let mut m = TemplateMiner::new(MinerConfig::default());
+    let first = m.mine("alpha beta gamma delta epsilon zeta eta theta iota kappa");
+    // generalise the cluster in two positions
+    m.mine("alpha beta gamma delta epsilon zeta eta theta XX kappa");
+    m.mine("alpha beta gamma delta epsilon zeta eta YY iota kappa");
+    let again = m.mine("alpha beta gamma delta epsilon zeta eta theta iota kappa");
+    assert_eq!(again.cluster, first.cluster);
 }
 
 #[test]
@@ -64,18 +137,28 @@ fn random_id_lines_collapse_to_one_template() {
         m.mine(&line);
     }
     assert_eq!(m.len(), 1, "{:?}", m.templates());
-    assert_eq!(m.templates()[0].1, "request <*> from <*> took <*> user=<*> trace=<*>");
+    assert_eq!(
+        m.templates()[0].1,
+        "request <*> from <*> took <*> user=<*> trace=<*>"
+    );
     assert_eq!(m.evictions(), 0);
 }
 
 #[test]
 fn eviction_bound_holds_and_counts() {
     let mut m = TemplateMiner::new(small_cfg(100));
-    let words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"];
+    let words = [
+        "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
+    ];
     let mut created = 0u64;
     for i in 0..2_000usize {
         // distinct non-numeric first tokens => distinct leaves => distinct clusters
-        let line = format!("{}{} {} thing happened", words[i % 8], words[(i / 8) % 8].repeat(1 + i / 64), words[(i / 3) % 8]);
+        let line = format!(
+            "{}{} {} thing happened",
+            words[i % 8],
+            words[(i / 8) % 8].repeat(1 + i / 64),
+            words[(i / 3) % 8]
+        );
         if m.mine(&line).is_new {
             created += 1;
         }
@@ -133,7 +216,10 @@ fn batch_writes_quoted_csv() {
         "2024-01-01 10:00:00 INFO a: size 1, free \"2\"\n2024-01-01 10:00:01 INFO a: size 3, free \"4\"\nno header\n",
     )
     .unwrap();
-    let fmt = slo_dataflow::source::log_format::LogFormat::parse("<Date> <Time> <Level> <Component>: <Content>").unwrap();
+    let fmt = slo_dataflow::source::log_format::LogFormat::parse(
+        "<Date> <Time> <Level> <Component>: <Content>",
+    )
+    .unwrap();
     let s = batch::mine_file(&input, Some(&fmt), &out, &MinerConfig::default()).unwrap();
     assert_eq!(s.lines, 3);
     assert_eq!(s.unmatched_header, 1);
@@ -145,7 +231,9 @@ fn batch_writes_quoted_csv() {
 }
 
 fn line_strategy() -> impl Strategy<Value = String> {
-    let word = prop::sample::select(vec!["open", "close", "user", "failed", "from", "port", "block", "ok"]);
+    let word = prop::sample::select(vec![
+        "open", "close", "user", "failed", "from", "port", "block", "ok",
+    ]);
     let tok = prop_oneof![
         word.prop_map(str::to_string),
         (0u32..100_000).prop_map(|n| n.to_string()),
@@ -178,6 +266,34 @@ proptest! {
             prop_assert_eq!(ra.fingerprint, fingerprint_of(&ra.template));
             prop_assert!(a.len() <= 16);
         }
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(lines in prop::collection::vec("\\PC{0,40}", 1..40)) {
+        let mut m = TemplateMiner::new(small_cfg(8));
+        for l in &lines {
+            let r = m.mine(l);
+            prop_assert_eq!(r.fingerprint, fingerprint_of(&r.template));
+            prop_assert_eq!(m.template_of(r.cluster), Some(r.template.as_str()));
+        }
+        prop_assert!(m.len() <= 8);
+    }
+
+    #[test]
+    fn random_ids_collapse(ids in prop::collection::vec((any::<u64>(), any::<u32>(), 0u8..=255, 100u16..600), 1..50)) {
+        let mut m = TemplateMiner::new(MinerConfig::default());
+        for (id, n, oct, code) in &ids {
+            // `id | 1 << 60` so the hex id always contains a digit (a digit-free `abcdef` is a word)
+            let hex = id | 1 << 60;
+            m.mine(&format!(
+                "request id={hex:x} user u{n} from 10.0.{oct}.7:{n} path /api/v1/items/{n} status {code} took {n}ms trace 0x{id:016x}"
+            ));
+        }
+        prop_assert_eq!(m.len(), 1);
+        prop_assert_eq!(
+            m.templates()[0].1,
+            "request id=<*> user <*> from <*> path <*> status <*> took <*> trace <*>"
+        );
     }
 
     #[test]
