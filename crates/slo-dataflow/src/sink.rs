@@ -67,6 +67,30 @@ impl<T: Clone + Send> Sink<T> for MemorySink<T> {
     }
 }
 
+/// Writes every record to two sinks (e.g. a JSON-lines file and a store).
+pub struct TeeSink<T> {
+    first: Box<dyn Sink<T>>,
+    second: Box<dyn Sink<T>>,
+}
+
+impl<T> TeeSink<T> {
+    /// A sink writing to both.
+    pub fn new(first: Box<dyn Sink<T>>, second: Box<dyn Sink<T>>) -> Self {
+        TeeSink { first, second }
+    }
+}
+
+impl<T: Send> Sink<T> for TeeSink<T> {
+    fn write(&mut self, records: &[T]) -> Result<(), SinkError> {
+        self.first.write(records)?;
+        self.second.write(records)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.first.flush()?;
+        self.second.flush()
+    }
+}
+
 /// Writes one JSON object per line to a file shared by all workers of the process.
 #[derive(Clone)]
 pub struct JsonLinesSink {

@@ -23,6 +23,13 @@ enum Command {
     Redact(cmd::redact::RedactArgs),
     /// Write synthetic telemetry with known ground truth.
     Generate(cmd::generate::GenerateArgs),
+    /// Read-only SQL over the store (tables capsules, spans, sli_minutes, metric_points,
+    /// raw_events; vector search with nearest_capsules('text', k)).
+    Query(cmd::query::QueryArgs),
+    /// Merge small files of the append tables, dropping duplicate rows.
+    Compact(cmd::maintain::CompactArgs),
+    /// Delete partitions past their retention (and their vectors).
+    Retention(cmd::maintain::RetentionArgs),
 }
 
 fn main() {
@@ -39,6 +46,9 @@ fn main() {
         Command::Mine(args) => cmd::mine::run(args),
         Command::Redact(args) => cmd::redact::run(args),
         Command::Generate(args) => cmd::generate::run(args),
+        Command::Query(args) => cmd::query::run(args),
+        Command::Compact(args) => cmd::maintain::compact(args),
+        Command::Retention(args) => cmd::maintain::retention(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

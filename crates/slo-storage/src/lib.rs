@@ -1,4 +1,19 @@
-//! Capsule and span storage (Parquet on object_store), the vector index and the SQL catalog.
+//! Capsule and span storage for slo-scout: Parquet tables on an object store, a usearch vector
+//! index, and a DataFusion SQL catalog over both.
 //!
-//! Not implemented yet (issue 3): the crate exists so the workspace layout and dependency
-//! direction are fixed from the start.
+//! - [`store::Store`]: tables as Hive-partitioned Parquet (`TABLE/service=S/date=D/*.parquet`) on
+//!   a local directory (default) or `s3://bucket/prefix`; idempotent upserts, compaction,
+//!   retention.
+//! - [`vector::VectorIndex`]: HNSW (cosine) over capsule embeddings, persisted in the store.
+//! - [`catalog::Catalog`]: SQL over every table, with `nearest_capsules(text, k)`.
+//! - [`sink::StoreSink`]: a pipeline sink that writes capsules (and indexes their embeddings).
+
+pub mod catalog;
+pub mod error;
+pub mod sink;
+pub mod store;
+pub mod tables;
+pub mod vector;
+
+pub use error::StorageError;
+pub use store::Store;

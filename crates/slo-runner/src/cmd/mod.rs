@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 pub mod generate;
+pub mod maintain;
 pub mod mine;
+pub mod query;
 pub mod redact;
 pub mod run;

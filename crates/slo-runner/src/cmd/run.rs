@@ -6,7 +6,13 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::ArgAction;
 use slo_dataflow::cluster::ClusterConfig;
-use slo_dataflow::sink::JsonLinesSink;
+use std::sync::Mutex;
+
+use slo_dataflow::event::{Capsule, TelemetryEvent};
+use slo_dataflow::sink::{JsonLinesSink, Sink, TeeSink};
+use slo_storage::sink::{EventStoreSink, StoreSink};
+use slo_storage::vector::{VectorIndex, VectorIndexConfig};
+use slo_storage::Store;
 use slo_dataflow::source::{open_path, EventSource, OpenOptions};
 use slo_dataflow::synthetic::{generate, SyntheticConfig};
 use slo_operators::embed::EmbedderKind;
@@ -55,6 +61,13 @@ pub struct RunArgs {
     /// SLO_SCOUT_MODEL_DIR and ORT_DYLIB_PATH; see scripts/setup-model.sh).
     #[arg(long, default_value = "none")]
     embedder: String,
+    /// Also write capsules, spans and metric points into this store (directory or
+    /// `s3://bucket/prefix`), with the capsule embeddings in its vector index.
+    #[arg(long, env = "SLO_SCOUT_STORE")]
+    store: Option<String>,
+    /// With --store: also archive every (redacted) event in `raw_events`.
+    #[arg(long)]
+    archive_raw: bool,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -126,11 +139,36 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let capsules = JsonLinesSink::create(&args.out.join(format!("capsules{suffix}.jsonl")))?;
     let late = JsonLinesSink::create(&args.out.join(format!("late{suffix}.jsonl")))?;
     let dead = JsonLinesSink::create(&args.out.join(format!("dead_letters{suffix}.jsonl")))?;
+    let store = match &args.store {
+        Some(loc) => Some(Store::open(loc)?.with_writer_id(cluster.process.to_string())),
+        None => None,
+    };
+    let index = match (&store, &config.embedding) {
+        (Some(s), Some(_)) => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            Some(Arc::new(Mutex::new(rt.block_on(VectorIndex::load(s, VectorIndexConfig::default()))?)))
+        }
+        _ => None,
+    };
+    let (capsule_store, event_store, capsule_index) = (store.clone(), store.clone(), index.clone());
+    let archive_raw = args.archive_raw;
     let sinks = PipelineSinks {
-        capsules: Box::new(move |_| Box::new(capsules.clone())),
+        capsules: Box::new(move |_| -> Box<dyn Sink<Capsule>> {
+            match capsule_store.as_ref().map(|s| StoreSink::new(s.clone(), capsule_index.clone())) {
+                Some(Ok(store_sink)) => Box::new(TeeSink::new(Box::new(capsules.clone()), Box::new(store_sink))),
+                _ => Box::new(capsules.clone()),
+            }
+        }),
         late: Box::new(move |_| Box::new(late.clone())),
         dead_letters: Box::new(move |_| Box::new(dead.clone())),
-        events: None,
+        events: event_store.map(|s| {
+            Box::new(move |_: usize| -> Box<dyn Sink<TelemetryEvent>> {
+                match EventStoreSink::new(s.clone(), archive_raw, 100_000) {
+                    Ok(sink) => Box::new(sink),
+                    Err(_) => Box::new(slo_dataflow::sink::MemorySink::new()),
+                }
+            }) as Box<dyn Fn(usize) -> Box<dyn Sink<TelemetryEvent>> + Send + Sync>
+        }),
     };
     let input = args.input.clone();
     if let Some(p) = &input {
@@ -152,6 +190,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let report = run_pipeline(&cluster, config, source, sinks, Arc::clone(&metrics))?;
     print_summary(&report, &args.out, started.elapsed());
+    if let (Some(store), Some(index)) = (&store, &index) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let index = index.lock().map_err(|_| anyhow::anyhow!("vector index lock poisoned"))?;
+        rt.block_on(index.save(store))?;
+        println!("vectors:       {}", index.len());
+    }
+    if let Some(s) = &args.store {
+        println!("store:         {s}");
+    }
     Ok(())
 }
 

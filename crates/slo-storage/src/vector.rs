@@ -1,0 +1,229 @@
+//! The capsule vector index: usearch HNSW (cosine), keyed by capsule id, persisted in the store.
+
+use std::collections::BTreeMap;
+
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+use crate::error::StorageError;
+use crate::store::Store;
+
+/// Name of the index blob in the store.
+pub const INDEX_BLOB: &str = "capsules.usearch";
+/// Name of the id map blob in the store.
+pub const KEYS_BLOB: &str = "capsules.keys.json";
+
+/// Index settings.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct VectorIndexConfig {
+    /// Vector dimension. Default 384 (all-MiniLM-L6-v2).
+    pub dimensions: usize,
+    /// HNSW graph degree. Default 16.
+    pub connectivity: usize,
+    /// Candidate list size while inserting. Default 128.
+    pub expansion_add: usize,
+    /// Candidate list size while searching. Default 64.
+    pub expansion_search: usize,
+    /// Maximum number of vectors; adding beyond it evicts the oldest-added ids (counted).
+    /// Default 5,000,000.
+    pub max_vectors: usize,
+}
+
+impl Default for VectorIndexConfig {
+    fn default() -> Self {
+        VectorIndexConfig { dimensions: 384, connectivity: 16, expansion_add: 128, expansion_search: 64, max_vectors: 5_000_000 }
+    }
+}
+
+/// One search hit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    /// The capsule id (hex).
+    pub capsule_id: String,
+    /// Cosine distance (0 = identical direction).
+    pub distance: f32,
+}
+
+/// HNSW index over capsule embeddings.
+pub struct VectorIndex {
+    index: Index,
+    cfg: VectorIndexConfig,
+    /// Insertion sequence → key, for eviction in insertion order.
+    order: BTreeMap<u64, u64>,
+    seq_of: std::collections::HashMap<u64, u64>,
+    next_seq: u64,
+    evictions: u64,
+}
+
+fn key_of(capsule_id: &str) -> Result<u64, StorageError> {
+    u64::from_str_radix(capsule_id, 16).map_err(|_| StorageError::Index(format!("capsule id {capsule_id:?} is not 16 hex digits")))
+}
+
+fn ierr(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Index(e.to_string())
+}
+
+impl VectorIndex {
+    /// An empty index.
+    pub fn new(cfg: VectorIndexConfig) -> Result<Self, StorageError> {
+        let options = IndexOptions {
+            dimensions: cfg.dimensions,
+            metric: MetricKind::Cos,
+            quantization: ScalarKind::F32,
+            connectivity: cfg.connectivity,
+            expansion_add: cfg.expansion_add,
+            expansion_search: cfg.expansion_search,
+            multi: false,
+        };
+        let index = Index::new(&options).map_err(ierr)?;
+        index.reserve(1024).map_err(ierr)?;
+        Ok(VectorIndex { index, cfg, order: BTreeMap::new(), seq_of: Default::default(), next_seq: 0, evictions: 0 })
+    }
+
+    /// Number of vectors.
+    pub fn len(&self) -> usize {
+        self.index.size()
+    }
+
+    /// Whether the index is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Vectors evicted by the cap.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    /// Adds or replaces the vector of a capsule.
+    pub fn upsert(&mut self, capsule_id: &str, vector: &[f32]) -> Result<(), StorageError> {
+        if vector.len() != self.cfg.dimensions {
+            return Err(StorageError::Index(format!("vector of length {} for a {}-d index", vector.len(), self.cfg.dimensions)));
+        }
+        let key = key_of(capsule_id)?;
+        if self.index.contains(key) {
+            self.index.remove(key).map_err(ierr)?;
+            if let Some(seq) = self.seq_of.remove(&key) {
+                self.order.remove(&seq);
+            }
+        }
+        while self.index.size() >= self.cfg.max_vectors.max(1) {
+            let Some((_, victim)) = self.order.pop_first() else { break };
+            self.seq_of.remove(&victim);
+            self.index.remove(victim).map_err(ierr)?;
+            self.evictions += 1;
+        }
+        if self.index.size() + 1 > self.index.capacity() {
+            self.index.reserve((self.index.capacity() * 2).max(1024)).map_err(ierr)?;
+        }
+        self.index.add(key, vector).map_err(ierr)?;
+        self.order.insert(self.next_seq, key);
+        self.seq_of.insert(key, self.next_seq);
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    /// Removes capsules (retention).
+    pub fn remove(&mut self, capsule_ids: &[String]) -> Result<usize, StorageError> {
+        let mut n = 0;
+        for id in capsule_ids {
+            let key = key_of(id)?;
+            if self.index.contains(key) {
+                self.index.remove(key).map_err(ierr)?;
+                if let Some(seq) = self.seq_of.remove(&key) {
+                    self.order.remove(&seq);
+                }
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The `k` nearest capsules to `query`.
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>, StorageError> {
+        if self.is_empty() {
+            return Ok(Vec::new());
+        }
+        let m = self.index.search(query, k).map_err(ierr)?;
+        Ok(m.keys.iter().zip(m.distances.iter()).map(|(k, d)| Hit { capsule_id: format!("{k:016x}"), distance: *d }).collect())
+    }
+
+    /// Exact (brute-force) search, for recall measurements.
+    pub fn exact_search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>, StorageError> {
+        if self.is_empty() {
+            return Ok(Vec::new());
+        }
+        let m = self.index.exact_search(query, k).map_err(ierr)?;
+        Ok(m.keys.iter().zip(m.distances.iter()).map(|(k, d)| Hit { capsule_id: format!("{k:016x}"), distance: *d }).collect())
+    }
+
+    /// Saves the index and its insertion order into the store.
+    pub async fn save(&self, store: &Store) -> Result<(), StorageError> {
+        let mut buf = vec![0u8; self.index.serialized_length()];
+        self.index.save_to_buffer(&mut buf).map_err(ierr)?;
+        store.put_blob(INDEX_BLOB, buf).await?;
+        let order: Vec<u64> = self.order.values().copied().collect();
+        store.put_blob(KEYS_BLOB, serde_json::to_vec(&order).map_err(ierr)?).await
+    }
+
+    /// Loads the index from the store, or an empty one when none was saved.
+    pub async fn load(store: &Store, cfg: VectorIndexConfig) -> Result<Self, StorageError> {
+        let mut idx = VectorIndex::new(cfg)?;
+        let Some(bytes) = store.get_blob(INDEX_BLOB).await? else { return Ok(idx) };
+        idx.index.load_from_buffer(&bytes).map_err(ierr)?;
+        if let Some(keys) = store.get_blob(KEYS_BLOB).await? {
+            let order: Vec<u64> = serde_json::from_slice(&keys).map_err(ierr)?;
+            for key in order {
+                idx.order.insert(idx.next_seq, key);
+                idx.seq_of.insert(key, idx.next_seq);
+                idx.next_seq += 1;
+            }
+        }
+        Ok(idx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(seed: u64, dim: usize) -> Vec<f32> {
+        let mut rng = slo_dataflow::synthetic::SplitMix64::new(seed);
+        let mut v: Vec<f32> = (0..dim).map(|_| rng.normal() as f32).collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+        v
+    }
+
+    #[test]
+    fn finds_itself_replaces_removes_and_evicts() {
+        let mut idx = VectorIndex::new(VectorIndexConfig { dimensions: 8, max_vectors: 3, ..Default::default() }).unwrap();
+        for i in 0..3u64 {
+            idx.upsert(&format!("{i:016x}"), &unit(i, 8)).unwrap();
+        }
+        let hits = idx.search(&unit(1, 8), 1).unwrap();
+        assert_eq!(hits[0].capsule_id, format!("{:016x}", 1));
+        assert!(hits[0].distance < 1e-4);
+        idx.upsert(&format!("{:016x}", 1), &unit(9, 8)).unwrap();
+        assert_eq!(idx.len(), 3);
+        idx.upsert(&format!("{:016x}", 3), &unit(3, 8)).unwrap();
+        assert_eq!((idx.len(), idx.evictions()), (3, 1));
+        assert_eq!(idx.remove(&[format!("{:016x}", 3)]).unwrap(), 1);
+        assert!(idx.upsert("not-hex", &unit(0, 8)).is_err());
+        assert!(idx.upsert(&format!("{:016x}", 5), &[1.0]).is_err());
+    }
+
+    #[tokio::test]
+    async fn persists_through_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+        let mut idx = VectorIndex::new(VectorIndexConfig { dimensions: 16, ..Default::default() }).unwrap();
+        for i in 0..100u64 {
+            idx.upsert(&format!("{i:016x}"), &unit(i, 16)).unwrap();
+        }
+        idx.save(&store).await.unwrap();
+        let loaded = VectorIndex::load(&store, VectorIndexConfig { dimensions: 16, ..Default::default() }).await.unwrap();
+        assert_eq!(loaded.len(), 100);
+        assert_eq!(loaded.search(&unit(42, 16), 1).unwrap()[0].capsule_id, format!("{:016x}", 42));
+    }
+}
