@@ -27,6 +27,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use slo_dataflow::event::{Capsule, EventKind, EventTime, TelemetryEvent};
 use tokio::sync::Mutex;
 
@@ -216,6 +217,10 @@ impl Store {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(StorageError::pq(path))?))
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            // Point lookups (a capsule by fingerprint, a trace by id) skip row groups by bloom
+            // filter; columns absent from a table are ignored.
+            .set_column_bloom_filter_enabled(ColumnPath::from("fingerprint"), true)
+            .set_column_bloom_filter_enabled(ColumnPath::from("trace_id"), true)
             .build();
         let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props)).map_err(StorageError::pq(path))?;
         writer.write(batch).map_err(StorageError::pq(path))?;

@@ -24,7 +24,7 @@ pub trait Embed<'scope, T: Timestamp> {
     /// use slo_dataflow::event::Capsule;
     /// use slo_operators::embed::{Embed, EmbedConfig};
     /// use slo_operators::metrics::PipelineMetrics;
-    /// use timely::dataflow::operators::{ToStream, Capture, capture::Extract};
+    /// use timely::dataflow::operators::{ToStream, Capture, capture::Event};
     ///
     /// let capsule: Capsule = serde_json::from_value(serde_json::json!({
     ///     "fingerprint": "ab", "template": "connection refused to <*>", "service": "db",
@@ -38,7 +38,7 @@ pub trait Embed<'scope, T: Timestamp> {
     ///         .unwrap()
     ///         .capture()
     /// });
-    /// let embedded: Vec<_> = out.extract().into_iter().flat_map(|(_, v)| v).collect();
+    /// let embedded: Vec<_> = out.try_iter().flat_map(|e| match e { Event::Messages(_, v) => v, _ => vec![] }).collect();
     /// assert_eq!(embedded[0].embedding.as_ref().unwrap().len(), 384);
     /// ```
     fn embed(self, config: EmbedConfig, metrics: Arc<PipelineMetrics>) -> Result<StreamVec<'scope, T, Capsule>, EmbedError>;

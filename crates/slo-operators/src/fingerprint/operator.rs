@@ -34,7 +34,7 @@ pub trait Fingerprinting<'scope, T: Timestamp> {
     /// use slo_dataflow::event::{RedactedEvent, TelemetryEvent};
     /// use slo_operators::fingerprint::{Fingerprinting, MinerConfig};
     /// use slo_operators::metrics::PipelineMetrics;
-    /// use timely::dataflow::operators::{ToStream, Capture, capture::Extract};
+    /// use timely::dataflow::operators::{ToStream, Capture, capture::Event};
     ///
     /// let events: Vec<RedactedEvent> = ["took 12 ms", "took 345 ms"].iter().enumerate()
     ///     .map(|(i, body)| RedactedEvent {
@@ -47,7 +47,7 @@ pub trait Fingerprinting<'scope, T: Timestamp> {
     ///         .fingerprint(MinerConfig::default(), PipelineMetrics::new())
     ///         .capture()
     /// });
-    /// let mined: Vec<_> = out.extract().into_iter().flat_map(|(_, v)| v).collect();
+    /// let mined: Vec<_> = out.try_iter().flat_map(|e| match e { Event::Messages(_, v) => v, _ => vec![] }).collect();
     /// assert_eq!(mined[0].template, "took <*> ms");
     /// assert_eq!(mined[0].fingerprint, mined[1].fingerprint);
     /// ```

@@ -53,7 +53,7 @@ pub trait Redact<'scope, T: Timestamp> {
     /// use slo_dataflow::event::TelemetryEvent;
     /// use slo_operators::metrics::PipelineMetrics;
     /// use slo_operators::redact::{Redact, Redactor};
-    /// use timely::dataflow::operators::{ToStream, Capture, capture::Extract};
+    /// use timely::dataflow::operators::{ToStream, Capture, capture::Event};
     ///
     /// let event = TelemetryEvent::log("1", "auth", 0, None, "login ok for bob@example.com");
     /// let out = timely::example(move |scope| {
@@ -61,7 +61,7 @@ pub trait Redact<'scope, T: Timestamp> {
     ///         .redact(Redactor::with_defaults(), PipelineMetrics::new())
     ///         .capture()
     /// });
-    /// let redacted: Vec<_> = out.extract().into_iter().flat_map(|(_, v)| v).collect();
+    /// let redacted: Vec<_> = out.try_iter().flat_map(|e| match e { Event::Messages(_, v) => v, _ => vec![] }).collect();
     /// assert_eq!(redacted[0].event.body, "login ok for <EMAIL>");
     /// assert_eq!(redacted[0].redactions["EMAIL"], 1);
     /// ```

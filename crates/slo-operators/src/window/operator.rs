@@ -39,7 +39,7 @@ pub trait WindowCapsules<'scope> {
     /// use slo_dataflow::event::{FingerprintedEvent, TelemetryEvent};
     /// use slo_operators::metrics::PipelineMetrics;
     /// use slo_operators::window::{WindowCapsules, WindowConfig};
-    /// use timely::dataflow::operators::{ToStream, Capture, capture::Extract};
+    /// use timely::dataflow::operators::{ToStream, Capture, capture::Event};
     ///
     /// let events: Vec<FingerprintedEvent> = (0..5u64)
     ///     .map(|i| FingerprintedEvent {
@@ -56,9 +56,9 @@ pub trait WindowCapsules<'scope> {
     ///         .window_capsules(WindowConfig { size_ms: 3_000, ..Default::default() }, PipelineMetrics::new());
     ///     (capsules.capture(), late.capture())
     /// });
-    /// let capsules: Vec<_> = capsules.extract().into_iter().flat_map(|(_, v)| v).collect();
+    /// let capsules: Vec<_> = capsules.try_iter().flat_map(|e| match e { Event::Messages(_, v) => v, _ => vec![] }).collect();
     /// assert_eq!(capsules.iter().map(|c| c.count).collect::<Vec<_>>(), vec![3, 2]);
-    /// assert!(late.extract().is_empty());
+    /// assert!(late.try_iter().all(|e| !matches!(e, Event::Messages(_, v) if !v.is_empty())));
     /// ```
     fn window_capsules(
         self,
