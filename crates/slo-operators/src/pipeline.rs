@@ -63,7 +63,9 @@ impl DeadLetterRecord {
             origin: dead.origin,
             line: dead.line,
             offset: dead.offset,
-            reason: dead.reason,
+            // Parser messages can quote the offending value (serde_json: `invalid type: string
+            // "bob@example.com"`), so the reason goes through the redactor too.
+            reason: redactor.redact(&dead.reason).text,
             payload_redacted: redactor.redact(&text).text,
         }
     }

@@ -68,6 +68,10 @@ fn run_counts_malformed_records_and_keeps_going() {
         if i == 9 {
             text.push_str("{\"service\":\"api\",\"body\":\"no timestamp for dave@example.com\"}\n");
         }
+        if i == 12 {
+            // serde_json quotes the bad value in its error message: the reason must be redacted.
+            text.push_str("{\"service\":\"api\",\"timestamp_ms\":\"erin@example.com\"}\n");
+        }
     }
     std::fs::write(&input, text).unwrap();
     let out_dir = dir.path().join("out");
@@ -75,14 +79,14 @@ fn run_counts_malformed_records_and_keeps_going() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let summary = String::from_utf8(out.stdout).unwrap();
     assert!(summary.contains("events:        20"), "{summary}");
-    assert!(summary.contains("malformed:     2"), "{summary}");
+    assert!(summary.contains("malformed:     3"), "{summary}");
     let capsules = std::fs::read_to_string(out_dir.join("capsules.jsonl")).unwrap();
     let dead = std::fs::read_to_string(out_dir.join("dead_letters.jsonl")).unwrap();
     let counts: u64 = capsules.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["count"].as_u64().unwrap()).sum();
     assert_eq!(counts, 20);
-    assert_eq!(dead.lines().count(), 2);
+    assert_eq!(dead.lines().count(), 3);
     assert!(dead.contains("\"line\":7") && dead.contains("missing timestamp"), "{dead}");
-    for leaked in ["bob@example.com", "carol@example.com", "dave@example.com", "hunter2"] {
+    for leaked in ["bob@example.com", "carol@example.com", "dave@example.com", "erin@example.com", "hunter2"] {
         assert!(!capsules.contains(leaked) && !dead.contains(leaked), "{leaked} leaked");
     }
 }

@@ -106,6 +106,7 @@ impl TableFunctionImpl for NearestCapsules {
 /// A SQL session over a store.
 pub struct Catalog {
     ctx: SessionContext,
+    store: Store,
 }
 
 impl Catalog {
@@ -130,7 +131,7 @@ impl Catalog {
         if let Some(n) = nearest {
             ctx.register_udtf("nearest_capsules", Arc::new(n));
         }
-        Ok(Catalog { ctx })
+        Ok(Catalog { ctx, store: store.clone() })
     }
 
     /// The DataFusion session, for callers that want the full API.
@@ -150,6 +151,23 @@ impl Catalog {
                 sql_err(msg)
             }
         })?;
-        df.collect().await.map_err(sql_err)
+        match df.collect().await {
+            Ok(batches) => Ok(batches),
+            Err(e) => {
+                // Name the file: DataFusion's Parquet errors do not always carry the path.
+                let mut corrupt = Vec::new();
+                for table in Table::ALL {
+                    if sql.contains(table.name()) {
+                        corrupt.extend(self.store.verify(table).await.unwrap_or_default());
+                    }
+                }
+                if corrupt.is_empty() {
+                    Err(sql_err(e))
+                } else {
+                    let files: Vec<String> = corrupt.iter().map(|(path, why)| format!("{path} ({why})")).collect();
+                    Err(StorageError::Sql(format!("{e}; unreadable files: {}", files.join(", "))))
+                }
+            }
+        }
     }
 }

@@ -6,10 +6,13 @@
 //!   retention.
 //! - [`vector::VectorIndex`]: HNSW (cosine) over capsule embeddings, persisted in the store.
 //! - [`catalog::Catalog`]: SQL over every table, with `nearest_capsules(text, k)`.
+//! - [`retrieval::retrieve`]: top-k capsules as evidence for a question (the advisor's RAG
+//!   context).
 //! - [`sink::StoreSink`]: a pipeline sink that writes capsules (and indexes their embeddings).
 
 pub mod catalog;
 pub mod error;
+pub mod retrieval;
 pub mod sink;
 pub mod store;
 pub mod tables;

@@ -389,6 +389,18 @@ impl Store {
         Ok(out)
     }
 
+    /// Reads every file of a table and returns the ones that fail, with the reason. Used to name
+    /// the culprit when a query over the table fails.
+    pub async fn verify(&self, table: Table) -> Result<Vec<(String, String)>, StorageError> {
+        let mut bad = Vec::new();
+        for f in self.list_files(table).await? {
+            if let Err(e) = self.read_file(&f.path).await {
+                bad.push((f.path.to_string(), e.to_string()));
+            }
+        }
+        Ok(bad)
+    }
+
     /// Stores an opaque blob (the vector index) under `_index/NAME`.
     pub async fn put_blob(&self, name: &str, data: Vec<u8>) -> Result<(), StorageError> {
         let path = self.root.clone().join("_index").join(name);

@@ -183,3 +183,43 @@ async fn s3_store_against_a_local_server() {
     let store = Store::open(&format!("s3://{bucket}/{prefix}")).unwrap();
     exercise(store).await;
 }
+
+#[tokio::test]
+async fn retrieval_returns_evidence_filtered_by_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+    let capsules = vec![
+        capsule("payment", "payment gateway timeout after <*> ms", T0, 4),
+        capsule("payment", "charging card <CREDIT_CARD> amount <*>", T0, 40),
+        capsule("cart", "payment gateway timeout after <*> ms", T0, 1),
+        capsule("auth", "login failed for <USER>", T0, 9),
+    ];
+    store.write_capsules(&capsules).await.unwrap();
+    let mut index = VectorIndex::new(VectorIndexConfig::default()).unwrap();
+    for c in &capsules {
+        index.upsert(&c.capsule_id(), c.embedding.as_ref().unwrap()).unwrap();
+    }
+    let mut embedder = HashingEmbedder::new(384);
+    let hits = slo_storage::retrieval::retrieve(&store, &index, &mut embedder, Some("payment"), "gateway timeout", 2).await.unwrap();
+    assert_eq!(hits.len(), 2);
+    assert!(hits.iter().all(|h| h.service == "payment"));
+    assert_eq!(hits[0].template, "payment gateway timeout after <*> ms");
+    assert_eq!(hits[0].count, 4);
+    assert_eq!(hits[0].samples[0].trace_id.as_deref(), Some("abc"));
+    assert!(hits[0].distance <= hits[1].distance);
+}
+
+#[tokio::test]
+async fn a_failing_query_names_the_corrupt_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+    store.write_capsules(&[capsule("cart", "a <*>", T0, 1), capsule("auth", "b <*>", T0, 2)]).await.unwrap();
+    let files = store.list_files(Table::Capsules).await.unwrap();
+    let victim = dir.path().join(files[0].path.as_ref());
+    std::fs::write(&victim, b"PAR1 not really parquet PAR1").unwrap();
+    let catalog = Catalog::open(&store, None).unwrap();
+    let err = catalog.query("SELECT SUM(count) FROM capsules").await.unwrap_err().to_string();
+    assert!(err.contains(files[0].path.as_ref()), "{err}");
+    // The healthy partition is still readable through the store API.
+    assert_eq!(store.read_capsules(Some(&files[1].service)).await.unwrap().len(), 1);
+}

@@ -22,7 +22,7 @@
 //! 4. **Value words**: `true`, `false`, `null` (any case) are variables wherever they appear as
 //!    a piece (`isOverlap:false` → `isOverlap:<*>`).
 //! 5. **Quantities**: a number followed by a size unit (`B`, `KB`, `MB`, `GB`, `TB`, `KiB` …)
-//!    is one variable (`17.7 GB,` → `<*>,`).
+//!    is one variable (`17.7 GB,` → `<*>,`), also inside brackets (`(0.14 KB)` → `(<*>)`).
 //! 6. **Date runs**: a run of consecutive tokens made of capitalised weekday/month names,
 //!    numbers and clock times that contains a name and at least one number
 //!    (`Sun Jul 10 04:30:30 2005`) collapses into a single `<*>`.
@@ -147,12 +147,24 @@ impl Masked {
             } else {
                 mask_token(&content[st..en], classes, &mut self.buf)
             };
-            if flag == F_NUM {
+            // a number, possibly opened by brackets (`(0.14` → `(<*>`), may take a unit
+            let quantity = flag == F_NUM || {
+                let emitted = &self.buf.as_bytes()[start..];
+                emitted.len() > WILDCARD.len()
+                    && emitted.ends_with(WILDCARD.as_bytes())
+                    && emitted[..emitted.len() - WILDCARD.len()]
+                        .iter()
+                        .all(|&c| is_open_wrap(c))
+                    && content.as_bytes()[st..en]
+                        .iter()
+                        .all(|&c| c.is_ascii_digit() || c == b'.' || is_open_wrap(c))
+            };
+            if quantity {
                 if let Some((ust, uen, _)) = next_token(bytes, pos) {
                     let u = &content[ust..uen];
                     let unit = u.trim_end_matches(|c: char| c.is_ascii() && is_close_wrap(c as u8));
                     if is_size_unit(unit) {
-                        // `17.7 GB,` is one quantity: `<*>,`
+                        // `17.7 GB,` is one quantity: `<*>,`; `(0.14 KB)` → `(<*>)`
                         self.buf.push_str(&u[unit.len()..]);
                         pos = uen;
                     }
@@ -610,6 +622,8 @@ mod tests {
                 "Slf4jLogger started via SOCKS5 at <*>",
             ),
             ("lifetime 00:01", "lifetime <*>"),
+            ("0 bytes (0.14 KB) sent", "<*> bytes (<*>) sent"),
+            ("freed [17 MB],", "freed [<*>],"),
         ];
         for (input, want) in cases {
             assert_eq!(mask_line(input), want, "input {input:?}");

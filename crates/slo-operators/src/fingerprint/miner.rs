@@ -27,7 +27,14 @@
 //!    merged into the oldest with `<*>` there, the others become aliases of it. This catches
 //!    short lines whose only variable is a word (`session closed for user cyrus` / `news` /
 //!    `test`) without lowering the threshold for everything.
-//! 5. Otherwise a new cluster is created from the masked line.
+//! 5. Otherwise a new cluster is created from the masked line. **Variable-length grouping**
+//!    ([`MinerConfig::variable_length`]): if its *skeleton* (its literal tokens in order,
+//!    tokens made only of `<*>` and punctuation left out) equals an existing cluster's — or
+//!    equals it with one word right after a variable dropped on one side, for skeletons of 5+
+//!    words — the new cluster joins that cluster's group. Grouped clusters are still matched
+//!    position by position, but report the group's template (a token alignment of the members'
+//!    templates, unaligned tokens and runs of `<*>` written as one `<*>`) and its fingerprint:
+//!    `<*> bytes sent` and `<*> bytes (<*>) sent` are one event.
 //!
 //! Joining a cluster generalises the template where tokens differ: the common delimiter
 //! prefix/suffix is kept (`(uid)` + `()` → `(<*>)`, `user=root` + `user=guest` →
@@ -92,6 +99,15 @@ pub struct MinerConfig {
     /// cluster (default 65 536 entries, 16 bytes each; cleared when full; 0 disables). It keeps
     /// assignments stable while templates generalise and is the miner's fast path.
     pub memo_capacity: usize,
+    /// Variable-length grouping (default 3; 0 disables): a new cluster whose *skeleton* — its
+    /// literal tokens in order, tokens that are only variables such as `<*>`, `(<*>)`, `<*>,`
+    /// left out — has at least this many tokens joins the group of an existing cluster with the
+    /// same skeleton, whatever the token counts (`<*> bytes sent` / `<*> bytes (<*>) sent`).
+    /// With at least 5 skeleton tokens left, a word right after a variable may also be missing
+    /// on one side (`lifetime <*>` / `lifetime <*> sec`). The clusters stay separate for
+    /// matching; they report the group's template, a token alignment of their templates in
+    /// which unaligned tokens and runs of `<*>` become one `<*>`.
+    pub variable_length: usize,
 }
 
 impl Default for MinerConfig {
@@ -103,6 +119,7 @@ impl Default for MinerConfig {
             wildcard_credit: 0.5,
             sibling_merge: 3,
             memo_capacity: 65_536,
+            variable_length: 3,
         }
     }
 }
@@ -131,6 +148,9 @@ pub struct ClusterState {
     pub count: u64,
     /// Logical time (mine-call counter) of the last assignment; drives LRU eviction.
     pub last_used: u64,
+    /// Variable-length group the cluster belongs to (see [`MinerConfig::variable_length`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<ClusterId>,
 }
 
 /// Serialisable state of a [`TemplateMiner`] (see [`TemplateMiner::snapshot`]).
@@ -173,6 +193,143 @@ struct Cluster {
     count: u64,
     last_used: u64,
     leaf: u64,
+    /// variable-length group id (0: none)
+    group: u64,
+    /// skeleton keys registered in the index: full skeleton, then one-word-dropped variants
+    skel: Option<(u64, Vec<u64>)>,
+}
+
+/// A variable-length group of clusters (see [`MinerConfig::variable_length`]).
+#[derive(Debug, Clone)]
+struct Group {
+    members: Vec<u64>,
+    template: String,
+    fingerprint: Fingerprint,
+}
+
+/// Maximum number of clusters in one variable-length group.
+const MAX_GROUP: usize = 32;
+/// Minimum skeleton length left after dropping a word next to a variable.
+const MIN_DROP_SKELETON: usize = 5;
+/// Longer templates are not grouped (bounds the alignment cost).
+const MAX_GROUP_TOKENS: usize = 256;
+
+/// A token that is only variables and punctuation (`<*>`, `(<*>)`, `<*>:<*>,`).
+fn is_wild_only(t: &str) -> bool {
+    t.contains(WILDCARD)
+        && t.split(WILDCARD)
+            .all(|p| !p.bytes().any(|b| b.is_ascii_alphanumeric() || b >= 0x80))
+}
+
+/// Polynomial base (odd, so it has an inverse modulo 2^64) for skeleton keys.
+const SKEL_P: u64 = 0x9E37_79B9_7F4A_7C15;
+
+const fn inverse_odd(a: u64) -> u64 {
+    // Newton iteration: x = x * (2 - a x), doubling the correct low bits each step
+    let mut x = a;
+    let mut i = 0;
+    while i < 6 {
+        x = x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)));
+        i += 1;
+    }
+    x
+}
+
+const SKEL_P_INV: u64 = inverse_odd(SKEL_P);
+const _: () = assert!(SKEL_P.wrapping_mul(SKEL_P_INV) == 1);
+
+/// Final mix of a skeleton polynomial hash with its length.
+fn skel_key(h: u64, len: usize) -> u64 {
+    let mut h = h ^ (len as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
+}
+
+/// Skeleton keys of a token sequence: the hash of its literal tokens (variable-only tokens left
+/// out) and the hashes with one literal that follows a variable-only token left out. The hash
+/// is polynomial (`Σ x_i P^i`), so each one-dropped variant costs O(1).
+fn skeleton_keys(tokens: &[String], hashes: &[u64], min: usize) -> Option<(u64, Vec<u64>)> {
+    if tokens.len() > MAX_GROUP_TOKENS {
+        return None;
+    }
+    let mut lit: Vec<(u64, bool)> = Vec::with_capacity(tokens.len());
+    let mut prev_wild = false;
+    for (t, &h) in tokens.iter().zip(hashes) {
+        if is_wild_only(t) {
+            prev_wild = true;
+        } else {
+            lit.push((h, prev_wild));
+            prev_wild = false;
+        }
+    }
+    let n = lit.len();
+    if n < min {
+        return None;
+    }
+    // prefix sums: pre[k] = Σ_{i<k} x_i P^i
+    let mut pre = Vec::with_capacity(n + 1);
+    let (mut acc, mut pw) = (0u64, 1u64);
+    pre.push(0u64);
+    for &(x, _) in &lit {
+        acc = acc.wrapping_add(x.wrapping_mul(pw));
+        pw = pw.wrapping_mul(SKEL_P);
+        pre.push(acc);
+    }
+    let total = acc;
+    let full = skel_key(total, n);
+    let mut drops = Vec::new();
+    if n > min.max(MIN_DROP_SKELETON) {
+        for k in 0..n {
+            if lit[k].1 {
+                // terms after k shift down one power
+                let suffix = total.wrapping_sub(pre[k + 1]);
+                let h = pre[k].wrapping_add(suffix.wrapping_mul(SKEL_P_INV));
+                drops.push(skel_key(h, n - 1));
+            }
+        }
+    }
+    Some((full, drops))
+}
+
+/// Aligns two templates token by token (longest common subsequence); unaligned tokens become
+/// `<*>` and runs of `<*>` collapse into one.
+fn align_templates(a: &[String], b: &[String]) -> Vec<String> {
+    let (n, m) = (a.len(), b.len());
+    // l[i][j]: LCS length of a[i..], b[j..]
+    let w = m + 1;
+    let mut l = vec![0u32; (n + 1) * w];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            l[i * w + j] = if a[i] == b[j] {
+                l[(i + 1) * w + j + 1] + 1
+            } else {
+                l[(i + 1) * w + j].max(l[i * w + j + 1])
+            };
+        }
+    }
+    let mut out: Vec<String> = Vec::with_capacity(n.max(m));
+    let push = |out: &mut Vec<String>, t: &str| {
+        if !(t == WILDCARD && out.last().is_some_and(|x| x == WILDCARD)) {
+            out.push(t.to_owned());
+        }
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            push(&mut out, &a[i]);
+            i += 1;
+            j += 1;
+        } else {
+            push(&mut out, WILDCARD);
+            if j == m || (i < n && l[(i + 1) * w + j] >= l[i * w + j + 1]) {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+    }
+    out
 }
 
 impl Cluster {
@@ -190,6 +347,8 @@ impl Cluster {
             count: 0,
             last_used: 0,
             leaf,
+            group: 0,
+            skel: None,
         }
     }
 
@@ -298,6 +457,11 @@ pub struct TemplateMiner {
     aliases: IdMap<u64, u64>,
     memo: IdMap<u64, u64>,
     scratch: Masked,
+    groups: IdMap<u64, Group>,
+    /// full skeleton key -> clusters
+    skel_full: IdMap<u64, Vec<u64>>,
+    /// skeleton key with one word dropped -> clusters
+    skel_drop: IdMap<u64, Vec<u64>>,
 }
 
 impl TemplateMiner {
@@ -313,6 +477,9 @@ impl TemplateMiner {
             aliases: IdMap::default(),
             memo: IdMap::default(),
             scratch: Masked::new(),
+            groups: IdMap::default(),
+            skel_full: IdMap::default(),
+            skel_drop: IdMap::default(),
         }
     }
 
@@ -324,11 +491,11 @@ impl TemplateMiner {
     /// Mines one line's content and returns its cluster and current template.
     pub fn mine(&mut self, content: &str) -> MineResult {
         let (id, is_new) = self.mine_id(content);
-        let c = &self.clusters[&id.0];
+        let (template, fingerprint) = self.effective(&self.clusters[&id.0]);
         MineResult {
             cluster: id,
-            template: c.template.clone(),
-            fingerprint: c.fingerprint,
+            template: template.to_owned(),
+            fingerprint,
             is_new,
         }
     }
@@ -337,7 +504,156 @@ impl TemplateMiner {
     /// whether it is new, and the current fingerprint.
     pub fn mine_fingerprint(&mut self, content: &str) -> (ClusterId, Fingerprint, bool) {
         let (id, is_new) = self.mine_id(content);
-        (id, self.clusters[&id.0].fingerprint, is_new)
+        (id, self.effective(&self.clusters[&id.0]).1, is_new)
+    }
+
+    /// The template and fingerprint a cluster reports: its group's when it has one.
+    #[inline]
+    fn effective<'a>(&'a self, c: &'a Cluster) -> (&'a str, Fingerprint) {
+        if c.group != 0 {
+            if let Some(g) = self.groups.get(&c.group) {
+                return (g.template.as_str(), g.fingerprint);
+            }
+        }
+        (c.template.as_str(), c.fingerprint)
+    }
+
+    /// Registers a cluster's skeleton keys in the index (after creation or a template change).
+    fn register(&mut self, id: u64) {
+        let min = self.cfg.variable_length;
+        if min == 0 {
+            return;
+        }
+        self.unregister(id);
+        let Some(c) = self.clusters.get_mut(&id) else {
+            return;
+        };
+        let keys = skeleton_keys(&c.tokens, &c.hashes, min);
+        if let Some((full, drops)) = &keys {
+            self.skel_full.entry(*full).or_default().push(id);
+            for d in drops {
+                self.skel_drop.entry(*d).or_default().push(id);
+            }
+        }
+        c.skel = keys;
+    }
+
+    fn unregister(&mut self, id: u64) {
+        let Some(c) = self.clusters.get_mut(&id) else {
+            return;
+        };
+        let Some((full, drops)) = c.skel.take() else {
+            return;
+        };
+        fn take(map: &mut IdMap<u64, Vec<u64>>, key: u64, id: u64) {
+            if let Some(v) = map.get_mut(&key) {
+                v.retain(|&x| x != id);
+                if v.is_empty() {
+                    map.remove(&key);
+                }
+            }
+        }
+        take(&mut self.skel_full, full, id);
+        for d in drops {
+            take(&mut self.skel_drop, d, id);
+        }
+    }
+
+    /// Clusters whose skeleton matches `id`'s (same skeleton, or one word dropped on one side).
+    fn skeleton_partners(&self, id: u64) -> Vec<u64> {
+        let Some((full, drops)) = self.clusters.get(&id).and_then(|c| c.skel.as_ref()) else {
+            return Vec::new();
+        };
+        let mut out: Vec<u64> = Vec::new();
+        for v in [self.skel_full.get(full), self.skel_drop.get(full)]
+            .into_iter()
+            .flatten()
+        {
+            out.extend(v.iter().copied());
+        }
+        for d in drops {
+            if let Some(v) = self.skel_full.get(d) {
+                out.extend(v.iter().copied());
+            }
+        }
+        out.retain(|&x| x != id);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Puts `id` into the group of `partner` (creating the group if needed).
+    fn join_group(&mut self, id: u64, partner: u64) -> bool {
+        let gid = match self.clusters.get(&partner) {
+            Some(c) if c.group != 0 => c.group,
+            Some(_) => partner,
+            None => return false,
+        };
+        let g = self.groups.entry(gid).or_insert_with(|| Group {
+            members: vec![partner],
+            template: String::new(),
+            fingerprint: fingerprint_of(""),
+        });
+        if g.members.len() >= MAX_GROUP || g.members.contains(&id) {
+            return false;
+        }
+        g.members.push(id);
+        self.clusters.get_mut(&partner).expect("live").group = gid;
+        self.clusters.get_mut(&id).expect("live").group = gid;
+        self.refresh_group(gid);
+        true
+    }
+
+    /// Recomputes a group's template from its members' templates (folded in template order, so
+    /// the result does not depend on cluster ids).
+    fn refresh_group(&mut self, gid: u64) {
+        let Some(g) = self.groups.get(&gid) else {
+            return;
+        };
+        let mut ts: Vec<&Cluster> = g
+            .members
+            .iter()
+            .filter_map(|m| self.clusters.get(m))
+            .collect();
+        ts.sort_by(|a, b| a.template.cmp(&b.template));
+        let mut acc: Vec<String> = ts.first().map(|c| c.tokens.clone()).unwrap_or_default();
+        for c in ts.iter().skip(1) {
+            acc = align_templates(&acc, &c.tokens);
+        }
+        let template = acc.join(" ");
+        let g = self.groups.get_mut(&gid).expect("live group");
+        g.fingerprint = fingerprint_of(&template);
+        g.template = template;
+    }
+
+    /// Takes a cluster out of its group (dissolving a group left with one member).
+    fn leave_group(&mut self, id: u64, gid: u64) {
+        let Some(g) = self.groups.get_mut(&gid) else {
+            return;
+        };
+        g.members.retain(|&x| x != id);
+        if g.members.len() <= 1 {
+            let g = self.groups.remove(&gid).expect("live group");
+            for m in g.members {
+                if let Some(c) = self.clusters.get_mut(&m) {
+                    c.group = 0;
+                }
+            }
+        } else {
+            self.refresh_group(gid);
+        }
+    }
+
+    /// After a cluster's template changed: re-index it and refresh its group.
+    fn template_changed(&mut self, id: u64) {
+        if self.cfg.variable_length == 0 {
+            return;
+        }
+        self.register(id);
+        let gid = self.clusters.get(&id).map_or(0, |c| c.group);
+        if gid != 0 {
+            self.refresh_group(gid);
+        }
     }
 
     fn mine_id(&mut self, content: &str) -> (ClusterId, bool) {
@@ -443,6 +759,7 @@ impl TemplateMiner {
                     }
                     if changed {
                         c.refresh();
+                        self.template_changed(cid);
                     }
                 }
                 (ClusterId(cid), false)
@@ -455,6 +772,14 @@ impl TemplateMiner {
                 c.last_used = tick;
                 self.clusters.insert(id, c);
                 self.leaves.entry(key).or_default().push(id);
+                if self.cfg.variable_length > 0 {
+                    self.register(id);
+                    for p in self.skeleton_partners(id) {
+                        if self.join_group(id, p) {
+                            break;
+                        }
+                    }
+                }
                 if self.clusters.len() > self.cfg.max_templates {
                     self.evict(id);
                 }
@@ -549,6 +874,7 @@ impl TemplateMiner {
         c.kinds[pos] = kind_of(&g);
         c.tokens[pos] = g;
         c.refresh();
+        self.template_changed(survivor);
         Some(survivor)
     }
 
@@ -592,6 +918,10 @@ impl TemplateMiner {
     }
 
     fn remove(&mut self, id: u64) {
+        self.unregister(id);
+        if let Some(gid) = self.clusters.get(&id).map(|c| c.group).filter(|&g| g != 0) {
+            self.leave_group(id, gid);
+        }
         if let Some(c) = self.clusters.remove(&id) {
             if let Some(leaf) = self.leaves.get_mut(&c.leaf) {
                 leaf.retain(|&x| x != id);
@@ -607,7 +937,7 @@ impl TemplateMiner {
     pub fn template_of(&self, cluster: ClusterId) -> Option<&str> {
         self.clusters
             .get(&self.resolve(cluster.0))
-            .map(|c| c.template.as_str())
+            .map(|c| self.effective(c).0)
     }
 
     /// The cluster's current fingerprint (`None` if unknown or evicted); follows aliases like
@@ -615,7 +945,7 @@ impl TemplateMiner {
     pub fn fingerprint_of_cluster(&self, cluster: ClusterId) -> Option<Fingerprint> {
         self.clusters
             .get(&self.resolve(cluster.0))
-            .map(|c| c.fingerprint)
+            .map(|c| self.effective(c).1)
     }
 
     /// The live cluster a (possibly absorbed) cluster id now maps to.
@@ -653,6 +983,7 @@ impl TemplateMiner {
                 template: c.template.clone(),
                 count: c.count,
                 last_used: c.last_used,
+                group: (c.group != 0).then_some(ClusterId(c.group)),
             })
             .collect();
         clusters.sort_by_key(|c| c.id);
@@ -690,9 +1021,24 @@ impl TemplateMiner {
         miner.memo = state.memo.iter().map(|(k, v)| (*k, v.0)).collect();
         let mut clusters = state.clusters;
         clusters.sort_by_key(|c| c.id);
-        for cs in clusters {
+        for cs in &clusters {
             miner.next_id = miner.next_id.max(cs.id.0 + 1);
             miner.insert_state(cs.id.0, &cs.template, cs.count, cs.last_used);
+        }
+        for cs in &clusters {
+            if let Some(g) = cs.group {
+                let grp = miner.groups.entry(g.0).or_insert_with(|| Group {
+                    members: Vec::new(),
+                    template: String::new(),
+                    fingerprint: fingerprint_of(""),
+                });
+                grp.members.push(cs.id.0);
+                miner.clusters.get_mut(&cs.id.0).expect("inserted").group = g.0;
+            }
+        }
+        let gids: Vec<u64> = miner.groups.keys().copied().collect();
+        for gid in gids {
+            miner.refresh_group(gid);
         }
         miner
     }
@@ -710,6 +1056,41 @@ impl TemplateMiner {
         c.last_used = last_used;
         self.clusters.insert(id, c);
         self.leaves.entry(key).or_default().push(id);
+        self.register(id);
+    }
+
+    /// Rebuilds the variable-length groups from scratch, independent of cluster ids: clusters
+    /// are visited in template order and join the group of the earliest visited partner.
+    fn regroup(&mut self) {
+        self.groups.clear();
+        for c in self.clusters.values_mut() {
+            c.group = 0;
+        }
+        if self.cfg.variable_length == 0 {
+            return;
+        }
+        let mut order: Vec<(&str, u64)> = self
+            .clusters
+            .iter()
+            .map(|(&id, c)| (c.template.as_str(), id))
+            .collect();
+        order.sort_unstable();
+        let order: Vec<u64> = order.into_iter().map(|x| x.1).collect();
+        let rank: IdMap<u64, usize> = order.iter().enumerate().map(|(r, &id)| (id, r)).collect();
+        for (r, &id) in order.iter().enumerate() {
+            let mut partners: Vec<(usize, u64)> = self
+                .skeleton_partners(id)
+                .into_iter()
+                .filter_map(|p| rank.get(&p).map(|&pr| (pr, p)))
+                .filter(|&(pr, _)| pr < r)
+                .collect();
+            partners.sort_unstable();
+            for (_, p) in partners {
+                if self.join_group(id, p) {
+                    break;
+                }
+            }
+        }
     }
 
     /// Merges another miner's state (e.g. from another worker) into this one.
@@ -775,6 +1156,7 @@ impl TemplateMiner {
             }
             self.evictions += excess as u64;
         }
+        self.regroup();
     }
 
     /// All current templates with their ids, sorted by id.
@@ -782,7 +1164,7 @@ impl TemplateMiner {
         let mut v: Vec<(ClusterId, &str)> = self
             .clusters
             .iter()
-            .map(|(&id, c)| (ClusterId(id), c.template.as_str()))
+            .map(|(&id, c)| (ClusterId(id), self.effective(c).0))
             .collect();
         v.sort_unstable_by_key(|x| x.0);
         v

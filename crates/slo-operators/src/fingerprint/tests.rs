@@ -87,6 +87,57 @@ fn sibling_merge_turns_a_word_position_into_a_variable() {
 }
 
 #[test]
+fn variable_length_variants_share_a_template() {
+    let mut m = TemplateMiner::new(MinerConfig::default());
+    let a = m.mine("conn 7 close, 0 bytes sent, 0 bytes received, lifetime 00:01");
+    let b = m.mine("conn 8 close, 10 bytes (0.01 KB) sent, 0 bytes received, lifetime 00:02");
+    let c = m.mine("conn 9 close, 0 bytes sent, 0 bytes received, lifetime <1 sec");
+    // three clusters (different token counts) reporting one template and fingerprint
+    assert_ne!(a.cluster, b.cluster);
+    assert_ne!(a.cluster, c.cluster);
+    let want = "conn <*> close, <*> bytes <*> sent, <*> bytes received, lifetime <*>";
+    assert_eq!(c.template, want);
+    for r in [&a, &b, &c] {
+        assert_eq!(m.template_of(r.cluster), Some(want));
+        assert_eq!(
+            m.fingerprint_of_cluster(r.cluster),
+            Some(fingerprint_of(want))
+        );
+    }
+    assert_eq!(
+        m.mine("conn 1 close, 0 bytes sent, 0 bytes received, lifetime 00:07")
+            .template,
+        want
+    );
+    // groups survive a restart
+    let r = TemplateMiner::restore(m.snapshot());
+    assert_eq!(r.template_of(b.cluster), Some(want));
+    assert_eq!(r.snapshot(), m.snapshot());
+    // a different literal keeps events apart; short skeletons are not grouped
+    let d = m.mine("conn 9 close, 0 bytes sent, 0 bytes dropped, lifetime 00:01");
+    assert_eq!(
+        d.template,
+        "conn <*> close, <*> bytes sent, <*> bytes dropped, lifetime <*>"
+    );
+    let e = m.mine("job 1 finished in 5 ms");
+    let f = m.mine("job 1 finished in 5");
+    assert_eq!(e.template, "job <*> finished in <*> ms");
+    assert_eq!(f.template, "job <*> finished in <*>");
+    // disabled: plain positional templates
+    let cfg = MinerConfig {
+        variable_length: 0,
+        ..MinerConfig::default()
+    };
+    let mut m = TemplateMiner::new(cfg);
+    m.mine("conn 7 close, 0 bytes sent, 0 bytes received, lifetime 00:01");
+    let b = m.mine("conn 8 close, 10 bytes (0.01 KB) sent, 0 bytes received, lifetime 00:02");
+    assert_eq!(
+        b.template,
+        "conn <*> close, <*> bytes (<*>) sent, <*> bytes received, lifetime <*>"
+    );
+}
+
+#[test]
 fn masking_rules() {
     use mask::mask_line;
     assert_eq!(
