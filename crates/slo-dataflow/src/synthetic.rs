@@ -304,12 +304,21 @@ pub fn generate(cfg: &SyntheticConfig) -> (Vec<TelemetryEvent>, GroundTruth) {
         g.log(tpl("T2"), t, &trace, &root);
         let mut child_t = t;
         let n = journey.calls.len();
+        let mut checkout_span: Option<String> = None;
         for (i, (svc, op)) in journey.calls.iter().enumerate() {
-            g.truth.call_graph.insert(("frontend".to_string(), svc.to_string()));
+            // Payment is called by checkout (PlaceOrder), everything else by the frontend.
+            let (caller, parent) = match (*svc, &checkout_span) {
+                ("payment", Some(c)) => ("checkout", c.clone()),
+                _ => ("frontend", root.clone()),
+            };
+            g.truth.call_graph.insert((caller.to_string(), svc.to_string()));
             let child = g.rng.hex(16);
+            if *svc == "checkout" {
+                checkout_span = Some(child.clone());
+            }
             let child_us = root_us / (n as u64 + 1);
             let last = i + 1 == n;
-            g.span(svc, op, child_t, child_us, &trace, &child, Some(&root), failed && last, None);
+            g.span(svc, op, child_t, child_us, &trace, &child, Some(&parent), failed && last, None);
             let log_t = child_t + child_us / 2000;
             match (*svc, failed && last) {
                 ("catalog", _) => { let k = if g.rng.below(10) == 0 { "T4" } else { "T3" }; g.log(tpl(k), log_t, &trace, &child) }
@@ -321,9 +330,6 @@ pub fn generate(cfg: &SyntheticConfig) -> (Vec<TelemetryEvent>, GroundTruth) {
                 ("auth", false) => g.log(tpl("T11"), log_t, &trace, &child),
                 ("auth", true) => g.log(tpl("T12"), log_t, &trace, &child),
                 _ => {}
-            }
-            if *svc == "checkout" {
-                g.truth.call_graph.insert(("checkout".to_string(), "payment".to_string()));
             }
             child_t += child_us / 1000;
         }

@@ -26,6 +26,9 @@ enum Command {
     /// Read-only SQL over the store (tables capsules, spans, sli_minutes, metric_points,
     /// raw_events; vector search with nearest_capsules('text', k)).
     Query(cmd::query::QueryArgs),
+    /// User journeys, the service call graph and per-journey SLIs with PromQL, from span files,
+    /// the store or the generated sample.
+    Analyze(cmd::analyze::AnalyzeArgs),
     /// Merge small files of the append tables, dropping duplicate rows.
     Compact(cmd::maintain::CompactArgs),
     /// Delete partitions past their retention (and their vectors).
@@ -47,6 +50,7 @@ fn main() {
         Command::Redact(args) => cmd::redact::run(args),
         Command::Generate(args) => cmd::generate::run(args),
         Command::Query(args) => cmd::query::run(args),
+        Command::Analyze(args) => cmd::analyze::run(args),
         Command::Compact(args) => cmd::maintain::compact(args),
         Command::Retention(args) => cmd::maintain::retention(args),
     };

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod analyze;
 pub mod generate;
 pub mod maintain;
 pub mod mine;

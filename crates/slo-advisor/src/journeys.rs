@@ -1,0 +1,559 @@
+//! Journey discovery: traces assembled from parent/child links, grouped into user journeys, named
+//! and ranked, plus the service call graph.
+//!
+//! - **Entry**: a trace's root is its span without a parent (or whose parent is not in the
+//!   data); when several qualify, the earliest (then the longest) wins.
+//! - **Generic roots**: when one root `(service, operation)` carries at least
+//!   [`JourneyConfig::generic_root_share`] of all traces (Online Boutique: every root is
+//!   `hipstershop.Frontend/Recv.`) and its traces differ in their child operations, its traces are told apart by the sorted set of distinct
+//!   operations directly under the root. Other roots are journeys by themselves.
+//! - **Names**: a non-generic journey is named by its entry operation (`GET /cart`). A journey
+//!   of a generic root is named by a small keyword table over its child operations (`checkout`,
+//!   `add to cart`, `home`, `view cart`, `view product`, `login`, `search`, ...), else by its
+//!   most distinguishing operations (those in the fewest other signatures), joined with `+`;
+//!   names are made unique deterministically.
+//! - **Rank**: by a criticality score — `0.5·traffic share + 0.2·fan-out / max fan-out +
+//!   0.15·share of all failed requests + 0.15·share of all request time` — highest first.
+//! - **Call graph**: for every parent/child pair whose services differ, an edge
+//!   `parent service → child service`, with the number of such calls.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::sketch::DdSketch;
+use crate::spans::{ErrorSource, Span};
+
+/// Settings of journey discovery.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JourneyConfig {
+    /// A root `(service, operation)` with at least this share of all traces is generic: its
+    /// traces are split by their child operations. Default 0.8.
+    pub generic_root_share: f64,
+    /// At most this many journeys per generic root; rarer signatures are folded into
+    /// `<root> (other)`. Default 30.
+    pub max_signatures: usize,
+}
+
+impl Default for JourneyConfig {
+    fn default() -> Self {
+        JourneyConfig { generic_root_share: 0.8, max_signatures: 30 }
+    }
+}
+
+/// One request: the root span of a trace, assigned to a journey.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Index of the journey in [`Discovery::journeys`].
+    pub journey: usize,
+    /// Index of the root span in the input slice.
+    pub root: usize,
+    /// Root start, ms since epoch.
+    pub start_ms: u64,
+    /// Root duration in µs (the request latency).
+    pub duration_us: u64,
+    /// Whether the request failed (the root span's error flag).
+    pub error: bool,
+}
+
+/// A discovered user journey.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Journey {
+    /// Readable, unique name.
+    pub name: String,
+    /// Service of the entry (root) span.
+    pub entry_service: String,
+    /// Operation of the entry (root) span.
+    pub entry_operation: String,
+    /// Child operations that define the journey under a generic root (empty otherwise).
+    pub signature: Vec<String>,
+    /// HTTP route of the entry span, when known.
+    pub http_route: Option<String>,
+    /// Number of requests (traces).
+    pub requests: u64,
+    /// Failed requests.
+    pub errors: u64,
+    /// `errors / requests`.
+    pub error_ratio: f64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 95th percentile latency, ms.
+    pub p95_ms: f64,
+    /// 99th percentile latency, ms.
+    pub p99_ms: f64,
+    /// Mean number of spans under the root per request.
+    pub fan_out: f64,
+    /// Services the journey touches, sorted.
+    pub services: Vec<String>,
+    /// The error signal of the entry spans (the most common one).
+    pub error_source: ErrorSource,
+    /// Criticality score in `[0, 1]` (see the module docs).
+    pub criticality: f64,
+    /// 1-based rank by criticality.
+    pub rank: usize,
+    /// Up to 5 trace ids, for evidence.
+    pub sample_trace_ids: Vec<String>,
+}
+
+/// An edge of the service call graph.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Edge {
+    /// Calling service.
+    pub caller: String,
+    /// Called service.
+    pub callee: String,
+    /// Number of parent/child span pairs across the two services.
+    pub calls: u64,
+}
+
+/// What discovery found.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Discovery {
+    /// Journeys, by rank (most critical first).
+    pub journeys: Vec<Journey>,
+    /// One request per trace; `journey` indexes [`Discovery::journeys`].
+    pub requests: Vec<Request>,
+    /// The service call graph, sorted by caller and callee.
+    pub call_graph: Vec<Edge>,
+    /// Root `(service, operation)`s found to be generic.
+    pub generic_roots: Vec<String>,
+    /// Number of traces.
+    pub traces: usize,
+    /// Spans whose parent is not in the data (treated as roots when a trace has no other).
+    pub orphan_spans: usize,
+}
+
+impl Discovery {
+    /// The call graph as a set of `(caller, callee)` pairs.
+    pub fn edge_set(&self) -> BTreeSet<(String, String)> {
+        self.call_graph.iter().map(|e| (e.caller.clone(), e.callee.clone())).collect()
+    }
+
+    /// The journey with this name.
+    pub fn journey(&self, name: &str) -> Option<&Journey> {
+        self.journeys.iter().find(|j| j.name == name)
+    }
+}
+
+/// The short form of an operation: the part after the last `/` (or `.` when there is no `/`),
+/// `hipstershop.CartService/AddItem` → `AddItem`. Falls back to the whole name.
+pub fn short_operation(op: &str) -> &str {
+    let t = op.trim_end_matches(['.', '/']).trim_end();
+    if t.is_empty() {
+        return op;
+    }
+    match t.rfind('/') {
+        Some(i) if i + 1 < t.len() => &t[i + 1..],
+        _ => t,
+    }
+}
+
+/// Keyword → journey label, first match wins (matched case-insensitively against the short
+/// child operations of a generic-root journey).
+const LABELS: &[(&[&str], &str)] = &[
+    (&["placeorder", "checkout"], "checkout"),
+    (&["additem", "addtocart"], "add to cart"),
+    (&["emptycart"], "empty cart"),
+    (&["login", "authenticate", "signin"], "login"),
+    (&["search"], "search"),
+    (&["listproducts"], "home"),
+    (&["getquote", "viewcart"], "view cart"),
+    (&["getproduct"], "view product"),
+    (&["getcart"], "view cart"),
+];
+
+fn label_for(ops: &[&str]) -> Option<&'static str> {
+    let lower: Vec<String> = ops.iter().map(|o| o.to_ascii_lowercase()).collect();
+    LABELS.iter().find(|(keys, _)| lower.iter().any(|o| keys.iter().any(|k| o == k))).map(|(_, l)| *l)
+}
+
+struct Group {
+    root_key: (String, String),
+    signature: Vec<String>,
+    traces: Vec<usize>,
+}
+
+/// Discovers journeys and the call graph in `spans`.
+pub fn discover(spans: &[Span], cfg: &JourneyConfig) -> Discovery {
+    // Spans by trace, and span lookup by (trace, span id).
+    let mut by_trace: HashMap<&str, Vec<u32>> = HashMap::new();
+    for (i, s) in spans.iter().enumerate() {
+        by_trace.entry(s.trace_id.as_str()).or_default().push(i as u32);
+    }
+    let mut index: HashMap<(&str, &str), u32> = HashMap::with_capacity(spans.len());
+    for (i, s) in spans.iter().enumerate() {
+        index.entry((s.trace_id.as_str(), s.span_id.as_str())).or_insert(i as u32);
+    }
+    let parent_of = |s: &Span| s.parent.as_deref().and_then(|p| index.get(&(s.trace_id.as_str(), p)).copied());
+
+    // Call graph and orphans.
+    let mut edges: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    let mut orphan_spans = 0;
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (i, s) in spans.iter().enumerate() {
+        match parent_of(s) {
+            Some(p) => {
+                let ps = &spans[p as usize];
+                if ps.service != s.service {
+                    *edges.entry((ps.service.as_str(), s.service.as_str())).or_default() += 1;
+                }
+                children.entry(p).or_default().push(i as u32);
+            }
+            None if s.parent.is_some() => orphan_spans += 1,
+            None => {}
+        }
+    }
+
+    // One root per trace, in a deterministic trace order.
+    let mut trace_ids: Vec<&str> = by_trace.keys().copied().collect();
+    trace_ids.sort_unstable();
+    let mut roots: Vec<u32> = Vec::with_capacity(trace_ids.len());
+    for t in &trace_ids {
+        let members = &by_trace[t];
+        let root = members
+            .iter()
+            .copied()
+            .filter(|&i| parent_of(&spans[i as usize]).is_none())
+            .min_by(|&a, &b| {
+                let (sa, sb) = (&spans[a as usize], &spans[b as usize]);
+                sa.start_ms.cmp(&sb.start_ms).then(sb.duration_us.cmp(&sa.duration_us)).then(a.cmp(&b))
+            });
+        if let Some(r) = root {
+            roots.push(r);
+        }
+    }
+
+    // Generic roots.
+    let mut root_counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for &r in &roots {
+        let s = &spans[r as usize];
+        *root_counts.entry((s.service.as_str(), s.operation.as_str())).or_default() += 1;
+    }
+    let total = roots.len().max(1) as f64;
+    let generic: BTreeSet<(&str, &str)> =
+        root_counts.iter().filter(|(_, n)| **n as f64 / total >= cfg.generic_root_share).map(|(k, _)| *k).collect();
+
+    // A dominant root whose traces all have the same child operations is not generic after all
+    // (e.g. a `--service` filter that leaves one route): keep its own name.
+    let child_ops = |r: u32| -> Vec<&str> {
+        let mut ops: Vec<&str> = children.get(&r).map(|c| c.iter().map(|&i| spans[i as usize].operation.as_str()).collect()).unwrap_or_default();
+        ops.sort_unstable();
+        ops.dedup();
+        ops
+    };
+    let generic: BTreeSet<(&str, &str)> = generic
+        .into_iter()
+        .filter(|key| {
+            let mut sigs = roots.iter().filter(|&&r| (spans[r as usize].service.as_str(), spans[r as usize].operation.as_str()) == *key).map(|&r| child_ops(r));
+            let first = sigs.next();
+            sigs.any(|s| Some(&s) != first.as_ref())
+        })
+        .collect();
+    // Group traces by (root key, signature).
+    let mut groups: BTreeMap<((&str, &str), Vec<&str>), Vec<usize>> = BTreeMap::new();
+    for (ti, &r) in roots.iter().enumerate() {
+        let s = &spans[r as usize];
+        let key = (s.service.as_str(), s.operation.as_str());
+        let signature: Vec<&str> = if generic.contains(&key) {
+            child_ops(r)
+        } else {
+            Vec::new()
+        };
+        groups.entry((key, signature)).or_default().push(ti);
+    }
+    // Fold rare signatures of a generic root.
+    let mut per_root: BTreeMap<(&str, &str), Vec<((&str, &str), Vec<&str>, Vec<usize>)>> = BTreeMap::new();
+    for ((key, sig), traces) in groups {
+        per_root.entry(key).or_default().push((key, sig, traces));
+    }
+    let mut final_groups: Vec<Group> = Vec::new();
+    for (key, mut list) in per_root {
+        list.sort_by(|a, b| b.2.len().cmp(&a.2.len()).then_with(|| a.1.cmp(&b.1)));
+        let mut other: Vec<usize> = Vec::new();
+        for (i, (_, sig, traces)) in list.into_iter().enumerate() {
+            if generic.contains(&key) && i >= cfg.max_signatures.max(1) {
+                other.extend(traces);
+            } else {
+                final_groups.push(Group { root_key: (key.0.to_string(), key.1.to_string()), signature: sig.iter().map(|s| s.to_string()).collect(), traces });
+            }
+        }
+        if !other.is_empty() {
+            final_groups.push(Group { root_key: (key.0.to_string(), key.1.to_string()), signature: vec!["(other)".into()], traces: other });
+        }
+    }
+
+    let names = name_groups(&final_groups, &generic.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect());
+
+    // Per-group statistics.
+    let mut journeys = Vec::with_capacity(final_groups.len());
+    let mut requests = Vec::with_capacity(roots.len());
+    let total_errors: u64 = roots.iter().filter(|&&r| spans[r as usize].error).count() as u64;
+    let total_time: f64 = roots.iter().map(|&r| spans[r as usize].duration_us as f64).sum();
+    for (gi, g) in final_groups.iter().enumerate() {
+        let mut sketch = DdSketch::default();
+        let mut errors = 0u64;
+        let mut spans_below = 0usize;
+        let mut services: BTreeSet<&str> = BTreeSet::new();
+        let mut sources: BTreeMap<ErrorSource, usize> = BTreeMap::new();
+        let mut route = None;
+        for &ti in &g.traces {
+            let r = roots[ti];
+            let s = &spans[r as usize];
+            sketch.add(s.duration_us as f64 / 1000.0);
+            errors += u64::from(s.error);
+            *sources.entry(s.error_source).or_default() += 1;
+            if route.is_none() {
+                route = s.http_route.clone();
+            }
+            let members = &by_trace[s.trace_id.as_str()];
+            spans_below += members.len().saturating_sub(1);
+            for &m in members {
+                services.insert(spans[m as usize].service.as_str());
+            }
+            requests.push(Request { journey: gi, root: r as usize, start_ms: s.start_ms, duration_us: s.duration_us, error: s.error });
+        }
+        let n = g.traces.len() as u64;
+        journeys.push(Journey {
+            name: names[gi].clone(),
+            entry_service: g.root_key.0.clone(),
+            entry_operation: g.root_key.1.clone(),
+            signature: g.signature.clone(),
+            http_route: route,
+            requests: n,
+            errors,
+            error_ratio: errors as f64 / n.max(1) as f64,
+            p50_ms: sketch.quantile(0.5).unwrap_or(0.0),
+            p95_ms: sketch.quantile(0.95).unwrap_or(0.0),
+            p99_ms: sketch.quantile(0.99).unwrap_or(0.0),
+            fan_out: spans_below as f64 / n.max(1) as f64,
+            services: services.iter().map(|s| s.to_string()).collect(),
+            error_source: sources.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k))).map(|(k, _)| *k).unwrap_or_default(),
+            criticality: 0.0,
+            rank: 0,
+            sample_trace_ids: g.traces.iter().take(5).map(|&ti| spans[roots[ti] as usize].trace_id.clone()).collect(),
+        });
+    }
+    // Criticality and rank.
+    let max_fan = journeys.iter().map(|j| j.fan_out).fold(0.0, f64::max);
+    for (gi, j) in journeys.iter_mut().enumerate() {
+        let time: f64 = final_groups[gi].traces.iter().map(|&ti| spans[roots[ti] as usize].duration_us as f64).sum();
+        let traffic = j.requests as f64 / total;
+        let fan = if max_fan > 0.0 { j.fan_out / max_fan } else { 0.0 };
+        let err = if total_errors > 0 { j.errors as f64 / total_errors as f64 } else { 0.0 };
+        let lat = if total_time > 0.0 { time / total_time } else { 0.0 };
+        j.criticality = 0.5 * traffic + 0.2 * fan + 0.15 * err + 0.15 * lat;
+    }
+    let mut order: Vec<usize> = (0..journeys.len()).collect();
+    order.sort_by(|&a, &b| journeys[b].criticality.total_cmp(&journeys[a].criticality).then_with(|| journeys[a].name.cmp(&journeys[b].name)));
+    let mut new_index = vec![0; journeys.len()];
+    for (rank, &old) in order.iter().enumerate() {
+        new_index[old] = rank;
+    }
+    let mut ranked: Vec<Journey> = order.iter().map(|&i| journeys[i].clone()).collect();
+    for (i, j) in ranked.iter_mut().enumerate() {
+        j.rank = i + 1;
+    }
+    for r in &mut requests {
+        r.journey = new_index[r.journey];
+    }
+    requests.sort_by_key(|r| (r.start_ms, r.root));
+
+    Discovery {
+        journeys: ranked,
+        requests,
+        call_graph: edges.into_iter().map(|((a, b), calls)| Edge { caller: a.to_string(), callee: b.to_string(), calls }).collect(),
+        generic_roots: generic.iter().map(|(s, o)| format!("{s}: {o}")).collect(),
+        traces: roots.len(),
+        orphan_spans,
+    }
+}
+
+fn name_groups(groups: &[Group], generic: &BTreeSet<(String, String)>) -> Vec<String> {
+    // Document frequency of each short child operation across signatures of the same root.
+    let mut df: BTreeMap<(&(String, String), &str), usize> = BTreeMap::new();
+    for g in groups {
+        let shorts: BTreeSet<&str> = g.signature.iter().map(|o| short_operation(o)).collect();
+        for s in shorts {
+            *df.entry((&g.root_key, s)).or_default() += 1;
+        }
+    }
+    let ops_root_services: BTreeMap<&str, usize> = groups.iter().fold(BTreeMap::new(), |mut m, g| {
+        *m.entry(g.root_key.1.as_str()).or_default() += usize::from(g.signature.is_empty());
+        m
+    });
+    let mut names: Vec<String> = Vec::with_capacity(groups.len());
+    let mut candidates: Vec<(Option<&'static str>, Vec<&str>)> = Vec::new();
+    for g in groups {
+        if !generic.contains(&g.root_key) {
+            let base = if ops_root_services.get(g.root_key.1.as_str()).copied().unwrap_or(0) > 1 {
+                format!("{}: {}", g.root_key.0, g.root_key.1)
+            } else {
+                g.root_key.1.clone()
+            };
+            names.push(base);
+            candidates.push((None, Vec::new()));
+            continue;
+        }
+        let mut shorts: Vec<&str> = g.signature.iter().map(|o| short_operation(o)).collect::<BTreeSet<_>>().into_iter().collect();
+        shorts.sort_by_key(|s| (df.get(&(&g.root_key, *s)).copied().unwrap_or(0), *s));
+        let label = label_for(&shorts);
+        let root_short = short_operation(&g.root_key.1).to_string();
+        let name = match (label, shorts.first()) {
+            (Some(l), _) => l.to_string(),
+            (None, Some(_)) if g.signature.first().map(String::as_str) == Some("(other)") => format!("{root_short} (other)"),
+            (None, Some(first)) => first.to_string(),
+            (None, None) => format!("{root_short} (no downstream calls)"),
+        };
+        names.push(name);
+        candidates.push((label, shorts));
+    }
+    // Make names unique: append more distinguishing operations, then a counter.
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for n in &names {
+        *counts.entry(n.clone()).or_default() += 1;
+    }
+    for (i, g) in groups.iter().enumerate() {
+        if counts.get(&names[i]).copied().unwrap_or(0) <= 1 || !generic.contains(&g.root_key) {
+            continue;
+        }
+        let (label, shorts) = &candidates[i];
+        let ops = shorts.iter().take(3).copied().collect::<Vec<_>>().join("+");
+        names[i] = match label {
+            Some(l) => format!("{l} [{ops}]"),
+            None => shorts.iter().take(3).copied().collect::<Vec<_>>().join("+"),
+        };
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for n in names.iter_mut() {
+        let c = seen.entry(n.clone()).or_default();
+        *c += 1;
+        if *c > 1 {
+            *n = format!("{n} #{c}");
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spans::from_events;
+    use slo_dataflow::synthetic::{generate, SyntheticConfig, JOURNEYS};
+
+    fn span(trace: &str, id: &str, parent: Option<&str>, service: &str, op: &str) -> Span {
+        Span {
+            trace_id: trace.into(),
+            span_id: id.into(),
+            parent: parent.map(str::to_string),
+            service: service.into(),
+            operation: op.into(),
+            start_ms: 1000,
+            duration_us: 5000,
+            error: false,
+            error_source: ErrorSource::None,
+            http_route: None,
+        }
+    }
+
+    #[test]
+    fn synthetic_journeys_match_ground_truth() {
+        for seed in [1, 42, 7] {
+            let (events, truth) = generate(&SyntheticConfig { requests: 3_000, seed, ..Default::default() });
+            let spans = from_events(&events);
+            let d = discover(&spans, &JourneyConfig::default());
+            assert!(d.generic_roots.is_empty());
+            assert_eq!(d.traces, 3_000);
+            assert_eq!(d.journeys.len(), truth.journeys.len());
+            for spec in JOURNEYS {
+                let op = format!("{} {}", spec.method, spec.route);
+                let j = d.journey(&op).unwrap_or_else(|| panic!("journey {op} not found"));
+                let (req, err) = truth.journeys[spec.name];
+                assert_eq!((j.requests, j.errors), (req, err), "{op}");
+                assert_eq!(j.entry_service, "frontend");
+                assert_eq!(j.error_source, ErrorSource::SpanStatus);
+                assert_eq!(j.http_route.as_deref(), Some(spec.route));
+                assert!((j.fan_out - spec.calls.len() as f64).abs() < 1e-9);
+            }
+            assert_eq!(d.requests.len(), 3_000);
+            assert_eq!(d.journeys[0].rank, 1);
+            assert!(d.journeys.windows(2).all(|w| w[0].criticality >= w[1].criticality));
+            assert_eq!(d.edge_set(), truth.call_graph);
+            assert!(truth.call_graph.contains(&("checkout".to_string(), "payment".to_string())));
+        }
+    }
+
+    #[test]
+    fn generic_roots_are_split_by_child_operations() {
+        let mut spans = Vec::new();
+        let mut add = |t: usize, kids: &[(&str, &str)]| {
+            let tid = format!("t{t}");
+            spans.push(span(&tid, "r", None, "frontend", "hipstershop.Frontend/Recv."));
+            for (i, (svc, op)) in kids.iter().enumerate() {
+                let cid = format!("c{i}");
+                spans.push(span(&tid, &cid, Some("r"), "frontend", op));
+                spans.push(span(&tid, &format!("s{i}"), Some(&cid), svc, op));
+            }
+        };
+        for t in 0..10 {
+            add(t, &[("catalog", "hipstershop.ProductCatalogService/GetProduct"), ("rec", "hipstershop.RecommendationService/ListRecommendations")]);
+        }
+        for t in 10..14 {
+            add(t, &[("catalog", "hipstershop.ProductCatalogService/GetProduct"), ("cart", "hipstershop.CartService/AddItem")]);
+        }
+        for t in 14..16 {
+            add(t, &[("checkout", "hipstershop.CheckoutService/PlaceOrder"), ("catalog", "hipstershop.ProductCatalogService/GetProduct")]);
+        }
+        add(16, &[]);
+        add(17, &[("ads", "hipstershop.AdService/GetAds")]);
+        let d = discover(&spans, &JourneyConfig::default());
+        assert_eq!(d.generic_roots, vec!["frontend: hipstershop.Frontend/Recv.".to_string()]);
+        let names: BTreeMap<&str, u64> = d.journeys.iter().map(|j| (j.name.as_str(), j.requests)).collect();
+        assert_eq!(names.get("view product"), Some(&10));
+        assert_eq!(names.get("add to cart"), Some(&4));
+        assert_eq!(names.get("checkout"), Some(&2));
+        assert_eq!(names.get("Recv (no downstream calls)"), Some(&1));
+        assert_eq!(names.get("GetAds"), Some(&1));
+        assert_eq!(d.journey("view product").unwrap().signature.len(), 2);
+        assert!(d.edge_set().contains(&("frontend".to_string(), "cart".to_string())));
+        assert_eq!(d.orphan_spans, 0);
+    }
+
+    #[test]
+    fn rare_signatures_fold_and_names_stay_unique() {
+        let mut spans = Vec::new();
+        for t in 0..20 {
+            let tid = format!("t{t}");
+            spans.push(span(&tid, "r", None, "fe", "Recv"));
+            spans.push(span(&tid, "c", Some("r"), "fe", &format!("Op{}", t % 5)));
+        }
+        // An orphan: its parent is missing, so it roots its own trace.
+        spans.push(span("lost", "x", Some("gone"), "fe", "Recv"));
+        let d = discover(&spans, &JourneyConfig { max_signatures: 3, ..Default::default() });
+        assert_eq!(d.orphan_spans, 1);
+        assert_eq!(d.journeys.len(), 4);
+        let total: u64 = d.journeys.iter().map(|j| j.requests).sum();
+        assert_eq!(total, 21);
+        let names: BTreeSet<&str> = d.journeys.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names.len(), 4);
+        assert!(names.contains("Recv (other)"));
+        assert!(discover(&[], &JourneyConfig::default()).journeys.is_empty());
+        // One dominant root whose traces all look alike is not generic.
+        let same: Vec<Span> = (0..5).flat_map(|t| {
+            let tid = format!("u{t}");
+            vec![span(&tid, "r", None, "fe", "POST /login"), span(&tid, "c", Some("r"), "auth", "Authenticate")]
+        }).collect();
+        let d = discover(&same, &JourneyConfig::default());
+        assert!(d.generic_roots.is_empty());
+        assert_eq!(d.journeys[0].name, "POST /login");
+    }
+
+    #[test]
+    fn short_operations() {
+        assert_eq!(short_operation("hipstershop.CartService/AddItem"), "AddItem");
+        assert_eq!(short_operation("hipstershop.Frontend/Recv."), "Recv");
+        assert_eq!(short_operation("GET /"), "GET");
+        assert_eq!(short_operation("/"), "/");
+        assert_eq!(short_operation("sql.rows"), "sql.rows");
+    }
+}
