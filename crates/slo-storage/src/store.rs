@@ -205,6 +205,7 @@ impl Store {
 
     async fn read_file(&self, path: &Path) -> Result<Vec<RecordBatch>, StorageError> {
         let bytes = self.inner.get(path).await.map_err(StorageError::os(path))?.bytes().await.map_err(StorageError::os(path))?;
+        check_footer(&bytes).map_err(|why| StorageError::Parquet { path: path.to_string(), source: parquet::errors::ParquetError::General(why) })?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(StorageError::pq(path))?.build().map_err(StorageError::pq(path))?;
         let mut out = Vec::new();
         for batch in reader {
@@ -417,6 +418,21 @@ impl Store {
             Err(e) => Err(StorageError::ObjectStore { path: path.to_string(), source: e }),
         }
     }
+}
+
+/// Checks the Parquet trailer (metadata length + `PAR1`) before the decoder sees the file: a
+/// corrupt length field must be an error naming the file, never an arithmetic overflow inside
+/// the decoder.
+fn check_footer(bytes: &[u8]) -> Result<(), String> {
+    let n = bytes.len();
+    if n < 12 || &bytes[..4] != b"PAR1" || &bytes[n - 4..] != b"PAR1" {
+        return Err("not a Parquet file (missing PAR1 magic): truncated or corrupt".into());
+    }
+    let len = u32::from_le_bytes([bytes[n - 8], bytes[n - 7], bytes[n - 6], bytes[n - 5]]) as usize;
+    if len + 12 > n {
+        return Err(format!("footer claims {len} bytes of metadata in a {n}-byte file: truncated or corrupt"));
+    }
+    Ok(())
 }
 
 /// Keeps the first row of each key; returns the rows kept and the number dropped.

@@ -216,7 +216,13 @@ async fn a_failing_query_names_the_corrupt_file() {
     store.write_capsules(&[capsule("cart", "a <*>", T0, 1), capsule("auth", "b <*>", T0, 2)]).await.unwrap();
     let files = store.list_files(Table::Capsules).await.unwrap();
     let victim = dir.path().join(files[0].path.as_ref());
+    // A forged trailer: the store API reports it (the Parquet decoder would overflow on it).
     std::fs::write(&victim, b"PAR1 not really parquet PAR1").unwrap();
+    let err = store.read_capsules(None).await.unwrap_err().to_string();
+    assert!(err.contains(files[0].path.as_ref()) && err.contains("corrupt"), "{err}");
+    // A truncated file through SQL.
+    let good = std::fs::read(dir.path().join(files[1].path.as_ref())).unwrap();
+    std::fs::write(&victim, &good[..good.len() / 2]).unwrap();
     let catalog = Catalog::open(&store, None).unwrap();
     let err = catalog.query("SELECT SUM(count) FROM capsules").await.unwrap_err().to_string();
     assert!(err.contains(files[0].path.as_ref()), "{err}");
