@@ -90,6 +90,12 @@ impl VectorIndex {
         self.len() == 0
     }
 
+    /// Changes the search candidate-list size (recall vs latency).
+    pub fn set_expansion_search(&mut self, n: usize) {
+        self.index.change_expansion_search(n);
+        self.cfg.expansion_search = n;
+    }
+
     /// Vectors evicted by the cap.
     pub fn evictions(&self) -> u64 {
         self.evictions
