@@ -8,12 +8,19 @@ eval "$(scripts/setup.sh)"
 WORK="$(mktemp -d)"
 cleanup() {
   if [ -f "$WORK/s3/moto.pid" ]; then kill "$(cat "$WORK/s3/moto.pid")" 2>/dev/null || true; fi
+  if [ -f "$WORK/kafka/tansu.pid" ]; then
+    PID="$(cat "$WORK/kafka/tansu.pid")"; kill "$PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 eval "$(scripts/s3-server.sh "$WORK/s3")"
+# Kafka: tansu on 127.0.0.1 (installed by scripts/setup-kafka.sh), topics created explicitly.
+eval "$(scripts/setup-kafka.sh)"
+eval "$(scripts/kafka-broker.sh "$WORK/kafka")"
 # With everything installed, tests that need the model or S3 must run: missing ones fail.
-export SLO_SCOUT_REQUIRE_MODEL=1 SLO_SCOUT_REQUIRE_S3=1
+export SLO_SCOUT_REQUIRE_MODEL=1 SLO_SCOUT_REQUIRE_S3=1 SLO_SCOUT_REQUIRE_KAFKA=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo test --workspace --all-targets
 cargo test --workspace --doc

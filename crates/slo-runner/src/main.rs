@@ -33,6 +33,10 @@ enum Command {
     Compact(cmd::maintain::CompactArgs),
     /// Delete partitions past their retention (and their vectors).
     Retention(cmd::maintain::RetentionArgs),
+    /// Replay files into a Kafka topic as Avro `TelemetryEvent`s keyed by service.
+    Produce(cmd::kafka_produce::ProduceArgs),
+    /// Kafka topic administration (`--create` makes the runner's topics).
+    KafkaTopics(cmd::kafka::TopicsArgs),
 }
 
 fn main() {
@@ -53,6 +57,8 @@ fn main() {
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::Compact(args) => cmd::maintain::compact(args),
         Command::Retention(args) => cmd::maintain::retention(args),
+        Command::Produce(args) => cmd::kafka_produce::run(args),
+        Command::KafkaTopics(args) => cmd::kafka::topics(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -2,6 +2,9 @@
 
 pub mod analyze;
 pub mod generate;
+pub mod kafka;
+pub mod kafka_produce;
+pub mod kafka_run;
 pub mod maintain;
 pub mod mine;
 pub mod query;

@@ -68,6 +68,9 @@ pub struct RunArgs {
     /// With --store: also archive every (redacted) event in `raw_events`.
     #[arg(long)]
     archive_raw: bool,
+    /// Kafka mode (`--kafka --brokers B --group G --store DIR`); see `cmd::kafka_run`.
+    #[command(flatten)]
+    kafka: Box<super::kafka_run::KafkaRunArgs>,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -126,6 +129,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         if e.kind == EmbedderKind::Hashing {
             eprintln!("note: using the feature-hashing embedder (no model); pass --embedder minilm for MiniLM");
         }
+    }
+    if args.kafka.kafka {
+        return super::kafka_run::run(*args.kafka, config, args.store.clone());
     }
     let cluster = ClusterConfig {
         workers: args.workers.unwrap_or(1),

@@ -1,0 +1,264 @@
+//! The Kafka runner against a real broker (tansu on loopback, see `scripts/kafka-broker.sh`).
+//!
+//! Skipped, saying so, when `SLO_SCOUT_KAFKA_BROKERS` is unset — unless `SLO_SCOUT_REQUIRE_KAFKA=1`
+//! (set by `scripts/test.sh`), in which case a missing broker fails. Every test uses its own input
+//! topic and consumer group, so they run in parallel.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use slo_dataflow::avro::telemetry_codec;
+use slo_dataflow::event::TelemetryEvent;
+use slo_dataflow::source::{open_path, OpenOptions};
+
+fn brokers() -> Option<String> {
+    match std::env::var("SLO_SCOUT_KAFKA_BROKERS") {
+        Ok(b) if !b.is_empty() => Some(b),
+        _ => {
+            if std::env::var("SLO_SCOUT_REQUIRE_KAFKA").as_deref() == Ok("1") {
+                panic!("SLO_SCOUT_REQUIRE_KAFKA=1 but SLO_SCOUT_KAFKA_BROKERS is unset: start scripts/kafka-broker.sh");
+            }
+            eprintln!("skipping: SLO_SCOUT_KAFKA_BROKERS is unset (eval \"$(scripts/kafka-broker.sh DIR)\" to run)");
+            None
+        }
+    }
+}
+
+fn runner() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_slo-runner"))
+}
+
+fn unique(name: &str) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
+fn ok(out: Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{what} failed: {}\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+fn create_topic(brokers: &str, topic: &str) {
+    let out = runner().args(["kafka-topics", "--create", "--brokers", brokers, "--topic", topic, "--partitions", "4"]).output().unwrap();
+    ok(out, "kafka-topics");
+}
+
+fn run_args<'a>(brokers: &'a str, topic: &'a str, group: &'a str, store: &'a str) -> Vec<&'a str> {
+    vec![
+        "run", "--kafka", "--brokers", brokers, "--topic", topic, "--group", group, "--store", store,
+        "--window", "1m", "--commit-interval", "200ms", "--idle-exit", "3",
+    ]
+}
+
+fn stat(stdout: &str, label: &str) -> u64 {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .and_then(|rest| rest.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or_else(|| panic!("no {label:?} in output:\n{stdout}"))
+}
+
+/// Sum of capsule counts per service in the store.
+fn store_counts(store: &str) -> BTreeMap<String, u64> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let s = slo_storage::Store::open(store).unwrap();
+    let capsules = rt.block_on(s.read_capsules(None)).unwrap();
+    let mut by = BTreeMap::new();
+    for c in capsules {
+        *by.entry(c.service).or_default() += c.count;
+    }
+    by
+}
+
+fn file_counts(path: &Path) -> (BTreeMap<String, u64>, u64) {
+    let mut by = BTreeMap::new();
+    let mut n = 0;
+    for item in open_path(path, &OpenOptions::default()).unwrap() {
+        let e = item.unwrap();
+        *by.entry(e.service).or_default() += 1;
+        n += 1;
+    }
+    (by, n)
+}
+
+fn generate(dir: &Path, requests: usize) -> std::path::PathBuf {
+    let out = runner().args(["generate", "--out"]).arg(dir).args(["--requests", &requests.to_string()]).output().unwrap();
+    ok(out, "generate");
+    dir.join("events.jsonl")
+}
+
+fn produce(brokers: &str, topic: &str, input: &Path) -> u64 {
+    let out = runner().args(["produce", "--brokers", brokers, "--topic", topic, "--input"]).arg(input).output().unwrap();
+    stat(&ok(out, "produce"), "produced:")
+}
+
+#[test]
+fn replays_files_and_capsule_counts_equal_events_per_key() {
+    let Some(b) = brokers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (topic, group) = (unique("raw-e2e"), unique("g-e2e"));
+    create_topic(&b, &topic);
+    let events = generate(&dir.path().join("data"), 3_000);
+    let (expected, total) = file_counts(&events);
+    assert_eq!(produce(&b, &topic, &events), total);
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let out = ok(runner().args(run_args(&b, &topic, &group, &store)).output().unwrap(), "run --kafka");
+    assert_eq!(stat(&out, "events:"), total, "{out}");
+    assert_eq!(stat(&out, "dead letters:"), 0, "{out}");
+    assert_eq!(stat(&out, "late events:"), 0, "{out}");
+    assert_eq!(store_counts(&store), expected);
+    let capsules = stat(&out, "capsules:");
+    assert!(capsules > 0 && stat(&out, "capsule events:") == capsules, "{out}");
+    // A second run of the same group finds everything committed: nothing new, totals unchanged.
+    let again = ok(runner().args(run_args(&b, &topic, &group, &store)).output().unwrap(), "second run");
+    assert_eq!(stat(&again, "events:"), 0, "{again}");
+    assert_eq!(store_counts(&store), expected);
+}
+
+#[test]
+fn bad_records_go_to_dead_letter_with_reasons_and_good_ones_still_count() {
+    let Some(b) = brokers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (topic, group) = (unique("raw-bad"), unique("g-bad"));
+    create_topic(&b, &topic);
+    let codec = telemetry_codec().unwrap();
+    let t0 = 1_750_000_000_000u64;
+    let good: Vec<Vec<u8>> = (0..50u64)
+        .map(|i| codec.encode(&TelemetryEvent::log(format!("e{i}"), "api", t0 + i * 100, None, format!("request {i} served"))).unwrap())
+        .collect();
+    let ok_bytes = codec.encode(&TelemetryEvent::log("x", "api", t0, None, "XXXXXXXX")).unwrap();
+    let mut wrong_fp = ok_bytes.clone();
+    wrong_fp[4] ^= 0x5a;
+    let mut bad_utf8 = ok_bytes.clone();
+    let at = bad_utf8.windows(8).position(|w| w == b"XXXXXXXX").unwrap();
+    bad_utf8[at..at + 4].copy_from_slice(&[0xff, 0xfe, 0xfd, 0xfc]);
+    let no_ts = codec.encode(&TelemetryEvent::log("y", "api", 0, None, "no time")).unwrap();
+    let oversized = codec.encode(&TelemetryEvent::log("z", "api", t0, None, "x".repeat(10_000))).unwrap();
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("unknown-schema", b"\x00\x01garbage bytes \xff".to_vec()),
+        ("unknown-schema", wrong_fp),
+        ("unknown-schema", br#"{"service":"api","body":"json is not avro"}"#.to_vec()),
+        ("malformed-avro", ok_bytes[..ok_bytes.len() - 4].to_vec()),
+        ("invalid-utf8", bad_utf8),
+        ("missing-timestamp", no_ts),
+        ("oversized", oversized),
+    ];
+    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &b).create().unwrap();
+    for (i, g) in good.iter().enumerate() {
+        producer.send(BaseRecord::to(&topic).key("api").payload(g)).unwrap();
+        if i % 7 == 0 && i / 7 < bad.len() {
+            let (_, payload) = &bad[i / 7];
+            producer.send(BaseRecord::to(&topic).key("api").payload(payload)).unwrap();
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let mut args = run_args(&b, &topic, &group, &store);
+    args.extend(["--max-message-bytes", "4096", "--embedder", "hashing"]);
+    let out = ok(runner().args(args).output().unwrap(), "run --kafka");
+    assert_eq!(stat(&out, "events:"), 50, "{out}");
+    assert_eq!(stat(&out, "dead letters:"), bad.len() as u64, "{out}");
+    assert!(out.contains("unknown-schema=3") && out.contains("invalid-utf8=1") && out.contains("oversized=1"), "{out}");
+    assert_eq!(store_counts(&store).get("api"), Some(&50));
+    // With an embedder every capsule also goes to capsule-embeddings.
+    assert_eq!(stat(&out, "embeddings:"), stat(&out, "capsules:"), "{out}");
+
+    // The dead-letter topic holds the original bytes, with reason and origin in headers.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &b)
+        .set("group.id", unique("dl-reader"))
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("dead-letter", 0, Offset::Beginning).unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut found: Vec<(String, Vec<u8>)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                let mut reason = String::new();
+                let mut origin = String::new();
+                if let Some(h) = m.headers() {
+                    for hd in h.iter() {
+                        let v = String::from_utf8_lossy(hd.value.unwrap_or_default()).into_owned();
+                        match hd.key {
+                            "slo.reason" => reason = v,
+                            "slo.origin" => origin = v,
+                            _ => {}
+                        }
+                    }
+                }
+                if origin.starts_with(&format!("{topic}/")) {
+                    found.push((reason, m.payload().unwrap_or_default().to_vec()));
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            Some(Err(e)) => panic!("reading dead-letter: {e}"),
+            None => {}
+        }
+    }
+    assert_eq!(found.len(), bad.len(), "dead letters found: {:?}", found.iter().map(|f| &f.0).collect::<Vec<_>>());
+    for (code, payload) in &bad {
+        assert!(
+            found.iter().any(|(r, p)| r.starts_with(code) && p == payload),
+            "no dead letter with reason {code} and the original bytes; got {:?}",
+            found.iter().map(|f| &f.0).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn kill_dash_9_and_restart_keeps_totals_exact() {
+    let Some(b) = brokers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (topic, group) = (unique("raw-crash"), unique("g-crash"));
+    create_topic(&b, &topic);
+    let events = generate(&dir.path().join("data"), 20_000);
+    let (expected, total) = file_counts(&events);
+    assert_eq!(produce(&b, &topic, &events), total);
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    // Kill the runner right after it has made progress durable (the checkpoint in the store
+    // changed), at a pseudo-random extra delay, three times; then run to the end.
+    let checkpoint = Path::new(&store).join("_index").join(format!("kafka-checkpoint-{group}-{topic}.json"));
+    let mut kills = 0;
+    let mut last_seen = String::new();
+    for extra_ms in [0u64, 170, 340] {
+        let mut child = runner()
+            .args(run_args(&b, &topic, &group, &store))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            let now = std::fs::read_to_string(&checkpoint).unwrap_or_default();
+            if !now.is_empty() && now != last_seen {
+                last_seen = now;
+                std::thread::sleep(Duration::from_millis(extra_ms));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        let _ = child.wait();
+    }
+    let out = ok(runner().args(run_args(&b, &topic, &group, &store)).output().unwrap(), "final run");
+    eprintln!("killed {kills} times; final run:\n{out}");
+    assert!(kills >= 2, "the runner finished before it could be killed");
+    // Something was committed before the kills: the last run resumed mid-stream.
+    assert!(stat(&out, "events:") + stat(&out, "replay skipped:") < total, "final run re-read everything:\n{out}");
+    assert_eq!(store_counts(&store), expected, "capsule totals after {kills} kill -9s");
+}
