@@ -148,6 +148,15 @@ impl SplitMix64 {
         let u2 = self.next_f64();
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
+    /// A random unit vector of `dim` dimensions (isotropic: normal components, L2-normalised);
+    /// for vector-index tests and benchmarks.
+    pub fn unit_vector(&mut self, dim: usize) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..dim).map(|_| self.normal() as f32).collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+        v.iter_mut().for_each(|x| *x /= n);
+        v
+    }
+
     /// `n` hex digits.
     pub fn hex(&mut self, n: usize) -> String {
         (0..n).map(|_| char::from_digit(self.below(16) as u32, 16).unwrap_or('0')).collect()

@@ -10,13 +10,6 @@ use std::time::Instant;
 use slo_dataflow::synthetic::SplitMix64;
 use slo_storage::vector::{VectorIndex, VectorIndexConfig};
 
-fn unit(rng: &mut SplitMix64, dim: usize) -> Vec<f32> {
-    let mut v: Vec<f32> = (0..dim).map(|_| rng.normal() as f32).collect();
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.iter_mut().for_each(|x| *x /= n);
-    v
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let (n, dim) = (args.first().copied().unwrap_or(20_000), args.get(1).copied().unwrap_or(384));
@@ -24,10 +17,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut idx = VectorIndex::new(VectorIndexConfig { dimensions: dim, ..Default::default() })?;
     let t = Instant::now();
     for i in 0..n {
-        idx.upsert(&format!("{i:016x}"), &unit(&mut rng, dim))?;
+        idx.upsert(&format!("{i:016x}"), &rng.unit_vector(dim))?;
     }
     println!("built {n} x {dim} in {:.1} s", t.elapsed().as_secs_f64());
-    let queries: Vec<Vec<f32>> = (0..100).map(|_| unit(&mut rng, dim)).collect();
+    let queries: Vec<Vec<f32>> = (0..100).map(|_| rng.unit_vector(dim)).collect();
     let exact: Vec<HashSet<String>> = queries.iter().map(|q| idx.exact_search(q, 10).map(|h| h.into_iter().map(|h| h.capsule_id).collect())).collect::<Result<_, _>>()?;
     for ef in [64, 256, 1024, 4096] {
         idx.set_expansion_search(ef);

@@ -62,13 +62,6 @@ fn capsule(i: usize) -> Capsule {
     }
 }
 
-fn unit(rng: &mut SplitMix64, dim: usize) -> Vec<f32> {
-    let mut v: Vec<f32> = (0..dim).map(|_| rng.normal() as f32).collect();
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.iter_mut().for_each(|x| *x /= n);
-    v
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let n_spans = args.first().copied().unwrap_or(10_000_000);
@@ -129,9 +122,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut idx = VectorIndex::new(VectorIndexConfig { dimensions: dim, ..Default::default() })?;
     let t = Instant::now();
     for i in 0..n_vectors {
-        idx.upsert(&format!("{i:016x}"), &unit(&mut rng, dim))?;
+        idx.upsert(&format!("{i:016x}"), &rng.unit_vector(dim))?;
         if i + 1 == recall_n {
-            let queries: Vec<Vec<f32>> = (0..100).map(|_| unit(&mut rng, dim)).collect();
+            let queries: Vec<Vec<f32>> = (0..100).map(|_| rng.unit_vector(dim)).collect();
             let mut hit = 0;
             for q in &queries {
                 let approx: std::collections::HashSet<String> = idx.search(q, 10)?.into_iter().map(|h| h.capsule_id).collect();
@@ -143,7 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("| HNSW build, {n_vectors} vectors (1 thread) | {:.0} s |", t.elapsed().as_secs_f64());
     let mut lat = Vec::new();
     for _ in 0..200 {
-        let q = unit(&mut rng, dim);
+        let q = rng.unit_vector(dim);
         let t = Instant::now();
         idx.search(&q, 10)?;
         lat.push(t.elapsed().as_secs_f64() * 1e6);

@@ -194,11 +194,7 @@ mod tests {
     use super::*;
 
     fn unit(seed: u64, dim: usize) -> Vec<f32> {
-        let mut rng = slo_dataflow::synthetic::SplitMix64::new(seed);
-        let mut v: Vec<f32> = (0..dim).map(|_| rng.normal() as f32).collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|x| *x /= n);
-        v
+        slo_dataflow::synthetic::SplitMix64::new(seed).unit_vector(dim)
     }
 
     #[test]
