@@ -133,6 +133,13 @@ pub struct PipelineReport {
     pub embeddings: u64,
 }
 
+/// Remembers a worker's error for the caller (the first one is returned by [`run_pipeline`]).
+fn record_error(errors: &Mutex<Vec<String>>, e: impl std::fmt::Display) {
+    if let Ok(mut v) = errors.lock() {
+        v.push(e.to_string());
+    }
+}
+
 /// Runs the pipeline to completion over a bounded source.
 ///
 /// `source` is called once, on global worker 0, which reads and sends every event; the
@@ -175,13 +182,13 @@ where
                     input.for_each(|_cap, data| {
                         let events: Vec<TelemetryEvent> = data.iter().map(|r| r.event.clone()).collect();
                         if let Err(e) = sink.write(&events) {
-                            if let Ok(mut v) = errs_e.lock() { v.push(e.to_string()) }
+                            record_error(&errs_e, e);
                         }
                     });
                     if frontier.is_empty() && !flushed {
                         flushed = true;
                         if let Err(e) = sink.flush() {
-                            if let Ok(mut v) = errs_e.lock() { v.push(e.to_string()) }
+                            record_error(&errs_e, e);
                         }
                     }
                 });
@@ -198,7 +205,7 @@ where
                 .sink(Pipeline, "CapsuleSink", move |(input, _frontier)| {
                     input.for_each(|_cap, data| {
                         if let Err(e) = capsule_sink.write(data).and_then(|_| capsule_sink.flush()) {
-                            if let Ok(mut v) = errs_c.lock() { v.push(e.to_string()) }
+                            record_error(&errs_c, e);
                         }
                     });
                 });
@@ -207,7 +214,7 @@ where
                 .sink(Pipeline, "LateSink", move |(input, _frontier)| {
                     input.for_each(|_cap, data| {
                         if let Err(e) = late_sink.write(data).and_then(|_| late_sink.flush()) {
-                            if let Ok(mut v) = errs_l.lock() { v.push(e.to_string()) }
+                            record_error(&errs_l, e);
                         }
                     });
                 });
@@ -216,7 +223,7 @@ where
         let input = match built {
             Ok(input) => input,
             Err(e) => {
-                if let Ok(mut v) = errs.lock() { v.push(e.to_string()) }
+                record_error(&errs, e);
                 return;
             }
         };
@@ -224,7 +231,7 @@ where
             match source() {
                 Ok(s) => Some(s),
                 Err(e) => {
-                    if let Ok(mut v) = errs.lock() { v.push(e) }
+                    record_error(&errs, e);
                     None
                 }
             }
@@ -243,7 +250,7 @@ where
             &mut on_dead,
         );
         if let Err(e) = dead_sink.write(&dead_batch).and_then(|_| dead_sink.flush()) {
-            if let Ok(mut v) = errs.lock() { v.push(e.to_string()) }
+            record_error(&errs, e);
         }
         if let Ok(mut t) = tot.lock() {
             t.0 += stats.events;
