@@ -38,6 +38,10 @@ pub struct Analysis {
     pub promql: Vec<SliQueries>,
     /// SLIs per journey per minute (`sli_minutes` rows).
     pub minutes: Vec<SliMinute>,
+    /// SLO recommendations per journey (same order as `journeys`): empty from [`analyze`],
+    /// filled by [`crate::recommend::recommend_analysis`].
+    #[serde(default)]
+    pub recommendations: Vec<crate::recommend::JourneyRecommendations>,
     /// Every request with its journey (not serialised).
     #[serde(skip)]
     pub requests: Vec<Request>,
@@ -58,6 +62,7 @@ pub fn analyze(spans: &[Span], cfg: &AnalyzeConfig) -> Analysis {
         slis: slis.journeys,
         promql,
         minutes: slis.minutes,
+        recommendations: Vec::new(),
         requests: d.requests,
     }
 }

@@ -36,6 +36,22 @@ pub enum AdvisorError {
     /// The input holds no usable span.
     #[error("no spans found in {0}")]
     NoSpans(String),
+    /// An SLO cannot be backtested as written; the message names the SLO and the field.
+    #[error("SLO {slo}: {reason}")]
+    Slo {
+        /// `service-slo` id.
+        slo: String,
+        /// What is wrong or missing.
+        reason: String,
+    },
+    /// The history holds no minute of the journey an SLO names.
+    #[error("no history for journey {journey:?} (journeys with history: {known})")]
+    NoHistory {
+        /// The journey asked for.
+        journey: String,
+        /// Journeys that do have history, comma-separated.
+        known: String,
+    },
 }
 
 impl AdvisorError {

@@ -16,17 +16,24 @@
 //! - [`analyze`]: the whole analysis in one call, as used by `slo-runner analyze`.
 //! - [`nezha`]: checks against the Nezha benchmark's metric tables.
 //!
-//! SLO recommendations, backtests and what-if (issue 5, second half) are not implemented yet.
+//! - [`history`]: a journey's dense per-minute history (from `sli_minutes` rows or from an
+//!   analysis, with exact request latencies), bad events per SLI, a synthetic history generator.
+//! - [`recommend`]: SLO variants per journey (availability, latency at p95/p99/p99.9) with an
+//!   achievable objective from rolling-window attainment, a confidence score and evidence.
+//! - [`whatif`]: traffic, error-rate, latency and replica-count scenarios (M/M/c).
 //!
 //! [`TelemetryEvent`]: slo_dataflow::event::TelemetryEvent
 
 pub mod analyze;
 pub mod error;
+pub mod history;
 pub mod journeys;
 pub mod nezha;
 pub mod promql;
+pub mod recommend;
 pub mod sketch;
 pub mod sli;
 pub mod spans;
+pub mod whatif;
 
 pub use error::AdvisorError;

@@ -2,7 +2,7 @@
 //! evidence an SRE (or a language model) needs — template, counts, severities, time range, and
 //! redacted samples with trace ids.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use slo_dataflow::event::{Capsule, CapsuleSample, EventTime};
 use slo_operators::embed::Embedder;
 
@@ -11,11 +11,12 @@ use crate::store::Store;
 use crate::vector::VectorIndex;
 
 /// One capsule offered as evidence.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     /// Capsule id (join key into the `capsules` table).
     pub capsule_id: String,
-    /// Cosine distance between the question and the template.
+    /// Cosine distance between the question and the template ([`retrieve`]); 0 for capsules
+    /// ranked without a question ([`top_capsules`]).
     pub distance: f32,
     /// Service.
     pub service: String,
@@ -47,6 +48,25 @@ impl Evidence {
             samples: c.samples.clone(),
         }
     }
+}
+
+/// The `k` capsules of `services` (all services when empty) whose windows overlap
+/// `[from_ms, to_ms)`, most error events first, then most events, then earliest window: the
+/// evidence for "what went wrong in this journey in this period", no embedder needed.
+pub async fn top_capsules(store: &Store, services: &[String], from_ms: EventTime, to_ms: EventTime, k: usize) -> Result<Vec<Evidence>, StorageError> {
+    let mut found: Vec<Evidence> = Vec::new();
+    let all = [None];
+    let wanted: Vec<Option<&str>> = if services.is_empty() { all.to_vec() } else { services.iter().map(|s| Some(s.as_str())).collect() };
+    for service in wanted {
+        for c in store.read_capsules(service).await? {
+            if c.window_start_ms < to_ms && c.window_end_ms > from_ms {
+                found.push(Evidence::from_capsule(&c, 0.0));
+            }
+        }
+    }
+    found.sort_by(|a, b| b.errors.cmp(&a.errors).then(b.count.cmp(&a.count)).then(a.window_start_ms.cmp(&b.window_start_ms)).then(a.capsule_id.cmp(&b.capsule_id)));
+    found.truncate(k);
+    Ok(found)
 }
 
 /// The `k` capsules nearest to `question`, optionally of one service, nearest first.

@@ -210,6 +210,28 @@ async fn retrieval_returns_evidence_filtered_by_service() {
 }
 
 #[tokio::test]
+async fn top_capsules_rank_by_errors_within_the_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+    store
+        .write_capsules(&[
+            capsule("payment", "payment gateway timeout after <*> ms", T0, 4),
+            capsule("payment", "charging card <CREDIT_CARD> amount <*>", T0, 40),
+            capsule("payment", "late template <*>", T0 + DAY, 100),
+            capsule("auth", "login failed for <USER>", T0, 9),
+        ])
+        .await
+        .unwrap();
+    let svc = ["payment".to_string()];
+    let hits = slo_storage::retrieval::top_capsules(&store, &svc, T0, T0 + 3_600_000, 5).await.unwrap();
+    let got: Vec<(&str, u64)> = hits.iter().map(|h| (h.template.as_str(), h.errors)).collect();
+    assert_eq!(got, vec![("charging card <CREDIT_CARD> amount <*>", 20), ("payment gateway timeout after <*> ms", 2)]);
+    let all = slo_storage::retrieval::top_capsules(&store, &[], T0, T0 + 3_600_000, 2).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1].service, "auth");
+}
+
+#[tokio::test]
 async fn a_failing_query_names_the_corrupt_file() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().to_str().unwrap()).unwrap();
