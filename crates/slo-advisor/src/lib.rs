@@ -33,6 +33,7 @@ pub mod promql;
 pub mod recommend;
 pub mod sketch;
 pub mod sli;
+pub mod slo;
 pub mod spans;
 pub mod whatif;
 
