@@ -11,6 +11,7 @@
 //!   equal to what `sloth generate` v0.16 writes (checked against Sloth's own outputs).
 
 pub mod model;
+pub mod promtool;
 pub mod rules;
 pub mod spec;
 pub mod windows;

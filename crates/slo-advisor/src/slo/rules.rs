@@ -222,18 +222,7 @@ fn slo_groups(level: &ServiceLevel, slo: &Slo, windows: &AlertWindows, opts: &Ge
             let mut alert_labels = slo.alerting.labels.clone();
             alert_labels.extend(meta.labels.clone());
             alert_labels.insert("sloth_severity".into(), severity.into());
-            let mut annotations = BTreeMap::from([
-                (
-                    "summary".to_owned(),
-                    "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn rate is over expected.".to_owned(),
-                ),
-                (
-                    "title".to_owned(),
-                    format!("({severity}) {{{{$labels.sloth_service}}}} {{{{$labels.sloth_slo}}}} SLO error budget burn rate is too fast."),
-                ),
-            ]);
-            annotations.extend(slo.alerting.annotations.clone());
-            annotations.extend(meta.annotations.clone());
+            let annotations = alert_annotations(slo, severity, meta);
             rules.push(Rule {
                 record: None,
                 alert: Some(slo.alerting.name.clone()),
@@ -245,6 +234,24 @@ fn slo_groups(level: &ServiceLevel, slo: &Slo, windows: &AlertWindows, opts: &Ge
         out.push(RuleGroup { name: format!("sloth-slo-alerts-{id}"), rules });
     }
     out
+}
+
+/// Annotations of an alert: Sloth's default summary and title, overridden by the SLO's
+/// alerting annotations, then by the severity's own.
+pub(crate) fn alert_annotations(slo: &Slo, severity: &str, meta: &AlertMeta) -> BTreeMap<String, String> {
+    let mut annotations = BTreeMap::from([
+        (
+            "summary".to_owned(),
+            "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn rate is over expected.".to_owned(),
+        ),
+        (
+            "title".to_owned(),
+            format!("({severity}) {{{{$labels.sloth_service}}}} {{{{$labels.sloth_slo}}}} SLO error budget burn rate is too fast."),
+        ),
+    ]);
+    annotations.extend(slo.alerting.annotations.clone());
+    annotations.extend(meta.annotations.clone());
+    annotations
 }
 
 fn recording(
