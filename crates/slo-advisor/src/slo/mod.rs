@@ -10,9 +10,13 @@
 //! - [`rules`]: recording rules, metadata rules and page/ticket burn-rate alerts, semantically
 //!   equal to what `sloth generate` v0.16 writes (checked against Sloth's own outputs).
 
+pub mod dashboard;
+pub mod gitops;
 pub mod model;
+pub mod policy;
 pub mod promtool;
 pub mod rules;
+pub mod runbook;
 pub mod spec;
 pub mod windows;
 
