@@ -22,7 +22,15 @@ enum Command {
     /// Redact PII and secrets from stdin lines; one JSON object per line on stdout.
     Redact(cmd::redact::RedactArgs),
     /// Write synthetic telemetry with known ground truth.
+    Sample(cmd::sample::SampleArgs),
+    /// Prometheus rules from SLO specs: a drop-in for `sloth generate` (Sloth prometheus/v1,
+    /// Kubernetes PrometheusServiceLevel, OpenSLO v1alpha/v1).
     Generate(cmd::generate::GenerateArgs),
+    /// Convert SLO specs between Sloth prometheus/v1 and OpenSLO v1.
+    Convert(cmd::generate::ConvertArgs),
+    /// Validate SLO artifacts: specs, rule files (promtool check rules), promtool unit tests
+    /// (promtool test rules), Grafana dashboards.
+    Validate(cmd::validate::ValidateArgs),
     /// Read-only SQL over the store (tables capsules, spans, sli_minutes, metric_points,
     /// raw_events; vector search with nearest_capsules('text', k)).
     Query(cmd::query::QueryArgs),
@@ -52,7 +60,10 @@ fn main() {
         Command::Run(args) => cmd::run::run(args),
         Command::Mine(args) => cmd::mine::run(args),
         Command::Redact(args) => cmd::redact::run(args),
+        Command::Sample(args) => cmd::sample::run(args),
         Command::Generate(args) => cmd::generate::run(args),
+        Command::Convert(args) => cmd::generate::convert(args),
+        Command::Validate(args) => cmd::validate::run(args),
         Command::Query(args) => cmd::query::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::Compact(args) => cmd::maintain::compact(args),

@@ -90,8 +90,8 @@ fn file_counts(path: &Path) -> (BTreeMap<String, u64>, u64) {
 }
 
 fn generate(dir: &Path, requests: usize) -> std::path::PathBuf {
-    let out = runner().args(["generate", "--out"]).arg(dir).args(["--requests", &requests.to_string()]).output().unwrap();
-    ok(out, "generate");
+    let out = runner().args(["sample", "--out"]).arg(dir).args(["--requests", &requests.to_string()]).output().unwrap();
+    ok(out, "sample");
     dir.join("events.jsonl")
 }
 

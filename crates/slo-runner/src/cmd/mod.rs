@@ -10,3 +10,5 @@ pub mod mine;
 pub mod query;
 pub mod redact;
 pub mod run;
+pub mod sample;
+pub mod validate;

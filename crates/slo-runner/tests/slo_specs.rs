@@ -1,0 +1,191 @@
+//! `generate` (the Sloth drop-in), `convert` and `validate`, called as a user calls them.
+//! promtool-backed checks skip when promtool is absent unless `REQUIRE_PROMTOOL=1`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_slo-runner"))
+}
+
+fn have_promtool() -> bool {
+    let found = std::env::var_os("PROMTOOL").is_some()
+        || std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join("promtool").is_file());
+    assert!(found || std::env::var("REQUIRE_PROMTOOL").as_deref() != Ok("1"), "REQUIRE_PROMTOOL=1 but no promtool");
+    if !found {
+        eprintln!("skipping promtool part: promtool not found");
+    }
+    found
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    assert!(out.status.success(), "{what} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+const SPEC: &str = r#"version: "prometheus/v1"
+service: "checkout"
+labels: {team: payments}
+slos:
+  - name: "availability"
+    objective: 99.9
+    description: "Checkout requests succeed."
+    sli:
+      events:
+        error_query: sum(rate(http_server_request_duration_seconds_count{service_name="checkout",http_response_status_code=~"5.."}[{{.window}}]))
+        total_query: sum(rate(http_server_request_duration_seconds_count{service_name="checkout"}[{{.window}}]))
+    alerting:
+      name: CheckoutAvailability
+      page_alert: {labels: {severity: critical}}
+      ticket_alert: {labels: {severity: warning}}
+---
+apiVersion: sloth.slok.dev/v1
+kind: PrometheusServiceLevel
+metadata: {name: cart-slos, namespace: shop}
+spec:
+  service: cart
+  slos:
+    - name: latency
+      objective: 99
+      sli:
+        latency: {histogram: http_server_request_duration_seconds, selector: 'service_name="cart"', threshold: 0.3}
+      alerting: {name: CartLatency}
+"#;
+
+fn docs(text: &str) -> Vec<serde_yaml_ng::Value> {
+    serde_yaml_ng::Deserializer::from_str(text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|v: &serde_yaml_ng::Value| !v.is_null())
+        .collect()
+}
+
+fn rules_of(doc: &serde_yaml_ng::Value) -> Vec<serde_yaml_ng::Value> {
+    let groups = if doc.get("kind").is_some() { &doc["spec"]["groups"] } else { &doc["groups"] };
+    groups.as_sequence().unwrap().iter().flat_map(|g| g["rules"].as_sequence().unwrap().clone()).collect()
+}
+
+#[test]
+fn generate_is_a_sloth_drop_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("slos.yaml");
+    std::fs::write(&spec, SPEC).unwrap();
+
+    let out = bin().args(["generate", "-i"]).arg(&spec).args(["-l", "env=prod", "--extra-labels", "region=eu"]).output().unwrap();
+    let text = ok(&out, "generate");
+    assert!(text.contains("# DO NOT EDIT."));
+    let d = docs(&text);
+    assert_eq!(d.len(), 2, "one output document per input document");
+    assert!(d[0].get("groups").is_some());
+    assert_eq!(d[1]["kind"].as_str(), Some("PrometheusRule"));
+    assert_eq!(d[1]["metadata"]["namespace"].as_str(), Some("shop"));
+    let first = rules_of(&d[0]);
+    let rec = first.iter().find(|r| r["record"].as_str() == Some("slo:sli_error:ratio_rate5m")).unwrap();
+    assert_eq!(rec["labels"]["env"].as_str(), Some("prod"));
+    assert_eq!(rec["labels"]["region"].as_str(), Some("eu"));
+    assert_eq!(rec["labels"]["team"].as_str(), Some("payments"));
+    assert_eq!(first.iter().filter(|r| r.get("alert").is_some()).count(), 2);
+
+    // --disable-alerts / --disable-recordings / --default-slo-period
+    let text = ok(&bin().args(["generate", "-i"]).arg(&spec).arg("--disable-alerts").output().unwrap(), "no alerts");
+    assert!(docs(&text).iter().flat_map(rules_of).all(|r| r.get("alert").is_none()));
+    let text = ok(&bin().args(["generate", "-i"]).arg(&spec).arg("--disable-recordings").output().unwrap(), "no recordings");
+    assert!(docs(&text).iter().flat_map(rules_of).all(|r| r.get("record").is_none()));
+    let text = ok(&bin().args(["generate", "-i"]).arg(&spec).args(["--default-slo-period", "28d"]).output().unwrap(), "28d");
+    assert!(text.contains("slo:sli_error:ratio_rate4w") && text.contains("13.44"));
+
+    // A windows file for a 7-day period.
+    let windows = dir.path().join("windows");
+    std::fs::create_dir(&windows).unwrap();
+    std::fs::write(
+        windows.join("7d.yaml"),
+        "apiVersion: sloth.slok.dev/v1\nkind: AlertWindows\nspec:\n  sloPeriod: 7d\n  page:\n    quick: {errorBudgetPercent: 8, shortWindow: 5m, longWindow: 1h}\n    slow: {errorBudgetPercent: 12.5, shortWindow: 30m, longWindow: 6h}\n  ticket:\n    quick: {errorBudgetPercent: 20, shortWindow: 2h, longWindow: 1d}\n    slow: {errorBudgetPercent: 42, shortWindow: 6h, longWindow: 3d}\n",
+    )
+    .unwrap();
+    let out = bin().args(["generate", "-i"]).arg(&spec).args(["--default-slo-period", "7d"]).output().unwrap();
+    assert!(!out.status.success(), "7d has no built-in windows");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no alert windows for an SLO period of 1w"));
+    let text = ok(
+        &bin().args(["generate", "-i"]).arg(&spec).args(["--default-slo-period", "7d", "--slo-period-windows-path"]).arg(&windows).output().unwrap(),
+        "7d windows",
+    );
+    assert!(text.contains("ratio_rate1w") && text.contains("(13.44 * 0.0009999999999999432)"), "8% of 168h over 1h = 13.44");
+
+    // Directory in, directory out, then promtool on every output.
+    let out_dir = dir.path().join("rules");
+    ok(&bin().args(["generate", "-i"]).arg(dir.path()).arg("-o").arg(&out_dir).output().unwrap(), "dir");
+    assert!(out_dir.join("slos.yaml").is_file());
+    if have_promtool() {
+        let out = bin().args(["generate", "-i"]).arg(&spec).arg("-o").arg(dir.path().join("checked.yaml")).arg("--check").output().unwrap();
+        ok(&out, "generate --check");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("OK"));
+    }
+}
+
+#[test]
+fn invalid_specs_are_rejected_naming_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    for (bad, field) in [
+        (SPEC.replace("objective: 99.9", "objective: 100.5"), "slos[0].objective"),
+        (SPEC.replace("prometheus/v1", "prometheus/v2"), "version"),
+        (SPEC.replace("service: cart", "service: \"\""), "document 2: spec.service"),
+    ] {
+        let path = dir.path().join("bad.yaml");
+        std::fs::write(&path, bad).unwrap();
+        let out = bin().args(["generate", "-i"]).arg(&path).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("bad.yaml") && err.contains(field), "{err}");
+        let out = bin().args(["validate"]).arg(&path).output().unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("FAIL  {}", path.display())));
+    }
+}
+
+#[test]
+fn convert_to_openslo_and_back_generates_the_same_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("slos.yaml");
+    std::fs::write(&spec, SPEC.split("---").next().unwrap()).unwrap();
+    let openslo = dir.path().join("openslo.yaml");
+    ok(&bin().args(["convert", "--to", "openslo", "-i"]).arg(&spec).arg("-o").arg(&openslo).output().unwrap(), "convert");
+    let text = std::fs::read_to_string(&openslo).unwrap();
+    assert!(text.contains("apiVersion: openslo/v1") && text.contains("target: 0.999"), "{text}");
+    let a = ok(&bin().args(["generate", "--disable-alerts", "-i"]).arg(&spec).output().unwrap(), "a");
+    let b = ok(&bin().args(["generate", "--disable-alerts", "-i"]).arg(&openslo).output().unwrap(), "b");
+    let strip = |t: &str| -> Vec<serde_yaml_ng::Value> {
+        docs(t).iter().flat_map(rules_of).filter(|r| r["record"].as_str() != Some("sloth_slo_info")).map(|mut r| {
+            // OpenSLO has no service-level labels: compare without the Sloth spec's `team`.
+            if let Some(m) = r["labels"].as_mapping_mut() { m.remove("team"); }
+            r
+        }).collect()
+    };
+    assert_eq!(strip(&a), strip(&b));
+}
+
+#[test]
+fn validate_checks_a_directory_of_artifacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("slos.yaml");
+    std::fs::write(&spec, SPEC).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not an artifact").unwrap();
+    let with_promtool = have_promtool();
+    if with_promtool {
+        ok(&bin().args(["generate", "-i"]).arg(&spec).arg("-o").arg(dir.path().join("rules.yaml")).output().unwrap(), "gen");
+    }
+    let out = bin().arg("validate").arg(dir.path()).output().unwrap();
+    let text = ok(&out, "validate");
+    assert!(text.contains("ok    ") && text.contains("slos.yaml: 2 service level(s), 2 SLO(s)"), "{text}");
+    if with_promtool {
+        assert!(text.contains("rules.yaml: ") && text.contains("SUCCESS"), "{text}");
+        // Break a rule: validate fails and names the file.
+        let rules = dir.path().join("rules.yaml");
+        let broken = std::fs::read_to_string(&rules).unwrap().replacen("expr: vector(1)", "expr: vector(1", 1);
+        std::fs::write(&rules, broken).unwrap();
+        let out = bin().arg("validate").arg(dir.path()).output().unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("FAIL  {}", rules.display())));
+    }
+    assert!(!Path::new(&dir.path().join("missing")).exists());
+    let out = bin().arg("validate").arg(dir.path().join("missing")).output().unwrap();
+    assert!(!out.status.success());
+}
