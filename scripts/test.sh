@@ -21,7 +21,7 @@ eval "$(scripts/setup-kafka.sh)"
 eval "$(scripts/kafka-broker.sh "$WORK/kafka")"
 # With everything installed, tests that need the model, S3, Kafka or promtool must run: missing
 # ones fail.
-export SLO_SCOUT_REQUIRE_MODEL=1 SLO_SCOUT_REQUIRE_S3=1 SLO_SCOUT_REQUIRE_KAFKA=1 REQUIRE_PROMTOOL=1
+export SLO_SCOUT_REQUIRE_MODEL=1 SLO_SCOUT_REQUIRE_S3=1 SLO_SCOUT_REQUIRE_KAFKA=1 SLO_SCOUT_REQUIRE_PROMTOOL=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo test --workspace --all-targets
 cargo test --workspace --doc

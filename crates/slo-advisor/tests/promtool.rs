@@ -2,7 +2,7 @@
 //! passes `promtool check rules`, every generated unit test passes `promtool test rules`, a
 //! broken alert fails its unit test, and Sloth's own behavioural test passes on our rules.
 //!
-//! Skips when promtool is absent unless `REQUIRE_PROMTOOL=1` (set by `scripts/test.sh`).
+//! Skips when promtool is absent unless `SLO_SCOUT_REQUIRE_PROMTOOL=1` (set by `scripts/test.sh`).
 
 use std::path::Path;
 
@@ -13,7 +13,7 @@ fn have_promtool() -> bool {
     match find_promtool() {
         Ok(_) => true,
         Err(e) => {
-            assert!(std::env::var("REQUIRE_PROMTOOL").as_deref() != Ok("1"), "REQUIRE_PROMTOOL=1 but {e}");
+            assert!(std::env::var("SLO_SCOUT_REQUIRE_PROMTOOL").as_deref() != Ok("1"), "SLO_SCOUT_REQUIRE_PROMTOOL=1 but {e}");
             eprintln!("skipping: {e}");
             false
         }
@@ -144,5 +144,68 @@ fn sloth_behavioural_test_passes_on_our_rules() {
     let test = dir.path().join("sloth-test.yaml");
     std::fs::copy(shared.join("promtool-test-out-base.yaml"), &test).unwrap();
     let report = test_rules(&test).unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.contains("SUCCESS"), "{report}");
+}
+
+/// The latency SLI end to end in Prometheus itself: histogram series in, the recorded error
+/// ratio equals the share of requests above the threshold, and the burn-rate alerts fire.
+#[test]
+fn latency_sli_records_the_slow_share_and_alerts() {
+    if !have_promtool() {
+        return;
+    }
+    let spec = r#"
+version: prometheus/v1
+service: checkout
+slos:
+  - name: latency-500ms
+    objective: 99
+    sli:
+      latency: {histogram: http_server_request_duration_seconds, selector: 'service_name="checkout"', threshold: 0.5}
+    alerting: {name: CheckoutLatency}
+"#;
+    let level = slo::parse_documents(spec, &ReadOptions::default()).unwrap().remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let rules = slo::generate(&level, &GenerateOptions::default()).unwrap();
+    std::fs::write(dir.path().join("rules.yaml"), serde_yaml_ng::to_string(&rules).unwrap()).unwrap();
+    // 100 requests a minute, 90 of them within 0.5 s: a 10 % error ratio, above the page
+    // slow-burn threshold (6 x 1 %) but below the fast one (14.4 x 1 %).
+    let labels = r#"sloth_id="checkout-latency-500ms",sloth_service="checkout",sloth_slo="latency-500ms""#;
+    let test = format!(
+        r#"rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'http_server_request_duration_seconds_bucket{{service_name="checkout",le="0.5"}}'
+        values: '0+90x120'
+      - series: 'http_server_request_duration_seconds_bucket{{service_name="checkout",le="+Inf"}}'
+        values: '0+100x120'
+      - series: 'http_server_request_duration_seconds_count{{service_name="checkout"}}'
+        values: '0+100x120'
+    promql_expr_test:
+      # Rounded: Prometheus' float arithmetic gives 0.10000000000000003.
+      - expr: round(slo:sli_error:ratio_rate5m * 1000)
+        eval_time: 40m
+        exp_samples:
+          - labels: '{{{labels},sloth_window="5m"}}'
+            value: 100
+    alert_rule_test:
+      - eval_time: 40m
+        alertname: CheckoutLatency
+        exp_alerts:
+          - exp_labels: {{sloth_id: checkout-latency-500ms, sloth_service: checkout, sloth_slo: latency-500ms, sloth_severity: page}}
+            exp_annotations:
+              summary: 'checkout latency-500ms SLO error budget burn rate is over expected.'
+              title: '(page) checkout latency-500ms SLO error budget burn rate is too fast.'
+          - exp_labels: {{sloth_id: checkout-latency-500ms, sloth_service: checkout, sloth_slo: latency-500ms, sloth_severity: ticket}}
+            exp_annotations:
+              summary: 'checkout latency-500ms SLO error budget burn rate is over expected.'
+              title: '(ticket) checkout latency-500ms SLO error budget burn rate is too fast.'
+"#
+    );
+    let path = dir.path().join("latency.test.yaml");
+    std::fs::write(&path, test).unwrap();
+    let report = test_rules(&path).unwrap_or_else(|e| panic!("{e}"));
     assert!(report.contains("SUCCESS"), "{report}");
 }

@@ -1,5 +1,5 @@
 //! `generate` (the Sloth drop-in), `convert` and `validate`, called as a user calls them.
-//! promtool-backed checks skip when promtool is absent unless `REQUIRE_PROMTOOL=1`.
+//! promtool-backed checks skip when promtool is absent unless `SLO_SCOUT_REQUIRE_PROMTOOL=1`.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -11,7 +11,7 @@ fn bin() -> Command {
 fn have_promtool() -> bool {
     let found = std::env::var_os("PROMTOOL").is_some()
         || std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join("promtool").is_file());
-    assert!(found || std::env::var("REQUIRE_PROMTOOL").as_deref() != Ok("1"), "REQUIRE_PROMTOOL=1 but no promtool");
+    assert!(found || std::env::var("SLO_SCOUT_REQUIRE_PROMTOOL").as_deref() != Ok("1"), "SLO_SCOUT_REQUIRE_PROMTOOL=1 but no promtool");
     if !found {
         eprintln!("skipping promtool part: promtool not found");
     }
