@@ -31,6 +31,12 @@ enum Command {
     /// Validate SLO artifacts: specs, rule files (promtool check rules), promtool unit tests
     /// (promtool test rules), Grafana dashboards.
     Validate(cmd::validate::ValidateArgs),
+    /// Artifacts from SLO specs: Prometheus rules, Grafana dashboards and runbooks (with
+    /// evidence from a store).
+    Artifacts(cmd::artifacts::ArtifactsArgs),
+    /// Publish artifacts: policy guard against the base branch, audit log, new branch pushed,
+    /// optionally a GitHub pull request or GitLab merge request.
+    Publish(cmd::publish::PublishArgs),
     /// Read-only SQL over the store (tables capsules, spans, sli_minutes, metric_points,
     /// raw_events; vector search with nearest_capsules('text', k)).
     Query(cmd::query::QueryArgs),
@@ -64,6 +70,8 @@ fn main() {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Convert(args) => cmd::generate::convert(args),
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Artifacts(args) => cmd::artifacts::run(args),
+        Command::Publish(args) => cmd::publish::run(args),
         Command::Query(args) => cmd::query::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::Compact(args) => cmd::maintain::compact(args),

@@ -246,13 +246,13 @@ pub fn runbook(
         }
     }
     let mut traces: Vec<&str> = evidence.trace_ids.iter().map(String::as_str).collect();
-    for c in &evidence.capsules {
+    for c in evidence.capsules.iter().filter(|c| c.errors > 0) {
         traces.extend(c.samples.iter().filter_map(|s| s.trace_id.as_deref()));
     }
     let mut seen = std::collections::BTreeSet::new();
     traces.retain(|t| seen.insert(*t));
     if !traces.is_empty() {
-        let _ = writeln!(w, "Sample trace ids (open them in the tracing UI):");
+        let _ = writeln!(w, "Sample trace ids of failing requests (open them in the tracing UI):");
         let _ = writeln!(w);
         for t in traces.iter().take(MAX_TRACE_IDS) {
             let _ = writeln!(w, "- `{t}`");

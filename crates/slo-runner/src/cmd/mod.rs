@@ -1,12 +1,14 @@
 //! One module per subcommand.
 
 pub mod analyze;
+pub mod artifacts;
 pub mod generate;
 pub mod kafka;
 pub mod kafka_produce;
 pub mod kafka_run;
 pub mod maintain;
 pub mod mine;
+pub mod publish;
 pub mod query;
 pub mod redact;
 pub mod run;
