@@ -83,6 +83,17 @@ fn artifacts_then_publish_with_the_policy_guard() {
     assert!(rules.contains("alert: CheckoutAvailability") && rules.contains("slo:period_error_budget_remaining:ratio"));
     let runbook = std::fs::read_to_string(out.join("runbooks/checkout-requests-latency.md")).unwrap();
     assert!(runbook.contains("### CheckoutLatency (page)"), "{runbook}");
+    assert!(out.join("tests/checkout.test.yaml").is_file() && out.join("tests/checkout.alerts.yaml").is_file());
+    // Everything generated validates: specs, promtool check + unit tests, dashboards.
+    let promtool = std::env::var_os("PROMTOOL").is_some()
+        || std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join("promtool").is_file());
+    assert!(promtool || std::env::var("SLO_SCOUT_REQUIRE_PROMTOOL").as_deref() != Ok("1"), "no promtool");
+    if promtool {
+        let v = bin().arg("validate").arg(&out).output().unwrap();
+        let report = text(&v);
+        assert!(v.status.success(), "{report}");
+        assert!(report.contains("checkout.test.yaml: Unit Testing") && report.contains("0 invalid"), "{report}");
+    }
 
     let bare = bare_repo(tmp.path());
     let audit = tmp.path().join("audit.jsonl");
@@ -93,7 +104,7 @@ fn artifacts_then_publish_with_the_policy_guard() {
     let files = git(&bare, &["ls-tree", "-r", "--name-only", "slo/checkout"]);
     assert_eq!(
         files,
-        "README.md\ndashboards/checkout.json\nrules/checkout.yaml\nrunbooks/checkout-requests-availability.md\nrunbooks/checkout-requests-latency.md\n"
+        "README.md\ndashboards/checkout.json\nrules/checkout.yaml\nrunbooks/checkout-requests-availability.md\nrunbooks/checkout-requests-latency.md\ntests/checkout.alerts.yaml\ntests/checkout.test.yaml\n"
     );
     let log = git(&bare, &["log", "-1", "--format=%an <%ae>%n%B", "slo/checkout"]);
     assert!(log.starts_with("Ada Lovelace <ada@example.com>\nSLOs for checkout\n"), "{log}");
