@@ -12,8 +12,8 @@
 //!   latencies). When it comes from `sli_minutes` rows, which only hold p50/p90/p95/p99/p99.9,
 //!   the share slower than `T` is interpolated ([`share_slower`]): log(share slower) is linear in
 //!   log(latency) between the known percentiles (a Pareto-like tail), extrapolated past p99.9
-//!   with the slope of the p99–p99.9 segment, and linear from (0 ms, 100 %) to (p50, 50 %) below
-//!   the median.
+//!   with the slope of the last segment, and linear from (0 ms, 100 %) to (p50, ~50 %) below
+//!   the median; the share above each percentile accounts for the minute's request count.
 
 use std::collections::BTreeMap;
 
@@ -69,13 +69,25 @@ pub struct JourneyHistory {
     pub errors: Vec<f64>,
     /// Latency percentiles per minute, ms (zeros for minutes without traffic).
     pub latency: Vec<Percentiles>,
+    /// Requests the percentiles of each minute were computed over, as observed (what-if
+    /// scenarios leave it, so they do not change the interpolation); infinite when they are a
+    /// distribution's exact quantiles.
+    pub samples: Vec<f64>,
     /// Sorted request latencies per minute, ms, when the history was built from requests.
     pub latencies_ms: Option<Vec<Vec<f32>>>,
 }
 
-/// The share of requests slower than `threshold_ms` in a minute with these percentiles (see the
-/// module docs for the interpolation). In `[0, 1]`.
-pub fn share_slower(p: &Percentiles, threshold_ms: f64) -> f64 {
+/// Log-log slope of the tail when the percentiles give none (all equal): a Pareto tail of
+/// index 4.
+const DEFAULT_TAIL_SLOPE: f64 = -4.0;
+
+/// The share of requests slower than `threshold_ms` in a minute with these percentiles over
+/// `samples` requests (see the module docs for the interpolation). In `[0, 1]`.
+///
+/// Percentile `q` of `n` values is the value of rank `⌊q(n−1)⌋` ([`crate::sketch::DdSketch`]),
+/// so the share strictly above it is `(n − 1 − ⌊q(n−1)⌋) / n` — `1 − q` for large `n`, but
+/// `1/6` for p99.9 of 6 requests. Those shares are the interpolation's knots.
+pub fn share_slower(p: &Percentiles, samples: f64, threshold_ms: f64) -> f64 {
     let pts = p.as_array();
     if pts[0] <= 0.0 {
         return if threshold_ms < 0.0 { 1.0 } else { 0.0 };
@@ -83,10 +95,17 @@ pub fn share_slower(p: &Percentiles, threshold_ms: f64) -> f64 {
     if threshold_ms <= 0.0 {
         return 1.0;
     }
+    let above = |k: usize| {
+        if samples.is_finite() && (1.0..1e6).contains(&samples) {
+            let n = samples.round();
+            (n - 1.0 - (QUANTILES[k] * (n - 1.0)).floor()) / n
+        } else {
+            1.0 - QUANTILES[k]
+        }
+    };
     if threshold_ms < pts[0] {
-        return 1.0 - 0.5 * threshold_ms / pts[0];
+        return 1.0 - (1.0 - above(0)) * threshold_ms / pts[0];
     }
-    let tail = |k: usize| (1.0 - QUANTILES[k]).ln();
     let lt = threshold_ms.ln();
     let mut slope = None;
     for k in 0..pts.len() - 1 {
@@ -94,17 +113,28 @@ pub fn share_slower(p: &Percentiles, threshold_ms: f64) -> f64 {
         if b <= a {
             continue;
         }
-        let s = (tail(k + 1) - tail(k)) / (b.ln() - a.ln());
-        slope = Some(s);
+        let (sa, sb) = (above(k), above(k + 1));
+        let span = b.ln() - a.ln();
         if threshold_ms <= b {
-            return (tail(k) + s * (lt - a.ln())).exp().clamp(0.0, 1.0);
+            return if sa <= 0.0 {
+                0.0
+            } else if sb <= 0.0 {
+                sa * (1.0 - (lt - a.ln()) / span)
+            } else {
+                (sa.ln() + (sb.ln() - sa.ln()) / span * (lt - a.ln())).exp()
+            }
+            .clamp(0.0, 1.0);
+        }
+        if sa > 0.0 && sb > 0.0 {
+            slope = Some((sb.ln() - sa.ln()) / span);
         }
     }
-    match slope {
-        // Every percentile equal and the threshold at or above them: nothing is slower.
-        None => 0.0,
-        Some(s) => (tail(pts.len() - 1) + s * (lt - pts[pts.len() - 1].ln())).exp().clamp(0.0, 1.0),
+    let last = above(pts.len() - 1);
+    if last <= 0.0 {
+        return 0.0;
     }
+    let top = pts[pts.len() - 1];
+    (last.ln() + slope.unwrap_or(DEFAULT_TAIL_SLOPE) * (lt - top.ln())).exp().clamp(0.0, 1.0)
 }
 
 impl JourneyHistory {
@@ -117,6 +147,7 @@ impl JourneyHistory {
             requests: Vec::new(),
             errors: Vec::new(),
             latency: Vec::new(),
+            samples: Vec::new(),
             latencies_ms: None,
         }
     }
@@ -164,7 +195,7 @@ impl JourneyHistory {
                     let fast = v.partition_point(|x| f64::from(*x) <= threshold_ms);
                     (v.len() - fast) as f64 / v.len() as f64
                 }
-                _ => share_slower(&self.latency[i], threshold_ms),
+                _ => share_slower(&self.latency[i], self.samples[i], threshold_ms),
             },
         }
     }
@@ -191,11 +222,13 @@ impl JourneyHistory {
                 h.requests = vec![0.0; n];
                 h.errors = vec![0.0; n];
                 h.latency = vec![Percentiles::default(); n];
+                h.samples = vec![0.0; n];
                 for r in rs {
                     let i = ((r.minute_ms - first) / MINUTE_MS) as usize;
                     h.requests[i] += r.requests as f64;
                     h.errors[i] += r.errors as f64;
                     h.latency[i] = r.latency;
+                    h.samples[i] += r.requests as f64;
                 }
                 Some(h)
             })
@@ -287,6 +320,7 @@ pub fn synthetic_history(cfg: &SyntheticHistory) -> JourneyHistory {
     h.requests.reserve(n);
     h.errors.reserve(n);
     h.latency.reserve(n);
+    h.samples.reserve(n);
     // z-scores of the reported quantiles.
     const Z: [f64; 5] = [0.0, 1.281_551_6, 1.644_853_6, 2.326_347_9, 3.090_232_3];
     for i in 0..n {
@@ -298,6 +332,8 @@ pub fn synthetic_history(cfg: &SyntheticHistory) -> JourneyHistory {
         let jitter = (0.05 * rng.normal()).exp();
         let q = |z: f64| if req > 0.0 { cfg.median_ms * jitter * (0.5 * z).exp() } else { 0.0 };
         h.requests.push(req);
+        // The percentiles are the distribution's own quantiles, not of `req` samples.
+        h.samples.push(f64::INFINITY);
         h.errors.push(err);
         h.latency.push(Percentiles { p50_ms: q(Z[0]), p90_ms: q(Z[1]), p95_ms: q(Z[2]), p99_ms: q(Z[3]), p999_ms: q(Z[4]) });
     }
@@ -315,17 +351,24 @@ mod tests {
     fn interpolated_share_hits_the_known_percentiles_and_is_monotone() {
         let p = Percentiles { p50_ms: 50.0, p90_ms: 120.0, p95_ms: 200.0, p99_ms: 400.0, p999_ms: 900.0 };
         for (t, want) in [(50.0, 0.5), (120.0, 0.1), (200.0, 0.05), (400.0, 0.01), (900.0, 0.001)] {
-            assert!((share_slower(&p, t) - want).abs() < 1e-9, "{t}: {}", share_slower(&p, t));
+            assert!((share_slower(&p, f64::INFINITY, t) - want).abs() < 1e-9, "{t}: {}", share_slower(&p, f64::INFINITY, t));
         }
-        assert!((share_slower(&p, 25.0) - 0.75).abs() < 1e-9);
+        assert!((share_slower(&p, f64::INFINITY, 25.0) - 0.75).abs() < 1e-9);
+        // Six requests: p90..p99.9 are all the second largest, one request (1/6) is above it.
+        let six = Percentiles { p50_ms: 50.0, p90_ms: 120.0, p95_ms: 120.0, p99_ms: 120.0, p999_ms: 120.0 };
+        assert!((share_slower(&six, 6.0, 120.0) - 1.0 / 6.0).abs() < 1e-9);
+        assert!((share_slower(&six, 6.0, 50.0) - 0.5).abs() < 1e-9);
+        let s = share_slower(&six, 6.0, 200.0);
+        assert!(s > 0.0 && s < 1.0 / 6.0, "{s}");
+        assert_eq!(share_slower(&Percentiles { p50_ms: 9.0, p90_ms: 9.0, p95_ms: 9.0, p99_ms: 9.0, p999_ms: 9.0 }, 1.0, 10.0), 0.0);
         let mut last = 1.0;
         for t in (1..3000).map(|x| x as f64) {
-            let s = share_slower(&p, t);
+            let s = share_slower(&p, 1000.0, t);
             assert!(s <= last + 1e-12 && (0.0..=1.0).contains(&s), "t={t}");
             last = s;
         }
-        assert!(share_slower(&p, 2000.0) < 0.001);
-        assert_eq!(share_slower(&Percentiles::default(), 10.0), 0.0);
+        assert!(share_slower(&p, f64::INFINITY, 2000.0) < 0.001);
+        assert_eq!(share_slower(&Percentiles::default(), 5.0, 10.0), 0.0);
     }
 
     #[test]
@@ -358,7 +401,7 @@ mod tests {
         let base: f64 = (0..600).map(|i| h.errors[i]).sum::<f64>() / (0..600).map(|i| h.requests[i]).sum::<f64>();
         assert!((inc - 0.5).abs() < 0.1, "{inc}");
         assert!(base < 0.005, "{base}");
-        let s = share_slower(&h.latency[10], 80.0);
+        let s = share_slower(&h.latency[10], f64::INFINITY, 80.0);
         assert!((s - 0.5).abs() < 0.2, "{s}");
     }
 }

@@ -20,11 +20,14 @@
 //!   analysis, with exact request latencies), bad events per SLI, a synthetic history generator.
 //! - [`recommend`]: SLO variants per journey (availability, latency at p95/p99/p99.9) with an
 //!   achievable objective from rolling-window attainment, a confidence score and evidence.
+//! - [`backtest`]: replay an SLO over history — budget over time, breach windows, multi-window
+//!   multi-burn-rate alerts, a block-bootstrap chance to meet the SLO next period.
 //! - [`whatif`]: traffic, error-rate, latency and replica-count scenarios (M/M/c).
 //!
 //! [`TelemetryEvent`]: slo_dataflow::event::TelemetryEvent
 
 pub mod analyze;
+pub mod backtest;
 pub mod error;
 pub mod history;
 pub mod journeys;

@@ -11,7 +11,8 @@
 //! 5 minutes). Each window's attainment is `1 − bad / requests`; the raw objective is a low
 //! percentile (default the 5th) of the per-window attainments — the level the journey kept in
 //! 95 % of windows, not one global average — and the recommended objective is that value
-//! rounded *down* to the usual grid (99.99, 99.95, 99.9, 99.5, 99, 98, 97, 95, 90, 80, 50 %).
+//! rounded *down* to the usual grid (99.99, 99.95, 99.9, 99.5, 99, 98, 97, 95, 90, 80, 50 %),
+//! and never above `1 − 1/requests` (finer objectives are beyond what the history resolves).
 //!
 //! **Confidence** = geometric mean of three parts, each in `[0, 1]`:
 //! - `volume = 1 − exp(−E/30)`, `E` = requests × (1 − objective): the bad events the history
@@ -274,7 +275,9 @@ fn variant(h: &JourneyHistory, name: &str, sli: SliKind, basis: String, window: 
     let total_bad: f64 = bad.iter().sum();
     let overall = if total > 0.0 { 1.0 - total_bad / total } else { 1.0 };
     let raw = if att.is_empty() { overall } else { percentile(&att, cfg.low_percentile) };
-    let objective = round_objective(100.0 * raw);
+    // No finer than the data resolves: at least one bad event's worth of budget in the history.
+    let resolvable = if total > 0.0 { 100.0 * (1.0 - 1.0 / total) } else { 0.0 };
+    let objective = round_objective((100.0 * raw).min(resolvable));
     let budget = (1.0 - objective / 100.0).max(1e-6);
     let expected_bad = total * (1.0 - objective / 100.0);
     let volume = 1.0 - (-expected_bad / 30.0).exp();
@@ -436,6 +439,11 @@ mod tests {
         let (b, s) = (&big.variants[0].confidence, &small.variants[0].confidence);
         assert!(b.score > s.score, "{b:?} vs {s:?}");
         assert!(b.volume > s.volume && b.coverage > s.coverage);
+        // A short, clean history cannot support 99.99 %: the objective is capped at 1 − 1/requests.
+        let short = synthetic_history(&SyntheticHistory { days: 1, mean_rpm: 1.0, error_rate: 0.0, ..Default::default() });
+        let rec = recommend(&short, &RecommendConfig::default());
+        assert_eq!(rec.variants[0].raw_objective_percent, 100.0);
+        assert!(rec.variants[0].objective_percent <= 100.0 * (1.0 - 1.0 / short.total_requests()), "{}", rec.variants[0].objective_percent);
     }
 
     #[test]

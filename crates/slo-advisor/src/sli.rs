@@ -269,6 +269,15 @@ pub async fn write_to_store(store: &Store, rows: &[SliMinute]) -> Result<usize, 
     Ok(files)
 }
 
+/// Reads every row of the store's `sli_minutes` table.
+pub async fn read_from_store(store: &Store) -> Result<Vec<SliMinute>, AdvisorError> {
+    let mut out = Vec::new();
+    for (f, b) in store.read_table(Table::SliMinutes).await? {
+        out.extend(from_batch(&b, &f.service)?);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,10 +338,7 @@ mod tests {
         let files = write_to_store(&store, &slis.minutes).await.unwrap();
         assert!(files >= 1);
         write_to_store(&store, &slis.minutes).await.unwrap();
-        let mut back = Vec::new();
-        for (f, b) in store.read_table(Table::SliMinutes).await.unwrap() {
-            back.extend(from_batch(&b, &f.service).unwrap());
-        }
+        let back = read_from_store(&store).await.unwrap();
         assert_eq!(back.len(), slis.minutes.len());
         let catalog = slo_storage::catalog::Catalog::open(&store, None).unwrap();
         let got = catalog.query("SELECT SUM(requests) AS n FROM sli_minutes").await.unwrap();

@@ -43,6 +43,9 @@ enum Command {
     /// User journeys, the service call graph and per-journey SLIs with PromQL, from span files,
     /// the store or the generated sample.
     Analyze(cmd::analyze::AnalyzeArgs),
+    /// Replay SLOs over a journey's history: error budget, breach windows, burn-rate alerts,
+    /// the chance to meet the SLO next period, optionally under a what-if scenario.
+    Backtest(cmd::backtest::BacktestArgs),
     /// Merge small files of the append tables, dropping duplicate rows.
     Compact(cmd::maintain::CompactArgs),
     /// Delete partitions past their retention (and their vectors).
@@ -74,6 +77,7 @@ fn main() {
         Command::Publish(args) => cmd::publish::run(args),
         Command::Query(args) => cmd::query::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
+        Command::Backtest(args) => cmd::backtest::run(args),
         Command::Compact(args) => cmd::maintain::compact(args),
         Command::Retention(args) => cmd::maintain::retention(args),
         Command::Produce(args) => cmd::kafka_produce::run(args),

@@ -109,3 +109,81 @@ fn bad_flags_get_a_clear_error() {
     let out = bin().args(["mine", "--input", "x", "--log-format", "<Unclosed", "--predictions", "p.csv"]).output().unwrap();
     assert!(!out.status.success());
 }
+
+fn example_slo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/slo/checkout.yaml")
+}
+
+fn json_out(args: &[&str]) -> serde_json::Value {
+    let out = bin().args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn backtest_replays_the_example_slos_on_the_sample_and_from_the_store() {
+    let slo = example_slo();
+    let slo = slo.to_str().unwrap();
+    // The generated sample: checkout fails ~3 % of the time, so a 99 % availability SLO burns
+    // about 3x its budget: not met, tickets fire.
+    let reports = json_out(&["backtest", "--slo", slo, "--format", "json"]);
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), 2);
+    let av = &reports[0];
+    assert_eq!(av["slo"]["journey"], "POST /cart/checkout");
+    assert_eq!(av["slo"]["sli"]["kind"], "availability");
+    let ratio = av["bad_events"].as_f64().unwrap() / av["requests"].as_f64().unwrap();
+    assert!((0.015..0.05).contains(&ratio), "{ratio}");
+    assert_eq!(av["met"], false);
+    assert!(av["alert_summary"]["tickets"].as_u64().unwrap() >= 1, "{}", av["alert_summary"]);
+    let p = av["bootstrap"]["probability"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p));
+    assert_eq!(reports[1]["slo"]["sli"]["threshold_ms"], 1000.0);
+    // What-if: twice the errors, twice the bad events.
+    let worse = json_out(&["backtest", "--slo", slo, "--format", "json", "--what-if", "errors=2"]);
+    let ratio2 = worse[0]["bad_events"].as_f64().unwrap() / av["bad_events"].as_f64().unwrap();
+    assert!((ratio2 - 2.0).abs() < 1e-9, "{ratio2}");
+    assert_eq!(worse[0]["what_if"], "errors=2");
+
+    // The same history through the store's sli_minutes table gives the same availability.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = dir.path().join("store");
+    let status = bin().args(["sample", "--requests", "20000", "--out"]).arg(&data).status().unwrap();
+    assert!(status.success());
+    let events = data.join("events.jsonl");
+    let out = bin().args(["analyze", "--write-sli", "--input"]).arg(&events).arg("--store").arg(&store).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("RECOMMENDED SLOs") && text.contains("availability"), "{text}");
+    let from_spans = json_out(&["backtest", "--slo", slo, "--format", "json", "--input", events.to_str().unwrap()]);
+    let from_store = json_out(&["backtest", "--slo", slo, "--format", "json", "--store", store.to_str().unwrap()]);
+    assert_eq!(from_spans[0]["bad_events"], from_store[0]["bad_events"]);
+    assert_eq!(from_spans[0]["requests"], from_store[0]["requests"]);
+    // Latency from stored percentiles is interpolated, from spans exact: close, not equal.
+    let (a, b) = (from_spans[1]["bad_events"].as_f64().unwrap(), from_store[1]["bad_events"].as_f64().unwrap());
+    assert!((a - b).abs() <= 0.5 * a.max(b) + 3.0, "{a} vs {b}");
+
+    // A journey that is not in the history is a clear error.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, std::fs::read_to_string(example_slo()).unwrap().replace("POST /cart/checkout", "GET /nowhere")).unwrap();
+    let out = bin().args(["backtest", "--slo"]).arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("GET /nowhere") && err.contains("POST /cart/checkout"), "{err}");
+}
+
+#[test]
+fn analyze_json_includes_recommendations() {
+    let a = json_out(&["analyze", "--format", "json", "--requests", "3000"]);
+    let recs = a["recommendations"].as_array().unwrap();
+    assert_eq!(recs.len(), a["journeys"].as_array().unwrap().len());
+    let v = &recs[0]["variants"][0];
+    assert_eq!(v["sli"]["kind"], "availability");
+    let c = &v["confidence"];
+    for part in ["score", "volume", "stability", "coverage"] {
+        let x = c[part].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&x), "{part} {x}");
+    }
+    assert!(recs[0]["variants"].as_array().unwrap().len() >= 2);
+}

@@ -2,11 +2,13 @@
 //! PromQL, from span files (JSON lines, OTLP/JSON, Nezha span CSV tables), from the store, or
 //! from the generated sample.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use slo_advisor::analyze::{analyze, traces_touching, AnalyzeConfig, Analysis};
+use slo_advisor::history::SliKind;
 use slo_advisor::promql::MetricConvention;
+use slo_advisor::recommend::{attach_capsules, recommend_analysis, RecommendConfig};
 use slo_advisor::spans::{from_events, from_store, read_path, Span};
 use slo_dataflow::synthetic::{generate, SyntheticConfig};
 use slo_storage::Store;
@@ -20,20 +22,28 @@ pub enum AnalyzeFormat {
     Json,
 }
 
-/// Arguments of `analyze`.
+/// Where spans come from (shared by `analyze` and `backtest`).
 #[derive(clap::Args)]
-pub struct AnalyzeArgs {
+pub struct SpanSourceArgs {
     /// Span input: a file or directory of JSON lines / OTLP/JSON, or Nezha span tables
     /// (`DIR/trace/*.csv`, `DIR/*/trace/*.csv` or a directory of such CSVs).
     #[arg(long)]
-    input: Option<PathBuf>,
-    /// Store location (a directory or `s3://bucket/prefix`) whose `spans` table is analysed.
+    pub input: Option<PathBuf>,
+    /// Store location (a directory or `s3://bucket/prefix`) whose `spans` table is analysed
+    /// (`backtest`: whose `sli_minutes` are replayed, else its spans).
     /// With neither --input nor --store, a generated sample is analysed.
     #[arg(long)]
-    store: Option<String>,
+    pub store: Option<String>,
     /// Only traces that touch this service.
     #[arg(long)]
-    service: Option<String>,
+    pub service: Option<String>,
+}
+
+/// Arguments of `analyze`.
+#[derive(clap::Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    source: SpanSourceArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
     format: AnalyzeFormat,
@@ -51,7 +61,8 @@ pub struct AnalyzeArgs {
     write_sli: bool,
 }
 
-fn ms(v: f64) -> String {
+/// A latency in ms with sensible digits.
+pub fn ms(v: f64) -> String {
     if v >= 100.0 { format!("{v:.0}") } else if v >= 10.0 { format!("{v:.1}") } else { format!("{v:.2}") }
 }
 
@@ -103,6 +114,7 @@ fn print_table(a: &Analysis, source: &str) {
             s.mean_throughput_rps
         );
     }
+    print_recommendations(a);
     println!();
     println!("PromQL ({} convention)", a.promql.first().map(|q| q.convention.as_str()).unwrap_or("-"));
     for q in &a.promql {
@@ -118,7 +130,58 @@ fn print_table(a: &Analysis, source: &str) {
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
+fn print_recommendations(a: &Analysis) {
+    let Some(first) = a.recommendations.first() else { return };
+    println!();
+    println!(
+        "RECOMMENDED SLOs (objective: 5th percentile of attainment over rolling {}-minute windows, rounded down; confidence = volume·stability·coverage)",
+        first.window_minutes
+    );
+    println!("{:<28} {:<18} {:>9} {:>9} {:>9} {:>10}  {:<16} {:>8}", "journey", "slo", "objective", "overall%", "worst%", "confidence", "vol/stab/cov", "breaches");
+    for r in &a.recommendations {
+        for v in &r.variants {
+            let slo = match v.sli {
+                SliKind::Availability => "availability".to_string(),
+                SliKind::Latency { threshold_ms } => format!("latency<={}ms", ms(threshold_ms)),
+            };
+            let c = &v.confidence;
+            println!(
+                "{:<28} {:<18} {:>9} {:>9.3} {:>9.3} {:>10.2}  {:<16} {:>8}",
+                truncate(&r.journey, 28),
+                slo,
+                format!("{}%", v.objective_percent),
+                v.overall_attainment_percent,
+                v.worst_window_percent,
+                c.score,
+                format!("{:.2}/{:.2}/{:.2}", c.volume, c.stability, c.coverage),
+                v.evidence.breaches.len()
+            );
+            let mut ev = Vec::new();
+            if let Some(b) = v.evidence.breaches.iter().max_by(|x, y| x.bad_events.total_cmp(&y.bad_events)) {
+                ev.push(format!("worst breach {} ({:.2}%)", range(b.start_ms, b.end_ms), b.attainment_percent));
+            }
+            if let Some(t) = v.evidence.bad_trace_ids.first() {
+                ev.push(format!("bad trace {t} (+{})", v.evidence.bad_trace_ids.len() - 1));
+            }
+            if let Some(c) = v.evidence.capsules.first() {
+                ev.push(format!("top capsule {}: {:?} ({} errors)", c.service, truncate(&c.template, 50), c.errors));
+            }
+            if !ev.is_empty() {
+                println!("    evidence: {}", ev.join("; "));
+            }
+        }
+    }
+}
+
+/// `HH:MM–HH:MM` (UTC) of a time range, with the date when it is not the same day.
+pub fn range(start_ms: u64, end_ms: u64) -> String {
+    let f = |t: u64, fmt: &str| chrono::DateTime::from_timestamp_millis(t as i64).map(|d| d.format(fmt).to_string()).unwrap_or_default();
+    let same_day = f(start_ms, "%F") == f(end_ms, "%F");
+    format!("{} – {}", f(start_ms, "%F %H:%M"), if same_day { f(end_ms, "%H:%M") } else { f(end_ms, "%F %H:%M") })
+}
+
+/// `s` cut to `n` characters (with an ellipsis).
+pub fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
@@ -128,6 +191,39 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
+/// Spans from `input` (files), else from the store's `spans` table, else from a generated
+/// sample of `requests` requests, optionally only traces touching `service`; with a description
+/// of the source. No spans is an error.
+pub fn load_spans(input: Option<&Path>, store: Option<&Store>, service: Option<&str>, requests: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<(Vec<Span>, String)> {
+    let (spans, source): (Vec<Span>, String) = match (input, store) {
+        (Some(path), _) => {
+            let (spans, report) = read_path(path).with_context(|| format!("reading spans from {}", path.display()))?;
+            if report.skipped > 0 {
+                eprintln!("skipped {} malformed records in {} files", report.skipped, report.files);
+            }
+            let spans = match service {
+                Some(s) => traces_touching(spans, s),
+                None => spans,
+            };
+            (spans, path.display().to_string())
+        }
+        (None, Some(store)) => (rt.block_on(from_store(store, service))?, format!("store {}", store.base_url())),
+        (None, None) => {
+            let (events, _) = generate(&SyntheticConfig { requests, ..Default::default() });
+            let spans = from_events(&events);
+            let spans = match service {
+                Some(s) => traces_touching(spans, s),
+                None => spans,
+            };
+            (spans, format!("generated sample ({requests} requests)"))
+        }
+    };
+    if spans.is_empty() {
+        anyhow::bail!("no spans found in {source}");
+    }
+    Ok((spans, source))
+}
+
 /// Runs `analyze`.
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let mut convention = MetricConvention::by_name(&args.convention)
@@ -135,34 +231,14 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     convention.window = args.window.clone();
     let cfg = AnalyzeConfig { convention, ..Default::default() };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let store = args.store.as_deref().map(Store::open).transpose()?;
-    let (spans, source): (Vec<Span>, String) = match (&args.input, &store) {
-        (Some(path), _) => {
-            let (spans, report) = read_path(path).with_context(|| format!("reading spans from {}", path.display()))?;
-            if report.skipped > 0 {
-                eprintln!("skipped {} malformed records in {} files", report.skipped, report.files);
-            }
-            let spans = match &args.service {
-                Some(s) => traces_touching(spans, s),
-                None => spans,
-            };
-            (spans, path.display().to_string())
-        }
-        (None, Some(store)) => (rt.block_on(from_store(store, args.service.as_deref()))?, format!("store {}", store.base_url())),
-        (None, None) => {
-            let (events, _) = generate(&SyntheticConfig { requests: args.requests, ..Default::default() });
-            let spans = from_events(&events);
-            let spans = match &args.service {
-                Some(s) => traces_touching(spans, s),
-                None => spans,
-            };
-            (spans, format!("generated sample ({} requests)", args.requests))
-        }
-    };
-    if spans.is_empty() {
-        anyhow::bail!("no spans found in {source}");
+    let store = args.source.store.as_deref().map(Store::open).transpose()?;
+    let (spans, source) = load_spans(args.source.input.as_deref(), store.as_ref(), args.source.service.as_deref(), args.requests, &rt)?;
+    let mut analysis = analyze(&spans, &cfg);
+    let rec_cfg = RecommendConfig::default();
+    analysis.recommendations = recommend_analysis(&analysis, &spans, &rec_cfg);
+    if let Some(store) = &store {
+        rt.block_on(attach_capsules(&mut analysis.recommendations, store, &rec_cfg))?;
     }
-    let analysis = analyze(&spans, &cfg);
     if args.write_sli {
         let store = store.as_ref().context("--write-sli needs --store")?;
         let files = rt.block_on(slo_advisor::sli::write_to_store(store, &analysis.minutes))?;

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod artifacts;
+pub mod backtest;
 pub mod generate;
 pub mod kafka;
 pub mod kafka_produce;
