@@ -128,7 +128,12 @@ pub fn run(args: PublishArgs) -> anyhow::Result<()> {
         bail!("{} has no rules/ directory; write it with `slo-runner artifacts`", args.dir.display());
     }
     let new = ArtifactSet::from_dir(&args.dir)?;
-    let checkout = Checkout::clone_remote(&args.repo, args.base.as_deref(), git_auth).map_err(|e| anyhow::anyhow!(e))?;
+    // git runs in a temporary directory: a relative local path must be made absolute first.
+    let repo = match std::fs::canonicalize(&args.repo) {
+        Ok(abs) if !args.repo.contains("://") => abs.to_string_lossy().into_owned(),
+        _ => args.repo.clone(),
+    };
+    let checkout = Checkout::clone_remote(&repo, args.base.as_deref(), git_auth).map_err(|e| anyhow::anyhow!(e))?;
     let old = ArtifactSet::from_dir(&checkout.path().join(&args.path))?;
     let author = Author::parse(&args.author);
     let who = format!("{} <{}>", author.name, author.email);
