@@ -256,3 +256,34 @@ fn artifacts_with_a_store_attach_evidence_capsules_and_trace_ids() {
     assert!(!traces.is_empty() && traces.iter().all(|t| t.len() == 32 && t.chars().all(|c| c.is_ascii_hexdigit())), "{evidence}");
     assert!(!md.contains("No evidence was attached"));
 }
+
+/// The backtest's expected alert frequency feeds the policy guard: the example SLOs on the
+/// generated sample (checkout fails ~3 % of the time against 99 % objectives) would open tickets
+/// every few hours, so the change needs approval and `--require-approved` refuses to push it.
+#[test]
+fn backtest_frequencies_drive_the_policy_guard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/slo/checkout.yaml");
+    let freq = tmp.path().join("frequencies.json");
+    let out = bin().args(["backtest", "--slo"]).arg(&spec).arg("--frequencies-out").arg(&freq).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&freq).unwrap()).unwrap();
+    let f = f.as_array().unwrap();
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0]["service"], "shop");
+    assert_eq!(f[0]["slo"], "checkout-availability");
+    assert!(f[0]["tickets_per_week"].as_f64().unwrap() > 10.0, "{f:?}");
+
+    let dir = tmp.path().join("out");
+    artifacts(&std::fs::read_to_string(&spec).unwrap(), &dir);
+    let bare = bare_repo(tmp.path());
+    let audit = tmp.path().join("audit.jsonl");
+    let strict = publish(&bare, "slo/strict", &dir, &audit, &["--frequencies", freq.to_str().unwrap(), "--require-approved"]);
+    assert!(!strict.status.success(), "{}", text(&strict));
+    let report = text(&strict);
+    assert!(report.contains("needs-approval") && report.contains("tickets a week"), "{report}");
+    assert!(!branches(&bare).contains("slo/strict"));
+    // Without the frequencies the same change is approved.
+    let plain = publish(&bare, "slo/plain", &dir, &audit, &[]);
+    assert!(plain.status.success() && text(&plain).contains("decision: approve"), "{}", text(&plain));
+}

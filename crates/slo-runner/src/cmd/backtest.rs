@@ -14,6 +14,7 @@ use anyhow::Context;
 use slo_advisor::analyze::{analyze, AnalyzeConfig};
 use slo_advisor::backtest::{backtest, history_for, BacktestConfig, BacktestReport, SloTarget};
 use slo_advisor::history::JourneyHistory;
+use slo_advisor::slo::policy::ExpectedFrequency;
 use slo_advisor::slo::{parse_documents, PromDuration, WindowCatalog};
 use slo_advisor::slo::spec::ReadOptions;
 use slo_advisor::whatif::WhatIf;
@@ -48,6 +49,10 @@ pub struct BacktestArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
     format: AnalyzeFormat,
+    /// Also write the expected pages and tickets per week of every SLO as JSON, the input of
+    /// `slo-runner publish --frequencies` (the policy guard's alert budget).
+    #[arg(long)]
+    frequencies_out: Option<PathBuf>,
 }
 
 fn print_report(r: &BacktestReport) {
@@ -113,9 +118,12 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.slo).with_context(|| format!("reading {}", args.slo.display()))?;
     let levels = parse_documents(&text, &ReadOptions { default_period }).map_err(|e| e.in_file(&args.slo))?;
     let mut targets = Vec::new();
+    // (service, SLO name) of each target, as the generated rules label them.
+    let mut keys = Vec::new();
     for l in &levels {
         for slo in &l.slos {
             targets.push(SloTarget::from_spec(&l.service, &l.labels, slo, default_period)?);
+            keys.push((l.service.clone(), slo.name.clone()));
         }
     }
     let catalog = match &args.windows_dir {
@@ -153,6 +161,20 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
             }
         }
         AnalyzeFormat::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+    }
+    if let Some(path) = &args.frequencies_out {
+        let frequencies: Vec<ExpectedFrequency> = keys
+            .iter()
+            .zip(&reports)
+            .map(|((service, slo), r)| ExpectedFrequency {
+                service: service.clone(),
+                slo: slo.clone(),
+                pages_per_week: r.alert_summary.pages_per_week,
+                tickets_per_week: r.alert_summary.tickets_per_week,
+            })
+            .collect();
+        std::fs::write(path, serde_json::to_string_pretty(&frequencies)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
