@@ -42,6 +42,10 @@ pub struct Analysis {
     /// filled by [`crate::recommend::recommend_analysis`].
     #[serde(default)]
     pub recommendations: Vec<crate::recommend::JourneyRecommendations>,
+    /// What the error-signal fallback did for spans without a status (set by the caller that
+    /// applied [`crate::fallback::apply`]; `None` when it was not needed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_fallback: Option<crate::fallback::FallbackReport>,
     /// Every request with its journey (not serialised).
     #[serde(skip)]
     pub requests: Vec<Request>,
@@ -63,6 +67,7 @@ pub fn analyze(spans: &[Span], cfg: &AnalyzeConfig) -> Analysis {
         promql,
         minutes: slis.minutes,
         recommendations: Vec::new(),
+        error_fallback: None,
         requests: d.requests,
     }
 }

@@ -44,6 +44,14 @@ pub enum AdvisorError {
         /// What is wrong or missing.
         reason: String,
     },
+    /// An error rule (`--error-rule`) does not parse.
+    #[error("error rule {rule:?}: {reason}")]
+    ErrorRule {
+        /// The rule as written.
+        rule: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The history holds no minute of the journey an SLO names.
     #[error("no history for journey {journey:?} (journeys with history: {known})")]
     NoHistory {

@@ -5,6 +5,8 @@
 //! - [`spans`]: one span model ([`spans::Span`]) read from [`TelemetryEvent`]s, from the store's
 //!   `spans` table (through DataFusion SQL), or from Nezha-style span CSV tables
 //!   (`TraceID,SpanID,ParentID,PodName,OperationName,StartTimeUnixNano,EndTimeUnixNano,Duration`).
+//! - [`fallback`]: the error signal of spans that carry no status — error logs linked by trace
+//!   id (event files, the store's raw archive or capsule samples) or a configured rule.
 //! - [`journeys`]: traces assembled from parent/child links, grouped into user journeys by their
 //!   entry operation (or, when the root operation is generic, by the operations directly under
 //!   it), named, ranked, plus the service call graph.
@@ -29,6 +31,7 @@
 pub mod analyze;
 pub mod backtest;
 pub mod error;
+pub mod fallback;
 pub mod history;
 pub mod journeys;
 pub mod nezha;

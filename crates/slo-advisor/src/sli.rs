@@ -3,9 +3,11 @@
 //! the store's `sli_minutes` table.
 //!
 //! A request is a trace; its latency is the root span's duration and it failed when the root
-//! span failed (span status `ERROR` or HTTP 5xx — see [`ErrorSource`]). Each journey's SLI says
-//! which signal its error ratio came from; with [`ErrorSource::None`] (e.g. Nezha traces, which
-//! carry no status) the availability is 100 % by construction and says nothing.
+//! span failed (span status `ERROR` or HTTP 5xx; for spans without either, error logs linked by
+//! trace id or a configured rule — see [`ErrorSource`] and [`crate::fallback`]). Each journey's
+//! SLI says which signal its error ratio came from; with [`ErrorSource::None`] (e.g. Nezha
+//! traces, which carry no status, with no logs or rule) the availability is 100 % by
+//! construction and says nothing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

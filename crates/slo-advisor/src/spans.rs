@@ -4,7 +4,7 @@
 //! The Nezha layout (`../shared/datasets/nezha/*/trace/*.csv`) is
 //! `TraceID,SpanID,ParentID,PodName,OperationName,StartTimeUnixNano,EndTimeUnixNano,Duration`,
 //! with `Duration` in microseconds and `ParentID` = `root` for root spans. It carries no status,
-//! so spans read from it have [`ErrorSource::None`].
+//! so spans read from it have [`ErrorSource::None`] until a [`crate::fallback`] decides them.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -18,6 +18,7 @@ use slo_storage::catalog::Catalog;
 use slo_storage::Store;
 
 use crate::error::AdvisorError;
+use crate::fallback::ErrorLogs;
 
 /// Which signal decided whether a span failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
@@ -28,17 +29,29 @@ pub enum ErrorSource {
     SpanStatus,
     /// The HTTP response status (5xx is a failure); the span had no status.
     HttpStatus,
-    /// The span carried neither: it never counts as failed.
+    /// Neither status: error logs (severity ERROR or worse) linked by trace id, from the same
+    /// event files or the store's `raw_events` archive (see [`crate::fallback`]).
+    LogTraceIds,
+    /// Neither status: the trace ids of error samples in the store's capsules. Capsules keep a
+    /// few samples per template and window, so the error count is a lower bound.
+    CapsuleTraceIds,
+    /// Neither status: a configured [`crate::fallback::ErrorRule`].
+    Rule,
+    /// No signal at all: the span never counts as failed.
     #[default]
     None,
 }
 
 impl ErrorSource {
-    /// Snake-case name (`span_status`, `http_status`, `none`).
+    /// Snake-case name (`span_status`, `http_status`, `log_trace_ids`, `capsule_trace_ids`,
+    /// `rule`, `none`).
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorSource::SpanStatus => "span_status",
             ErrorSource::HttpStatus => "http_status",
+            ErrorSource::LogTraceIds => "log_trace_ids",
+            ErrorSource::CapsuleTraceIds => "capsule_trace_ids",
+            ErrorSource::Rule => "rule",
             ErrorSource::None => "none",
         }
     }
@@ -259,11 +272,21 @@ pub fn read_nezha(files: &[PathBuf]) -> Result<(Vec<Span>, ReadReport), AdvisorE
 /// Reads spans from a file or directory: Nezha span tables when [`detect_nezha`] finds them,
 /// otherwise every file through the event readers (JSON lines, OTLP/JSON), keeping span events.
 pub fn read_path(path: &Path) -> Result<(Vec<Span>, ReadReport), AdvisorError> {
+    let (spans, _, report) = read_path_with_logs(path)?;
+    Ok((spans, report))
+}
+
+/// Like [`read_path`], also collecting the error logs of the same files (linked to spans by
+/// trace id, for spans without a status; see [`crate::fallback`]). Nezha span tables hold no
+/// logs: the [`ErrorLogs`] are then empty.
+pub fn read_path_with_logs(path: &Path) -> Result<(Vec<Span>, ErrorLogs, ReadReport), AdvisorError> {
+    let mut logs = ErrorLogs::new(ErrorSource::LogTraceIds);
     if !path.exists() {
         return Err(AdvisorError::Io { path: path.to_path_buf(), source: std::io::Error::from(std::io::ErrorKind::NotFound) });
     }
     if let Some(files) = detect_nezha(path) {
-        return read_nezha(&files);
+        let (spans, report) = read_nezha(&files)?;
+        return Ok((spans, logs, report));
     }
     let mut report = ReadReport { files: slo_dataflow::source::list_inputs(path)?.len(), ..Default::default() };
     let mut spans = Vec::new();
@@ -273,12 +296,12 @@ pub fn read_path(path: &Path) -> Result<(Vec<Span>, ReadReport), AdvisorError> {
                 Some(s) => spans.push(s),
                 None => report.skipped += 1,
             },
-            Ok(_) => {}
+            Ok(e) => logs.observe(&e),
             Err(_) => report.skipped += 1,
         }
     }
     report.spans = spans.len();
-    Ok((spans, report))
+    Ok((spans, logs, report))
 }
 
 fn string_column(batch: &RecordBatch, name: &str) -> Result<StringArray, AdvisorError> {

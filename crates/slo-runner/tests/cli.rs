@@ -187,3 +187,65 @@ fn analyze_json_includes_recommendations() {
     }
     assert!(recs[0]["variants"].as_array().unwrap().len() >= 2);
 }
+
+#[test]
+fn spans_without_status_fall_back_to_error_logs_or_a_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let status = bin().args(["sample", "--requests", "5000", "--out"]).arg(&data).status().unwrap();
+    assert!(status.success());
+    let events = data.join("events.jsonl");
+    // The same events with every span and HTTP status removed.
+    let stripped = dir.path().join("stripped.jsonl");
+    let mut out = String::new();
+    for line in std::fs::read_to_string(&events).unwrap().lines() {
+        let mut e: serde_json::Value = serde_json::from_str(line).unwrap();
+        e["status"] = serde_json::Value::Null;
+        e["http_status"] = serde_json::Value::Null;
+        out.push_str(&e.to_string());
+        out.push('\n');
+    }
+    std::fs::write(&stripped, out).unwrap();
+    let errors = |a: &serde_json::Value| -> Vec<(String, u64, String)> {
+        a["slis"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["journey"].as_str().unwrap().to_string(), s["errors"].as_u64().unwrap(), s["error_source"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let original = json_out(&["analyze", "--format", "json", "--input", events.to_str().unwrap()]);
+    let recovered = json_out(&["analyze", "--format", "json", "--input", stripped.to_str().unwrap()]);
+    let (o, r) = (errors(&original), errors(&recovered));
+    assert!(o.iter().map(|x| x.1).sum::<u64>() > 10);
+    assert_eq!(o.len(), r.len());
+    for (o, r) in o.iter().zip(&r) {
+        assert_eq!((&o.0, o.1, o.2.as_str()), (&r.0, r.1, "span_status"));
+        assert_eq!(r.2, "log_trace_ids");
+    }
+    assert_eq!(recovered["error_fallback"]["source"], "log_trace_ids");
+    // Without the logs nothing fails, and the SLIs say why.
+    let blind = json_out(&["analyze", "--format", "json", "--no-error-logs", "--input", stripped.to_str().unwrap()]);
+    assert!(errors(&blind).iter().all(|(_, n, src)| *n == 0 && src == "none"));
+    // A rule: slow requests of the checkout journey.
+    let ruled = json_out(&["analyze", "--format", "json", "--error-rule", "duration_ms > 600 && route == /cart/checkout", "--input", stripped.to_str().unwrap()]);
+    let r = errors(&ruled);
+    assert!(r.iter().all(|(_, _, src)| src == "rule"));
+    assert!(r.iter().any(|(j, n, _)| j == "POST /cart/checkout" && *n > 0), "{r:?}");
+    assert!(r.iter().all(|(j, n, _)| j == "POST /cart/checkout" || *n == 0), "{r:?}");
+    let table = bin().args(["analyze", "--error-rule", "duration_ms > 600", "--input"]).arg(&stripped).output().unwrap();
+    assert!(table.status.success());
+    assert!(String::from_utf8_lossy(&table.stdout).contains("error rule \"duration_ms > 600\" marked"));
+    // A bad rule names itself.
+    let bad = bin().args(["analyze", "--error-rule", "attr:x>1", "--input"]).arg(&stripped).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown field"), "{}", String::from_utf8_lossy(&bad.stderr));
+    // backtest sees the same bad events with statuses or with the log fallback.
+    let slo = example_slo();
+    let with = json_out(&["backtest", "--slo", slo.to_str().unwrap(), "--format", "json", "--input", events.to_str().unwrap()]);
+    let without = json_out(&["backtest", "--slo", slo.to_str().unwrap(), "--format", "json", "--input", stripped.to_str().unwrap()]);
+    assert!(with[0]["bad_events"].as_f64().unwrap() > 0.0);
+    assert_eq!(with[0]["bad_events"], without[0]["bad_events"]);
+    let none = json_out(&["backtest", "--slo", slo.to_str().unwrap(), "--format", "json", "--no-error-logs", "--input", stripped.to_str().unwrap()]);
+    assert_eq!(none[0]["bad_events"].as_f64().unwrap(), 0.0);
+}

@@ -2,14 +2,15 @@
 //! PromQL, from span files (JSON lines, OTLP/JSON, Nezha span CSV tables), from the store, or
 //! from the generated sample.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use slo_advisor::analyze::{analyze, traces_touching, AnalyzeConfig, Analysis};
 use slo_advisor::history::SliKind;
 use slo_advisor::promql::MetricConvention;
 use slo_advisor::recommend::{attach_capsules, recommend_analysis, RecommendConfig};
-use slo_advisor::spans::{from_events, from_store, read_path, Span};
+use slo_advisor::fallback::{apply as apply_fallback, needs_fallback, ErrorLogs, ErrorRule, FallbackReport};
+use slo_advisor::spans::{from_events, from_store, read_path_with_logs, ErrorSource, Span};
 use slo_dataflow::synthetic::{generate, SyntheticConfig};
 use slo_storage::Store;
 
@@ -37,6 +38,26 @@ pub struct SpanSourceArgs {
     /// Only traces that touch this service.
     #[arg(long)]
     pub service: Option<String>,
+    /// Error rule for spans that carry no span or HTTP status, e.g.
+    /// `duration_ms > 5000 || operation ~= Error` (fields duration_ms, operation, service, route;
+    /// ops > >= < <= == != ~= !~; `&&` binds tighter than `||`). Repeatable: any rule matching
+    /// marks the span failed. Wins over error logs.
+    #[arg(long = "error-rule", value_name = "RULE")]
+    pub error_rule: Vec<String>,
+    /// Do not fall back to error logs linked by trace id (from the input's log events, the
+    /// store's `raw_events`, else its capsule samples) for spans without a status.
+    #[arg(long)]
+    pub no_error_logs: bool,
+}
+
+/// Spans as loaded by [`load_spans`].
+pub struct LoadedSpans {
+    /// The spans, error signals decided.
+    pub spans: Vec<Span>,
+    /// Where they came from, in words.
+    pub source: String,
+    /// What the error-signal fallback did, when some spans carried no status.
+    pub fallback: Option<FallbackReport>,
 }
 
 /// Arguments of `analyze`.
@@ -97,11 +118,11 @@ fn print_table(a: &Analysis, source: &str) {
     }
     println!();
     println!("SLIs (whole period; per-minute rows in --format json)");
-    println!("{:<28} {:>8} {:>10} {:<12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}", "journey", "requests", "avail %", "error src", "p50", "p90", "p95", "p99", "p99.9", "rps");
+    println!("{:<28} {:>8} {:>10} {:<17} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}", "journey", "requests", "avail %", "error src", "p50", "p90", "p95", "p99", "p99.9", "rps");
     for s in &a.slis {
         let l = &s.latency;
         println!(
-            "{:<28} {:>8} {:>10.3} {:<12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8.3}",
+            "{:<28} {:>8} {:>10.3} {:<17} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8.3}",
             truncate(&s.journey, 28),
             s.requests,
             100.0 * s.availability,
@@ -113,6 +134,9 @@ fn print_table(a: &Analysis, source: &str) {
             ms(l.p999_ms),
             s.mean_throughput_rps
         );
+    }
+    if let Some(f) = &a.error_fallback {
+        println!("error signal: {}", describe_fallback(f));
     }
     print_recommendations(a);
     println!();
@@ -191,37 +215,77 @@ pub fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// Spans from `input` (files), else from the store's `spans` table, else from a generated
-/// sample of `requests` requests, optionally only traces touching `service`; with a description
-/// of the source. No spans is an error.
-pub fn load_spans(input: Option<&Path>, store: Option<&Store>, service: Option<&str>, requests: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<(Vec<Span>, String)> {
-    let (spans, source): (Vec<Span>, String) = match (input, store) {
+/// Spans from `--input` (files), else from the store's `spans` table, else from a generated
+/// sample of `requests` requests, optionally only traces touching `--service`; with a
+/// description of the source. Spans without a status are decided by `--error-rule`, else by the
+/// error logs of the same source (unless `--no-error-logs`). No spans is an error.
+pub fn load_spans(args: &SpanSourceArgs, store: Option<&Store>, requests: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<LoadedSpans> {
+    let rule: Option<ErrorRule> = match args.error_rule.as_slice() {
+        [] => None,
+        rules => Some(rules.join(" || ").parse().context("--error-rule")?),
+    };
+    let service = args.service.as_deref();
+    let only_service = |spans: Vec<Span>| match service {
+        Some(s) => traces_touching(spans, s),
+        None => spans,
+    };
+    let (mut spans, logs, source): (Vec<Span>, Option<ErrorLogs>, String) = match (args.input.as_deref(), store) {
         (Some(path), _) => {
-            let (spans, report) = read_path(path).with_context(|| format!("reading spans from {}", path.display()))?;
+            let (spans, logs, report) = read_path_with_logs(path).with_context(|| format!("reading spans from {}", path.display()))?;
             if report.skipped > 0 {
                 eprintln!("skipped {} malformed records in {} files", report.skipped, report.files);
             }
-            let spans = match service {
-                Some(s) => traces_touching(spans, s),
-                None => spans,
-            };
-            (spans, path.display().to_string())
+            (only_service(spans), Some(logs), path.display().to_string())
         }
-        (None, Some(store)) => (rt.block_on(from_store(store, service))?, format!("store {}", store.base_url())),
+        (None, Some(store)) => {
+            let spans = rt.block_on(from_store(store, service))?;
+            let logs = if needs_fallback(&spans) && rule.is_none() && !args.no_error_logs {
+                Some(rt.block_on(ErrorLogs::from_store(store))?)
+            } else {
+                None
+            };
+            (spans, logs, format!("store {}", store.base_url()))
+        }
         (None, None) => {
             let (events, _) = generate(&SyntheticConfig { requests, ..Default::default() });
-            let spans = from_events(&events);
-            let spans = match service {
-                Some(s) => traces_touching(spans, s),
-                None => spans,
-            };
-            (spans, format!("generated sample ({requests} requests)"))
+            let logs = ErrorLogs::from_events(&events);
+            (only_service(from_events(&events)), Some(logs), format!("generated sample ({requests} requests)"))
         }
     };
     if spans.is_empty() {
         anyhow::bail!("no spans found in {source}");
     }
-    Ok((spans, source))
+    let logs = logs.filter(|_| !args.no_error_logs);
+    let fallback = needs_fallback(&spans).then(|| apply_fallback(&mut spans, rule.as_ref(), logs.as_ref()));
+    if let Some(f) = &fallback {
+        eprintln!("{}", describe_fallback(f));
+    }
+    Ok(LoadedSpans { spans, source, fallback })
+}
+
+/// One line on what the error-signal fallback did.
+pub fn describe_fallback(f: &FallbackReport) -> String {
+    match f.source {
+        ErrorSource::Rule => format!(
+            "{} spans carry no status: error rule {:?} marked {} of them failed",
+            f.spans_without_status,
+            f.rule.as_deref().unwrap_or_default(),
+            f.failed
+        ),
+        ErrorSource::LogTraceIds | ErrorSource::CapsuleTraceIds => format!(
+            "{} spans carry no status: decided by error logs linked by trace id ({}; {} linked logs, {} traces with an error log), {} spans marked failed{}",
+            f.spans_without_status,
+            f.source.as_str(),
+            f.linked_logs,
+            f.failed_traces,
+            f.failed,
+            if f.source == ErrorSource::CapsuleTraceIds { " — capsule samples only: a lower bound" } else { "" }
+        ),
+        _ => format!(
+            "{} spans carry no status and no error logs link to them (give --error-rule): their availability says nothing",
+            f.spans_without_status
+        ),
+    }
 }
 
 /// Runs `analyze`.
@@ -232,8 +296,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let cfg = AnalyzeConfig { convention, ..Default::default() };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let store = args.source.store.as_deref().map(Store::open).transpose()?;
-    let (spans, source) = load_spans(args.source.input.as_deref(), store.as_ref(), args.source.service.as_deref(), args.requests, &rt)?;
+    let LoadedSpans { spans, source, fallback } = load_spans(&args.source, store.as_ref(), args.requests, &rt)?;
     let mut analysis = analyze(&spans, &cfg);
+    analysis.error_fallback = fallback;
     let rec_cfg = RecommendConfig::default();
     analysis.recommendations = recommend_analysis(&analysis, &spans, &rec_cfg);
     if let Some(store) = &store {

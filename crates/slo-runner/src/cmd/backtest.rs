@@ -138,11 +138,14 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
         let rows = rt.block_on(slo_advisor::sli::read_from_store(store))?;
         tracing::info!(rows = rows.len(), "sli_minutes rows");
         histories = JourneyHistory::from_minutes(&rows);
+        if !histories.is_empty() && !src.error_rule.is_empty() {
+            eprintln!("note: history comes from the store's sli_minutes (errors decided when they were written); --error-rule applies to spans only (give --input)");
+        }
     }
     if histories.is_empty() {
-        let (spans, source) = load_spans(src.input.as_deref(), store.as_ref(), src.service.as_deref(), args.requests, &rt)?;
-        tracing::info!(spans = spans.len(), %source, "history from spans");
-        histories = JourneyHistory::from_analysis(&analyze(&spans, &AnalyzeConfig::default()));
+        let loaded = load_spans(src, store.as_ref(), args.requests, &rt)?;
+        tracing::info!(spans = loaded.spans.len(), source = %loaded.source, "history from spans");
+        histories = JourneyHistory::from_analysis(&analyze(&loaded.spans, &AnalyzeConfig::default()));
     }
     let cfg = BacktestConfig { breach_window_minutes: (breach.seconds() / 60).max(1) as usize, ..Default::default() };
     let mut reports = Vec::new();
