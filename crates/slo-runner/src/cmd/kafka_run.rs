@@ -49,6 +49,8 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -70,6 +72,7 @@ use timely::dataflow::operators::vec::Input;
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
+use super::metrics_http::{serve, RunnerMetrics};
 use super::kafka::{KafkaConnArgs, QuietContext, Sender, CAPSULE_EMBEDDINGS, CAPSULE_EVENTS, DEAD_LETTER, RAW_TELEMETRY};
 use super::run::parse_duration_ms;
 
@@ -102,6 +105,10 @@ pub struct KafkaRunArgs {
     /// Compression of the output topics: lz4, zstd or none.
     #[arg(long, default_value = "lz4")]
     pub compression: String,
+    /// Serve `/metrics` (Prometheus text format) and `/healthz` on this address, e.g.
+    /// `127.0.0.1:9464`.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
 }
 
 /// Why a record was rejected: a short code (`slo.reason` starts with it) and details.
@@ -150,6 +157,7 @@ struct Summary {
     commits: u64,
     durable_watermark: EventTime,
     started_from: BTreeMap<i32, i64>,
+    stopped_by_signal: bool,
 }
 
 fn sanitize(s: &str) -> String {
@@ -194,16 +202,32 @@ pub fn run(args: KafkaRunArgs, config: PipelineConfig, store: Option<String>) ->
     }
     let committed = consumer.committed_offsets(wanted, Duration::from_secs(30)).context("reading committed offsets")?;
     let mut assignment = TopicPartitionList::new();
+    // Where each partition starts (None: from its beginning), for the lag metric.
+    let mut start_offsets: HashMap<i32, Option<i64>> = HashMap::new();
     for e in committed.elements() {
         let at = match e.offset() {
             Offset::Offset(o) => Offset::Offset(o),
             _ => Offset::Beginning,
         };
+        start_offsets.insert(e.partition(), if let Offset::Offset(o) = at { Some(o) } else { None });
         assignment.add_partition_offset(&args.topic, e.partition(), at)?;
     }
     consumer.assign(&assignment).context("assigning partitions")?;
+    let runner_metrics = RunnerMetrics::new(PipelineMetrics::new());
+    if let Some(addr) = &args.metrics_addr {
+        let bound = serve(addr, runner_metrics.clone())?;
+        eprintln!("serving /metrics on http://{bound}/metrics");
+    }
+    // SIGTERM / SIGINT: finish the current step, make what is durable committed, and exit
+    // without closing open windows (a restart replays them from the held offsets).
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
+    }
     let started = Instant::now();
+    let rm = runner_metrics.clone();
     let summary = timely::execute_directly(move |worker| -> anyhow::Result<Summary> {
+        let runner_metrics = rm;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let ckpt_name = format!("kafka-checkpoint-{}-{}.json", sanitize(&args.group), sanitize(&args.topic));
         let ckpt: Checkpoint = match rt.block_on(store.get_blob(&ckpt_name))? {
@@ -211,7 +235,7 @@ pub fn run(args: KafkaRunArgs, config: PipelineConfig, store: Option<String>) ->
             None => Checkpoint::default(),
         };
         let mut durable = ckpt.durable_watermark_ms;
-        let metrics = PipelineMetrics::new();
+        let metrics = runner_metrics.pipeline.clone();
         let probe = ProbeHandle::<EventTime>::new();
         let collected: Rc<RefCell<Vec<Capsule>>> = Rc::default();
         let late: Rc<RefCell<u64>> = Rc::default();
@@ -250,6 +274,9 @@ pub fn run(args: KafkaRunArgs, config: PipelineConfig, store: Option<String>) ->
         let mut joined = false;
         let mut watermark: EventTime = durable;
 
+        let lag_every = args.metrics_addr.as_ref().map(|_| Duration::from_secs(5));
+        let last_lag: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
+        let lag_known = std::cell::Cell::new(0usize);
         // Writes the collected capsules, waits for the broker, records `new_durable`, commits.
         let commit = |s: &mut Summary,
                           new_durable: EventTime,
@@ -265,10 +292,12 @@ pub fn run(args: KafkaRunArgs, config: PipelineConfig, store: Option<String>) ->
                     let id = c.capsule_id();
                     sender.send(CAPSULE_EVENTS, id.as_bytes(), &capsule_codec.encode(c)?, None)?;
                     s.capsule_events += 1;
+                    runner_metrics.record_out(CAPSULE_EVENTS, 1);
                     if let Some(v) = &c.embedding {
                         let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
                         sender.send(CAPSULE_EMBEDDINGS, id.as_bytes(), &bytes, None)?;
                         s.embeddings += 1;
+                        runner_metrics.record_out(CAPSULE_EMBEDDINGS, 1);
                     }
                 }
             }
@@ -278,6 +307,14 @@ pub fn run(args: KafkaRunArgs, config: PipelineConfig, store: Option<String>) ->
                 rt.block_on(store.put_blob(&ckpt_name, body)).context("writing the Kafka checkpoint")?;
                 *durable = new_durable;
                 s.durable_watermark = new_durable;
+                runner_metrics.durable_watermark_ms.store(new_durable, Ordering::Relaxed);
+            }
+            // Also as soon as a partition without a lag figure has been read from.
+            let refresh_lag = lag_every.is_some_and(|every| {
+                lag_known.get() < next_offset.len() || last_lag.get().is_none_or(|t: Instant| t.elapsed() >= every)
+            });
+            if refresh_lag {
+                last_lag.set(Some(Instant::now()));
             }
             let mut tpl = TopicPartitionList::new();
             for (p, next) in next_offset {
@@ -287,12 +324,26 @@ pub fn run(args: KafkaRunArgs, config: PipelineConfig, store: Option<String>) ->
                 }
                 let at = windows.values().min().copied().unwrap_or(*next);
                 tpl.add_partition_offset(&args.topic, *p, Offset::Offset(at))?;
+
+            }
+            if refresh_lag {
+                // A broker round trip per partition: only when /metrics is served, every 5 s.
+                for p in &partitions {
+                    if let Ok((low, high)) = consumer.fetch_watermarks(&args.topic, *p, Duration::from_millis(500)) {
+                        let next = next_offset.get(p).copied().or(start_offsets.get(p).copied().flatten()).unwrap_or(low);
+                        runner_metrics.set_lag(&args.topic, *p, high - next);
+                    }
+                }
+                lag_known.set(next_offset.len());
             }
             if tpl.count() > 0 {
                 // A failed commit (broker restarting, ...) is retried at the next step: committing
                 // later only means replaying more after a crash.
                 match consumer.commit(&tpl, CommitMode::Sync) {
-                    Ok(()) => s.commits += 1,
+                    Ok(()) => {
+                        s.commits += 1;
+                        runner_metrics.commits.fetch_add(1, Ordering::Relaxed);
+                    }
                     Err(e) => tracing::warn!("offset commit failed, retrying at the next step: {e}"),
                 }
             }
@@ -318,6 +369,7 @@ pub fn run(args: KafkaRunArgs, config: PipelineConfig, store: Option<String>) ->
                         off
                     });
                     next_offset.insert(p, off + 1);
+                    runner_metrics.record_in(msg.topic(), 1);
                     let payload = msg.payload().unwrap_or(&[]);
                     match classify(&codec, payload, args.max_message_bytes) {
                         Err(r) => {
@@ -329,6 +381,8 @@ pub fn run(args: KafkaRunArgs, config: PipelineConfig, store: Option<String>) ->
                                 .insert(Header { key: "slo.origin", value: Some(origin.as_str()) });
                             sender.send(DEAD_LETTER, msg.key().unwrap_or(&[]), payload, Some(headers))?;
                             *s.dead_letters.entry(r.code).or_default() += 1;
+                            runner_metrics.dead_letter(r.code);
+                            runner_metrics.record_out(DEAD_LETTER, 1);
                         }
                         Ok(event) => {
                             let start = event.timestamp_ms - event.timestamp_ms % size;
@@ -350,7 +404,8 @@ pub fn run(args: KafkaRunArgs, config: PipelineConfig, store: Option<String>) ->
                 }
             }
             sender.poll();
-            if since_step >= args.commit_events || last_step.elapsed() >= commit_interval {
+            let stopping = stop.load(Ordering::Relaxed);
+            if since_step >= args.commit_events || last_step.elapsed() >= commit_interval || stopping {
                 // Event-time watermark: minimum over the assigned, non-idle partitions.
                 let assigned: Vec<i32> = consumer
                     .assignment()
@@ -391,6 +446,13 @@ pub fn run(args: KafkaRunArgs, config: PipelineConfig, store: Option<String>) ->
                 tracing::info!(events = s.events, watermark, durable, capsules = s.capsules, partitions_seen = max_ts.len(), "commit step");
                 since_step = 0;
                 last_step = Instant::now();
+                if stopping {
+                    // Open windows stay open: their offsets are held, a restart replays them.
+                    tracing::info!(durable, "stopping on signal after a durable commit");
+                    s.stopped_by_signal = true;
+                    s.late += *late.borrow();
+                    return Ok(s);
+                }
             } else {
                 worker.step();
             }
@@ -441,6 +503,9 @@ pub fn run(args: KafkaRunArgs, config: PipelineConfig, store: Option<String>) ->
     let from: Vec<String> = summary.started_from.iter().map(|(p, o)| format!("{p}@{o}")).collect();
     println!("started from:    {}", from.join(" "));
     println!("elapsed:         {:.2?}", started.elapsed());
+    if summary.stopped_by_signal {
+        println!("stopped:         by signal, after committing what is durable (open windows replay on restart)");
+    }
     println!("store:           {store_loc}");
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod kafka;
 pub mod kafka_produce;
 pub mod kafka_run;
 pub mod maintain;
+pub mod metrics_http;
 pub mod mine;
 pub mod publish;
 pub mod query;

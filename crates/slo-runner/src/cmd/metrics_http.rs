@@ -1,0 +1,151 @@
+//! The runner's own metrics and the HTTP endpoint that serves them: `GET /metrics` (Prometheus
+//! text format: the pipeline's counters plus Kafka records in/out per topic, dead letters by
+//! reason, consumer lag per partition, commits, the durable watermark) and `GET /healthz`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use slo_operators::metrics::{escape_label, PipelineMetrics};
+
+/// Counters of the Kafka runner (the operators' counters live in [`PipelineMetrics`]).
+#[derive(Debug, Default)]
+pub struct RunnerMetrics {
+    /// The operators' counters.
+    pub pipeline: Arc<PipelineMetrics>,
+    /// Records consumed, by topic.
+    records_in: Mutex<BTreeMap<String, u64>>,
+    /// Records produced (and acknowledged or queued), by topic.
+    records_out: Mutex<BTreeMap<String, u64>>,
+    /// Dead letters by reason code.
+    dead_letters: Mutex<BTreeMap<String, u64>>,
+    /// Consumer lag by (topic, partition): high watermark minus the next offset to read.
+    lag: Mutex<BTreeMap<(String, i32), i64>>,
+    /// Offset commits that succeeded.
+    pub commits: AtomicU64,
+    /// Every window closing at or before this event time (ms) is durable.
+    pub durable_watermark_ms: AtomicU64,
+}
+
+fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str, n: u64) {
+    if let Ok(mut m) = map.lock() {
+        *m.entry(key.to_owned()).or_default() += n;
+    }
+}
+
+impl RunnerMetrics {
+    /// Fresh counters around the pipeline's.
+    pub fn new(pipeline: Arc<PipelineMetrics>) -> Arc<Self> {
+        Arc::new(RunnerMetrics { pipeline, ..Default::default() })
+    }
+    /// Counts records consumed from `topic`.
+    pub fn record_in(&self, topic: &str, n: u64) {
+        bump(&self.records_in, topic, n);
+    }
+    /// Counts records produced to `topic`.
+    pub fn record_out(&self, topic: &str, n: u64) {
+        bump(&self.records_out, topic, n);
+    }
+    /// Counts a dead letter.
+    pub fn dead_letter(&self, reason: &str) {
+        bump(&self.dead_letters, reason, 1);
+    }
+    /// Sets the lag of a partition.
+    pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
+        if let Ok(mut m) = self.lag.lock() {
+            m.insert((topic.to_owned(), partition), lag.max(0));
+        }
+    }
+
+    /// Everything in the Prometheus text exposition format.
+    pub fn to_prometheus(&self) -> String {
+        let mut out = self.pipeline.to_prometheus();
+        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+            out.push_str(&format!("# HELP slo_scout_{name} {help}\n# TYPE slo_scout_{name} {kind}\n"));
+        };
+        let by = |out: &mut String, name: &str, label: &str, map: &Mutex<BTreeMap<String, u64>>| {
+            for (k, v) in map.lock().map(|m| m.clone()).unwrap_or_default() {
+                out.push_str(&format!("slo_scout_{name}{{{label}=\"{}\"}} {v}\n", escape_label(&k)));
+            }
+        };
+        family(&mut out, "kafka_records_in_total", "counter", "Records consumed, by topic.");
+        by(&mut out, "kafka_records_in_total", "topic", &self.records_in);
+        family(&mut out, "kafka_records_out_total", "counter", "Records produced, by topic.");
+        by(&mut out, "kafka_records_out_total", "topic", &self.records_out);
+        family(&mut out, "dead_letters_total", "counter", "Records sent to the dead-letter topic, by reason.");
+        by(&mut out, "dead_letters_total", "reason", &self.dead_letters);
+        family(&mut out, "kafka_consumer_lag", "gauge", "Records not yet read, by partition (high watermark - next offset).");
+        for ((topic, p), lag) in self.lag.lock().map(|m| m.clone()).unwrap_or_default() {
+            out.push_str(&format!("slo_scout_kafka_consumer_lag{{topic=\"{}\",partition=\"{p}\"}} {lag}\n", escape_label(&topic)));
+        }
+        family(&mut out, "kafka_commits_total", "counter", "Offset commits after capsules were durable.");
+        out.push_str(&format!("slo_scout_kafka_commits_total {}\n", self.commits.load(Ordering::Relaxed)));
+        family(&mut out, "durable_watermark_seconds", "gauge", "Every window closing at or before this event time (Unix seconds) is in the store.");
+        let secs = self.durable_watermark_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+        out.push_str(&format!("slo_scout_durable_watermark_seconds {secs}\n"));
+        out
+    }
+}
+
+/// Serves `/metrics` and `/healthz` on `addr` from a background thread for the life of the
+/// process. Returns the bound address (useful with port 0).
+pub fn serve(addr: &str, metrics: Arc<RunnerMetrics>) -> anyhow::Result<std::net::SocketAddr> {
+    let server = tiny_http::Server::http(addr).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| format!("listening on {addr}"))?;
+    let bound = server
+        .server_addr()
+        .to_ip()
+        .with_context(|| format!("{addr} is not an IP address"))?;
+    std::thread::Builder::new().name("metrics-http".into()).spawn(move || {
+        for request in server.incoming_requests() {
+            let (status, body, content_type) = match (request.method(), request.url()) {
+                (tiny_http::Method::Get, "/metrics") => (200, metrics.to_prometheus(), "text/plain; version=0.0.4; charset=utf-8"),
+                (tiny_http::Method::Get, "/healthz") => (200, "ok\n".to_owned(), "text/plain"),
+                _ => (404, "not found: try /metrics or /healthz\n".to_owned(), "text/plain"),
+            };
+            let header = tiny_http::Header::from_bytes("Content-Type", content_type).expect("static header");
+            let response = tiny_http::Response::from_string(body).with_status_code(status).with_header(header);
+            if let Err(e) = request.respond(response) {
+                tracing::debug!("metrics response failed: {e}");
+            }
+        }
+    })?;
+    tracing::info!(%bound, "serving /metrics");
+    Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn serves_metrics_and_healthz() {
+        let m = RunnerMetrics::new(PipelineMetrics::new());
+        m.record_in("raw-telemetry", 5);
+        m.record_out("capsule-events", 2);
+        m.dead_letter("oversized");
+        m.set_lag("raw-telemetry", 3, 42);
+        let addr = serve("127.0.0.1:0", m).unwrap();
+        let get = |path: &str| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+            let mut body = String::new();
+            s.read_to_string(&mut body).unwrap();
+            body
+        };
+        let metrics = get("/metrics");
+        assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+        for line in [
+            "slo_scout_kafka_records_in_total{topic=\"raw-telemetry\"} 5",
+            "slo_scout_kafka_records_out_total{topic=\"capsule-events\"} 2",
+            "slo_scout_dead_letters_total{reason=\"oversized\"} 1",
+            "slo_scout_kafka_consumer_lag{topic=\"raw-telemetry\",partition=\"3\"} 42",
+            "slo_scout_events_total 0",
+        ] {
+            assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+        }
+        assert!(get("/healthz").ends_with("ok\n"));
+        assert!(get("/nope").starts_with("HTTP/1.1 404"));
+    }
+}
