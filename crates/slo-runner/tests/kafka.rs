@@ -346,3 +346,53 @@ fn which_promtool() -> Result<String, ()> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path).map(|d| d.join("promtool")).find(|p| p.is_file()).map(|p| p.to_string_lossy().into_owned()).ok_or(())
 }
+
+/// Kafka settings from the `[kafka]` section of the TOML config (brokers, group, topic, commit
+/// cadence, librdkafka pass-through); unknown keys and librdkafka properties are errors that
+/// name them.
+#[test]
+fn toml_config_supplies_kafka_settings() {
+    let Some(b) = brokers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (topic, group) = (unique("raw-toml"), unique("g-toml"));
+    create_topic(&b, &topic);
+    let events = generate(&dir.path().join("data"), 500);
+    let (expected, total) = file_counts(&events);
+    assert_eq!(produce(&b, &topic, &events), total);
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let config = dir.path().join("slo-scout.toml");
+    let write = |extra: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[window]\nsize_ms = 60000\n\n[kafka]\nbrokers = \"{b}\"\ngroup = \"{group}\"\ntopic = \"{topic}\"\ncommit_interval = \"200ms\"\nidle_exit = 3.0\n{extra}\n[kafka.client]\n\"client.id\" = \"slo-scout-toml-test\"\n"
+            ),
+        )
+        .unwrap()
+    };
+    // No --brokers/--group/--topic and no SLO_SCOUT_KAFKA_BROKERS: everything from the file.
+    let run = || {
+        runner()
+            .args(["run", "--kafka", "--store", &store, "--config"])
+            .arg(&config)
+            .env_remove("SLO_SCOUT_KAFKA_BROKERS")
+            .output()
+            .unwrap()
+    };
+    write("");
+    let out = ok(run(), "run from TOML");
+    assert_eq!(stat(&out, "events:"), total, "{out}");
+    assert_eq!(store_counts(&store), expected);
+
+    write("comit_events = 10\n");
+    let out = run();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("comit_events"), "{err}");
+
+    std::fs::write(&config, format!("[kafka]\nbrokers = \"{b}\"\n[kafka.client]\n\"no.such.property\" = \"1\"\n")).unwrap();
+    let out = run();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no.such.property"), "{err}");
+}

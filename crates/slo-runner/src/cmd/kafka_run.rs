@@ -84,31 +84,108 @@ pub struct KafkaRunArgs {
     pub kafka: bool,
     #[command(flatten)]
     pub conn: KafkaConnArgs,
-    /// Consumer group.
-    #[arg(long, default_value = "slo-scout")]
-    pub group: String,
-    /// Input topic.
-    #[arg(long, default_value = RAW_TELEMETRY)]
-    pub topic: String,
+    /// Consumer group [default: slo-scout].
+    #[arg(long, env = "SLO_SCOUT_KAFKA_GROUP")]
+    pub group: Option<String>,
+    /// Input topic [default: raw-telemetry].
+    #[arg(long, env = "SLO_SCOUT_KAFKA_TOPIC")]
+    pub topic: Option<String>,
     /// Exit after this many seconds without a record (closes and writes every open window).
     #[arg(long, value_name = "SECS")]
     pub idle_exit: Option<f64>,
-    /// Records larger than this go to the dead-letter topic.
-    #[arg(long, default_value_t = 1_048_576)]
-    pub max_message_bytes: usize,
-    /// Time between commit steps.
-    #[arg(long, default_value = "1s")]
-    pub commit_interval: String,
-    /// Events between commit steps.
-    #[arg(long, default_value_t = 50_000)]
-    pub commit_events: u64,
-    /// Compression of the output topics: lz4, zstd or none.
-    #[arg(long, default_value = "lz4")]
-    pub compression: String,
+    /// Records larger than this go to the dead-letter topic [default: 1048576].
+    #[arg(long)]
+    pub max_message_bytes: Option<usize>,
+    /// Time between commit steps [default: 1s].
+    #[arg(long)]
+    pub commit_interval: Option<String>,
+    /// Events between commit steps [default: 50000].
+    #[arg(long)]
+    pub commit_events: Option<u64>,
+    /// Compression of the output topics: lz4, zstd or none [default: lz4].
+    #[arg(long)]
+    pub compression: Option<String>,
     /// Serve `/metrics` (Prometheus text format) and `/healthz` on this address, e.g.
     /// `127.0.0.1:9464`.
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
+}
+
+/// The `[kafka]` section of the `run --config` TOML file. Command-line flags and environment
+/// variables (`SLO_SCOUT_KAFKA_BROKERS`, `_GROUP`, `_TOPIC`) override it; `client` settings are
+/// passed to librdkafka before any `--kafka-option`, which win on the same key.
+///
+/// ```toml
+/// [kafka]
+/// brokers = "broker-1:9093,broker-2:9093"
+/// group = "slo-scout-prod"
+/// commit_interval = "2s"
+/// metrics_addr = "127.0.0.1:9464"
+/// [kafka.client]
+/// "security.protocol" = "SASL_SSL"
+/// "sasl.mechanism" = "SCRAM-SHA-512"
+/// "sasl.username" = "slo-scout"
+/// "ssl.ca.location" = "/etc/ssl/certs/ca.pem"
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaFileConfig {
+    /// Bootstrap brokers.
+    pub brokers: Option<String>,
+    /// Consumer group.
+    pub group: Option<String>,
+    /// Input topic.
+    pub topic: Option<String>,
+    /// Seconds without records that end the stream.
+    pub idle_exit: Option<f64>,
+    /// Records larger than this go to the dead-letter topic.
+    pub max_message_bytes: Option<usize>,
+    /// Time between commit steps, e.g. `1s`.
+    pub commit_interval: Option<String>,
+    /// Events between commit steps.
+    pub commit_events: Option<u64>,
+    /// Output compression: lz4, zstd or none.
+    pub compression: Option<String>,
+    /// Address of the `/metrics` endpoint.
+    pub metrics_addr: Option<String>,
+    /// librdkafka settings passed through (TLS, SASL, timeouts, ...).
+    #[serde(default)]
+    pub client: BTreeMap<String, String>,
+}
+
+/// Kafka settings after flags, environment and config file are merged.
+struct Settings {
+    conn: KafkaConnArgs,
+    group: String,
+    topic: String,
+    idle_exit: Option<f64>,
+    max_message_bytes: usize,
+    commit_interval: String,
+    commit_events: u64,
+    compression: String,
+    metrics_addr: Option<String>,
+}
+
+impl Settings {
+    fn merge(args: KafkaRunArgs, file: KafkaFileConfig) -> Settings {
+        let mut conn = args.conn;
+        conn.brokers = conn.brokers.or(file.brokers);
+        // File settings first: a later `--kafka-option` with the same key wins.
+        let mut options: Vec<String> = file.client.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        options.extend(conn.options);
+        conn.options = options;
+        Settings {
+            conn,
+            group: args.group.or(file.group).unwrap_or_else(|| "slo-scout".into()),
+            topic: args.topic.or(file.topic).unwrap_or_else(|| RAW_TELEMETRY.into()),
+            idle_exit: args.idle_exit.or(file.idle_exit),
+            max_message_bytes: args.max_message_bytes.or(file.max_message_bytes).unwrap_or(1_048_576),
+            commit_interval: args.commit_interval.or(file.commit_interval).unwrap_or_else(|| "1s".into()),
+            commit_events: args.commit_events.or(file.commit_events).unwrap_or(50_000),
+            compression: args.compression.or(file.compression).unwrap_or_else(|| "lz4".into()),
+            metrics_addr: args.metrics_addr.or(file.metrics_addr),
+        }
+    }
 }
 
 /// Why a record was rejected: a short code (`slo.reason` starts with it) and details.
@@ -165,7 +242,8 @@ fn sanitize(s: &str) -> String {
 }
 
 /// Runs the pipeline on Kafka until `--idle-exit` (or forever).
-pub fn run(args: KafkaRunArgs, config: PipelineConfig, store: Option<String>) -> anyhow::Result<()> {
+pub fn run(args: KafkaRunArgs, file: KafkaFileConfig, config: PipelineConfig, store: Option<String>) -> anyhow::Result<()> {
+    let args = Settings::merge(args, file);
     let Some(store_loc) = store else {
         bail!("--kafka needs --store DIR|URL: capsules must be durable there before offsets are committed");
     };

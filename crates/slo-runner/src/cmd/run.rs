@@ -6,6 +6,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::ArgAction;
 use slo_dataflow::cluster::ClusterConfig;
+
+use super::kafka_run::KafkaFileConfig;
 use std::sync::Mutex;
 
 use slo_dataflow::event::{Capsule, TelemetryEvent};
@@ -30,7 +32,8 @@ pub struct RunArgs {
     /// Output directory for `capsules.jsonl`, `late.jsonl` and `dead_letters.jsonl`.
     #[arg(long, default_value = "out/run")]
     out: PathBuf,
-    /// Pipeline config (TOML: sections `redaction`, `miner`, `window`, `driver`, `embedding`).
+    /// Pipeline config (TOML: sections `redaction`, `miner`, `window`, `driver`, `embedding`, and
+    /// `kafka` for `--kafka`; flags and environment variables override the file).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Worker threads per process.
@@ -96,19 +99,26 @@ pub fn parse_duration_ms(text: &str) -> anyhow::Result<u64> {
     Ok(n * mult)
 }
 
-fn load_config(path: Option<&Path>) -> anyhow::Result<PipelineConfig> {
+/// The pipeline config and the `[kafka]` section of the `--config` TOML file.
+fn load_config(path: Option<&Path>) -> anyhow::Result<(PipelineConfig, KafkaFileConfig)> {
     match path {
-        None => Ok(PipelineConfig::default()),
+        None => Ok((PipelineConfig::default(), KafkaFileConfig::default())),
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            toml::from_str(&text).with_context(|| format!("invalid config {}", p.display()))
+            let mut table: toml::Table = toml::from_str(&text).with_context(|| format!("invalid config {}", p.display()))?;
+            let kafka = match table.remove("kafka") {
+                Some(v) => v.try_into().with_context(|| format!("invalid [kafka] section in {}", p.display()))?,
+                None => KafkaFileConfig::default(),
+            };
+            let pipeline = toml::Value::Table(table).try_into().with_context(|| format!("invalid config {}", p.display()))?;
+            Ok((pipeline, kafka))
         }
     }
 }
 
 /// Runs `run`.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let mut config = load_config(args.config.as_deref())?;
+    let (mut config, kafka_file) = load_config(args.config.as_deref())?;
     if let Some(w) = &args.window {
         config.window.size_ms = parse_duration_ms(w)?;
     }
@@ -131,7 +141,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     if args.kafka.kafka {
-        return super::kafka_run::run(*args.kafka, config, args.store.clone());
+        return super::kafka_run::run(*args.kafka, kafka_file, config, args.store.clone());
     }
     let cluster = ClusterConfig {
         workers: args.workers.unwrap_or(1),
