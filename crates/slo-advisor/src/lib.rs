@@ -22,6 +22,9 @@
 //!   analysis, with exact request latencies), bad events per SLI, a synthetic history generator.
 //! - [`recommend`]: SLO variants per journey (availability, latency at p95/p99/p99.9) with an
 //!   achievable objective from rolling-window attainment, a confidence score and evidence.
+//! - [`rationale`]: why the recommended objectives, in words — statistical by default, or
+//!   written by an OpenAI-compatible chat model from the redacted evidence, with a timeout and
+//!   a fallback.
 //! - [`backtest`]: replay an SLO over history — budget over time, breach windows, multi-window
 //!   multi-burn-rate alerts, a block-bootstrap chance to meet the SLO next period.
 //! - [`whatif`]: traffic, error-rate, latency and replica-count scenarios (M/M/c).
@@ -36,6 +39,7 @@ pub mod history;
 pub mod journeys;
 pub mod nezha;
 pub mod promql;
+pub mod rationale;
 pub mod recommend;
 pub mod sketch;
 pub mod sli;

@@ -143,6 +143,9 @@ pub struct JourneyRecommendations {
     pub to_ms: u64,
     /// The variants.
     pub variants: Vec<SloVariant>,
+    /// Why these objectives, in words (filled by [`crate::rationale::attach_rationales`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rationale: Option<crate::rationale::Rationale>,
 }
 
 /// The usual objective grid, percent, highest first.
@@ -329,6 +332,7 @@ pub fn recommend(h: &JourneyHistory, cfg: &RecommendConfig) -> JourneyRecommenda
         from_ms: h.start_ms,
         to_ms: h.end_ms(),
         variants,
+        rationale: None,
     }
 }
 

@@ -249,3 +249,70 @@ fn spans_without_status_fall_back_to_error_logs_or_a_rule() {
     let none = json_out(&["backtest", "--slo", slo.to_str().unwrap(), "--format", "json", "--no-error-logs", "--input", stripped.to_str().unwrap()]);
     assert_eq!(none[0]["bad_events"].as_f64().unwrap(), 0.0);
 }
+
+#[test]
+fn analyze_llm_rationale_uses_the_configured_model_or_falls_back() {
+    use std::io::{BufRead, BufReader, Read};
+    // Unconfigured: the statistical rationale, with the reason.
+    let out = bin()
+        .args(["analyze", "--format", "json", "--requests", "1000", "--llm-rationale"])
+        .env_remove("SLO_SCOUT_LLM_BASE_URL")
+        .env_remove("SLO_SCOUT_LLM_MODEL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for r in a["recommendations"].as_array().unwrap() {
+        assert_eq!(r["rationale"]["source"]["kind"], "statistical");
+        assert!(r["rationale"]["fallback_reason"].as_str().unwrap().contains("SLO_SCOUT_LLM_BASE_URL is not set"));
+        assert!(r["rationale"]["text"].as_str().unwrap().starts_with("availability: objective"));
+    }
+    // A local OpenAI-compatible server: one answer per journey.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let mut auth = Vec::new();
+        for _ in 0..5 {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let line = line.trim_end().to_string();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    match k.to_ascii_lowercase().as_str() {
+                        "content-length" => len = v.trim().parse().unwrap(),
+                        "authorization" => auth.push(v.trim().to_string()),
+                        _ => {}
+                    }
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let text = r#"{"choices":[{"message":{"role":"assistant","content":"Objectives follow the rolling-window history."}}]}"#;
+            write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len()).unwrap();
+        }
+        auth
+    });
+    let out = bin()
+        .args(["analyze", "--format", "json", "--requests", "1000", "--llm-rationale"])
+        .env("SLO_SCOUT_LLM_BASE_URL", &base)
+        .env("SLO_SCOUT_LLM_MODEL", "local-model")
+        .env("SLO_SCOUT_LLM_API_KEY", "sk-cli-secret")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let recs = a["recommendations"].as_array().unwrap();
+    assert_eq!(recs.len(), 5);
+    for r in recs {
+        assert_eq!(r["rationale"]["source"]["model"], "local-model", "{}", r["rationale"]);
+        assert_eq!(r["rationale"]["text"], "Objectives follow the rolling-window history.");
+    }
+    assert_eq!(server.join().unwrap(), vec!["Bearer sk-cli-secret".to_string(); 5]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("sk-cli-secret"));
+}

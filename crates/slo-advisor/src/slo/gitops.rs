@@ -142,6 +142,17 @@ impl Redactor {
     }
 }
 
+/// `text` cut to at most `max` bytes (on a character boundary), with `…` when cut: keeps error
+/// messages that quote an answer short.
+pub(crate) fn clip(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let cut = (0..=max).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
 /// A commit author, `Name <email>`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Author {
@@ -506,12 +517,7 @@ pub fn open_pull_request(spec: &PullRequestSpec, token: &Secret) -> Result<PullR
     let status = response.status().as_u16();
     let text = response.into_body().read_to_string().map_err(|e| http_err(e.to_string()))?;
     if !(200..300).contains(&status) {
-        let mut body = redactor.redact(&text);
-        if body.len() > 500 {
-            let cut = (0..=500).rev().find(|i| body.is_char_boundary(*i)).unwrap_or(0);
-            body.truncate(cut);
-            body.push('…');
-        }
+        let body = clip(redactor.redact(&text), 500);
         return Err(GitOpsError::Api { forge, method: method.to_owned(), url: shown_url, status, body });
     }
     let v: Value = serde_json::from_str(&text).map_err(|e| http_err(format!("answer is not JSON: {e}")))?;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use slo_advisor::analyze::{analyze, traces_touching, AnalyzeConfig, Analysis};
 use slo_advisor::history::SliKind;
 use slo_advisor::promql::MetricConvention;
+use slo_advisor::rationale::{attach_rationales, LlmConfig, RationaleSource};
 use slo_advisor::recommend::{attach_capsules, recommend_analysis, RecommendConfig};
 use slo_advisor::fallback::{apply as apply_fallback, needs_fallback, ErrorLogs, ErrorRule, FallbackReport};
 use slo_advisor::spans::{from_events, from_store, read_path_with_logs, ErrorSource, Span};
@@ -80,6 +81,12 @@ pub struct AnalyzeArgs {
     /// Also upsert the per-minute SLI rows into the store's `sli_minutes` table (needs --store).
     #[arg(long)]
     write_sli: bool,
+    /// Have an OpenAI-compatible chat model write each journey's rationale from the redacted
+    /// evidence (SLO_SCOUT_LLM_BASE_URL, SLO_SCOUT_LLM_MODEL, SLO_SCOUT_LLM_API_KEY,
+    /// SLO_SCOUT_LLM_TIMEOUT_SECS); on any failure the statistical rationale is used and the
+    /// reason shown.
+    #[arg(long)]
+    llm_rationale: bool,
 }
 
 /// A latency in ms with sensible digits.
@@ -194,6 +201,17 @@ fn print_recommendations(a: &Analysis) {
                 println!("    evidence: {}", ev.join("; "));
             }
         }
+        // The statistical text repeats the table: shown only when an LLM was asked for.
+        if let Some(why) = r.rationale.as_ref().filter(|w| w.source != RationaleSource::Statistical || w.fallback_reason.is_some()) {
+            let by = match &why.source {
+                RationaleSource::Llm { model } => format!("written by {model} from redacted evidence"),
+                RationaleSource::Statistical => match &why.fallback_reason {
+                    Some(reason) => format!("statistical; LLM not used: {reason}"),
+                    None => "statistical".to_string(),
+                },
+            };
+            println!("    rationale ({by}): {}", why.text);
+        }
     }
 }
 
@@ -304,6 +322,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     if let Some(store) = &store {
         rt.block_on(attach_capsules(&mut analysis.recommendations, store, &rec_cfg))?;
     }
+    let llm = args.llm_rationale.then(LlmConfig::from_env);
+    attach_rationales(&mut analysis.recommendations, llm.as_ref());
     if args.write_sli {
         let store = store.as_ref().context("--write-sli needs --store")?;
         let files = rt.block_on(slo_advisor::sli::write_to_store(store, &analysis.minutes))?;
