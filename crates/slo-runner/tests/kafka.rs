@@ -411,3 +411,101 @@ fn toml_config_supplies_kafka_settings() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no.such.property"), "{err}");
 }
+
+/// A tansu broker of the test's own (loopback, SQLite), restartable on the same port and data.
+struct OwnBroker {
+    dir: std::path::PathBuf,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnBroker {
+    fn start(dir: &Path) -> OwnBroker {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut b = OwnBroker { dir: dir.to_path_buf(), port, child: None };
+        std::fs::create_dir_all(&b.dir).unwrap();
+        b.up();
+        b
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn up(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new("tansu")
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db", "--silent"])
+            .current_dir(&self.dir)
+            .env_remove("CLUSTER_ID")
+            .env_remove("LISTENER_URL")
+            .env_remove("ADVERTISED_LISTENER_URL")
+            .env_remove("STORAGE_ENGINE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu on PATH (scripts/setup-kafka.sh)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(self.addr()).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not open {}", self.addr());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops it (SIGTERM) and waits for it to exit.
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while c.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// The broker restarts mid-run: the runner reconnects on its own and the totals stay exact.
+#[test]
+fn broker_restart_mid_run_keeps_totals_exact() {
+    if brokers().is_none() {
+        return; // the Kafka tests are not enabled here
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = OwnBroker::start(&dir.path().join("broker"));
+    let b = broker.addr();
+    let out = runner().args(["kafka-topics", "--create", "--brokers", &b, "--partitions", "4"]).output().unwrap();
+    ok(out, "kafka-topics");
+    let (topic, group) = ("raw-telemetry", unique("g-restart"));
+    let events = generate(&dir.path().join("data"), 20_000);
+    let (expected, total) = file_counts(&events);
+    assert_eq!(produce(&b, topic, &events), total);
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let checkpoint = Path::new(&store).join("_index").join(format!("kafka-checkpoint-{group}-{topic}.json"));
+    let mut args = run_args(&b, topic, &group, &store);
+    let n = args.len();
+    args[n - 1] = "8"; // --idle-exit long enough to ride out the restart
+    let child = runner().args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // Once progress is durable, take the broker away for two seconds.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::fs::read_to_string(&checkpoint).unwrap_or_default().is_empty() {
+        assert!(Instant::now() < deadline, "no checkpoint within 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    broker.down();
+    std::thread::sleep(Duration::from_secs(2));
+    broker.up();
+    let out = ok(child.wait_with_output().unwrap(), "runner across a broker restart");
+    eprintln!("{out}");
+    assert_eq!(stat(&out, "events:") + stat(&out, "replay skipped:"), total, "{out}");
+    assert_eq!(store_counts(&store), expected, "capsule totals across a broker restart");
+}

@@ -1,17 +1,18 @@
 //! Shared Kafka plumbing for the runner: client configuration (with pass-through settings for
-//! TLS/SASL and anything else librdkafka accepts), topic names, a producer that counts failed
+//! TLS/SASL and anything else librdkafka accepts), topic names, a producer that re-sends failed
 //! deliveries, and `slo-runner kafka-topics --create`.
 //!
 //! Only the runner links rdkafka; the libraries stay free of Kafka.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientConfig, ClientContext};
 
@@ -54,16 +55,29 @@ impl KafkaConnArgs {
     }
 }
 
-/// Counts deliveries that failed after librdkafka's retries, keeping the first error.
+/// A record whose delivery failed, kept to be sent again.
+struct FailedRecord {
+    topic: String,
+    key: Vec<u8>,
+    payload: Vec<u8>,
+    headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// Delivery outcomes, shared by every producer a [`Sender`] creates (it replaces a producer that
+/// hit a fatal error).
 #[derive(Default)]
-pub struct CountingContext {
+pub struct DeliveryStats {
     /// Messages acknowledged by the broker.
     pub delivered: AtomicU64,
-    /// Messages that could not be delivered.
+    /// Deliveries that failed after librdkafka's own retries (each is sent again).
     pub failed: AtomicU64,
     /// The first delivery error seen.
     pub first_error: Mutex<Option<String>>,
+    retry: Mutex<Vec<FailedRecord>>,
 }
+
+/// Producer context: counts deliveries and keeps failed records for [`Sender::flush`] to resend.
+pub struct CountingContext(Arc<DeliveryStats>);
 
 impl ClientContext for CountingContext {}
 
@@ -72,12 +86,25 @@ impl ProducerContext for CountingContext {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         match result {
             Ok(_) => {
-                self.delivered.fetch_add(1, Ordering::Relaxed);
+                self.0.delivered.fetch_add(1, Ordering::Relaxed);
             }
-            Err((e, _)) => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut first) = self.first_error.lock() {
+            Err((e, msg)) => {
+                self.0.failed.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut first) = self.0.first_error.lock() {
                     first.get_or_insert_with(|| e.to_string());
+                }
+                let headers = msg
+                    .headers()
+                    .map(|h| h.iter().map(|x| (x.key.to_owned(), x.value.map(<[u8]>::to_vec))).collect())
+                    .unwrap_or_default();
+                let record = FailedRecord {
+                    topic: msg.topic().to_owned(),
+                    key: msg.key().unwrap_or_default().to_vec(),
+                    payload: msg.payload().unwrap_or_default().to_vec(),
+                    headers,
+                };
+                if let Ok(mut retry) = self.0.retry.lock() {
+                    retry.push(record);
                 }
             }
         }
@@ -100,9 +127,22 @@ impl rdkafka::consumer::ConsumerContext for QuietContext {}
 
 /// An idempotent producer (`enable.idempotence=true`, `acks=all`) with lz4 or zstd compression.
 /// No transactions: tansu 0.6.0 does not support them and the runner does not need them.
+///
+/// Deliveries that fail (a broker restarting, a leader moving) are sent again by [`flush`]
+/// until they are acknowledged or [`FLUSH_DEADLINE`] passes; a producer in a fatal state, or
+/// whose re-sends fail again (its idempotent session lost by a restarted broker), is replaced by
+/// a fresh one first. Re-sent records
+/// may duplicate on the topic: the output topics are at-least-once and keyed for de-duplication.
+///
+/// [`flush`]: Sender::flush
 pub struct Sender {
-    producer: BaseProducer<CountingContext>,
+    config: ClientConfig,
+    stats: Arc<DeliveryStats>,
+    producer: RwLock<BaseProducer<CountingContext>>,
 }
+
+/// How long [`Sender::flush`] keeps re-sending failed deliveries before it gives up.
+pub const FLUSH_DEADLINE: Duration = Duration::from_secs(300);
 
 impl Sender {
     /// Creates the producer. `compression` must be `lz4`, `zstd` or `none`.
@@ -117,9 +157,13 @@ impl Sender {
             .set("linger.ms", "5")
             .set("batch.num.messages", "10000")
             .set("queue.buffering.max.messages", "200000");
-        let producer: BaseProducer<CountingContext> =
-            cfg.create_with_context(CountingContext::default()).context("creating Kafka producer")?;
-        Ok(Sender { producer })
+        let stats = Arc::new(DeliveryStats::default());
+        let producer = Self::producer(&cfg, &stats)?;
+        Ok(Sender { config: cfg, stats, producer: RwLock::new(producer) })
+    }
+
+    fn producer(cfg: &ClientConfig, stats: &Arc<DeliveryStats>) -> anyhow::Result<BaseProducer<CountingContext>> {
+        cfg.create_with_context(CountingContext(stats.clone())).context("creating Kafka producer")
     }
 
     /// Queues one record, waiting while the local queue is full.
@@ -128,12 +172,13 @@ impl Sender {
         if let Some(h) = headers {
             record = record.headers(h);
         }
+        let producer = self.producer.read().expect("producer lock");
         loop {
-            match self.producer.send(record) {
+            match producer.send(record) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
-                    self.producer.poll(Duration::from_millis(10));
+                    producer.poll(Duration::from_millis(10));
                 }
                 Err((e, _)) => bail!("producing to {topic}: {e}"),
             }
@@ -142,23 +187,52 @@ impl Sender {
 
     /// Serves delivery callbacks without blocking.
     pub fn poll(&self) {
-        self.producer.poll(Duration::ZERO);
+        self.producer.read().expect("producer lock").poll(Duration::ZERO);
     }
 
-    /// Waits until every queued record is acknowledged; fails if any delivery failed.
+    /// Waits until every queued record is acknowledged, re-sending failed ones (with backoff)
+    /// until [`FLUSH_DEADLINE`]; fails only if some are still undelivered then.
     pub fn flush(&self) -> anyhow::Result<()> {
-        self.producer.flush(Duration::from_secs(60)).context("flushing Kafka producer")?;
-        let ctx = self.producer.context();
-        if ctx.failed.load(Ordering::Relaxed) > 0 {
-            let first = ctx.first_error.lock().ok().and_then(|e| e.clone()).unwrap_or_default();
-            bail!("{} Kafka deliveries failed (first: {first})", ctx.failed.load(Ordering::Relaxed));
+        let deadline = std::time::Instant::now() + FLUSH_DEADLINE;
+        let mut backoff = Duration::from_millis(250);
+        let mut attempt = 0u32;
+        loop {
+            let flushed = self.producer.read().expect("producer lock").flush(Duration::from_secs(30));
+            let failed: Vec<FailedRecord> = self.stats.retry.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
+            if flushed.is_ok() && failed.is_empty() {
+                return Ok(());
+            }
+            let first = self.stats.first_error.lock().ok().and_then(|e| e.clone()).unwrap_or_default();
+            if std::time::Instant::now() > deadline {
+                bail!("{} Kafka deliveries still failing after {FLUSH_DEADLINE:?} (first error: {first})", failed.len());
+            }
+            // A producer in a fatal state, or one whose re-sends failed again (after a broker
+            // restart tansu rejects the old idempotent producer session), is replaced: a fresh
+            // producer id starts a fresh sequence.
+            let fatal = self.producer.read().expect("producer lock").client().fatal_error();
+            if fatal.is_some() || attempt > 0 {
+                tracing::warn!(?fatal, attempt, "replacing the Kafka producer");
+                let fresh = Self::producer(&self.config, &self.stats)?;
+                *self.producer.write().expect("producer lock") = fresh;
+            }
+            attempt += 1;
+            tracing::warn!(records = failed.len(), "re-sending after failed deliveries (first error: {first})");
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            for r in failed {
+                let mut headers = rdkafka::message::OwnedHeaders::new();
+                for (k, v) in &r.headers {
+                    headers = headers.insert(rdkafka::message::Header { key: k, value: v.as_deref() });
+                }
+                let headers = (!r.headers.is_empty()).then_some(headers);
+                self.send(&r.topic, &r.key, &r.payload, headers)?;
+            }
         }
-        Ok(())
     }
 
     /// Records acknowledged so far.
     pub fn delivered(&self) -> u64 {
-        self.producer.context().delivered.load(Ordering::Relaxed)
+        self.stats.delivered.load(Ordering::Relaxed)
     }
 }
 
