@@ -17,7 +17,6 @@
 //!   server histogram, or the spanmetrics connector).
 //! - [`analyze`]: the whole analysis in one call, as used by `slo-runner analyze`.
 //! - [`nezha`]: checks against the Nezha benchmark's metric tables.
-//!
 //! - [`history`]: a journey's dense per-minute history (from `sli_minutes` rows or from an
 //!   analysis, with exact request latencies), bad events per SLI, a synthetic history generator.
 //! - [`recommend`]: SLO variants per journey (availability, latency at p95/p99/p99.9) with an
@@ -28,6 +27,9 @@
 //! - [`backtest`]: replay an SLO over history — budget over time, breach windows, multi-window
 //!   multi-burn-rate alerts, a block-bootstrap chance to meet the SLO next period.
 //! - [`whatif`]: traffic, error-rate, latency and replica-count scenarios (M/M/c).
+//! - [`slo`]: SLO specs (Sloth, Kubernetes, OpenSLO) and what an approved SLO turns into —
+//!   Sloth-conformant Prometheus rules, promtool checks and unit tests, Grafana dashboards,
+//!   runbooks, the policy guard with its audit log, and GitOps publishing.
 //!
 //! [`TelemetryEvent`]: slo_dataflow::event::TelemetryEvent
 
