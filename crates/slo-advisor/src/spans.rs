@@ -369,7 +369,8 @@ fn sql_quote(s: &str) -> String {
 }
 
 /// Reads spans from the store's `spans` table with DataFusion SQL. With `service`, only the
-/// traces that touch that service are read (whole traces, so journeys stay complete).
+/// traces that touch that service are read (whole traces, so journeys stay complete). Files that
+/// cannot be read are left out with a warning naming them.
 pub async fn from_store(store: &Store, service: Option<&str>) -> Result<Vec<Span>, AdvisorError> {
     if store.list_files(slo_storage::tables::Table::Spans).await?.is_empty() {
         return Ok(Vec::new());
@@ -383,9 +384,14 @@ pub async fn from_store(store: &Store, service: Option<&str>) -> Result<Vec<Span
         ),
         None => format!("SELECT {cols} FROM spans"),
     };
+    // One corrupt file must not hide every other span: it is left out, loudly.
+    let result = catalog.query_skipping(&sql).await?;
+    for (path, why) in &result.skipped {
+        tracing::warn!(file = %path, reason = %why, "unreadable span file left out of the analysis");
+    }
     let mut out = Vec::new();
-    for b in catalog.query(&sql).await? {
-        out.extend(from_batch(&b)?);
+    for b in &result.batches {
+        out.extend(from_batch(b)?);
     }
     Ok(out)
 }

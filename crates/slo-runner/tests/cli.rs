@@ -316,3 +316,47 @@ fn analyze_llm_rationale_uses_the_configured_model_or_falls_back() {
     assert_eq!(server.join().unwrap(), vec!["Bearer sk-cli-secret".to_string(); 5]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("sk-cli-secret"));
 }
+
+/// `query` over a store with a truncated Parquet file: the answer comes from the other files and
+/// stderr names the file left out; `--strict` fails naming it instead.
+#[test]
+fn query_leaves_a_corrupt_file_out_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let out = bin().args(["run", "--out"]).arg(dir.path().join("out")).arg("--store").arg(&store).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let total = |extra: &[&str]| {
+        bin().args(["query", "SELECT COUNT(*) AS n FROM capsules", "--format", "csv", "--store"]).arg(&store).args(extra).output().unwrap()
+    };
+    let before = total(&[]);
+    assert!(before.status.success());
+    let before: u64 = String::from_utf8_lossy(&before.stdout).lines().nth(1).unwrap().trim().parse().unwrap();
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    let mut stack = vec![store.join("capsules")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 2, "{files:?}");
+    let bytes = std::fs::read(&files[0]).unwrap();
+    std::fs::write(&files[0], &bytes[..bytes.len() / 3]).unwrap();
+    let name = files[0].strip_prefix(&store).unwrap().to_string_lossy().into_owned();
+
+    let out = total(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("unreadable file left out") && stderr.contains(&name), "{stderr}");
+    let after: u64 = String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().trim().parse().unwrap();
+    assert!(after > 0 && after < before, "{after} of {before}");
+
+    let strict = total(&["--strict"]);
+    assert!(!strict.status.success());
+    assert!(String::from_utf8_lossy(&strict.stderr).contains(&name), "{}", String::from_utf8_lossy(&strict.stderr));
+}

@@ -7,8 +7,14 @@
 //! JOIN capsules c USING (capsule_id)
 //! ORDER BY n.distance
 //! ```
+//!
+//! A file that cannot be read (corrupt or truncated Parquet) does not take its table down:
+//! [`Catalog::query_skipping`] leaves it out, names it with the reason, and answers from the
+//! other files; [`Catalog::query`] fails naming it.
 
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+use std::sync::{Arc, Mutex, RwLock};
 
 use arrow::array::{Float32Array, RecordBatch, StringArray, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -17,8 +23,18 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::{MemTable, TableProvider};
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::context::{SQLOptions, SessionContext};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::Expr;
+use datafusion::prelude::SessionConfig;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
+    PutOptions, PutPayload, PutResult,
+};
 use slo_operators::embed::Embedder;
 
 use crate::error::StorageError;
@@ -107,18 +123,109 @@ impl TableFunctionImpl for NearestCapsules {
 pub struct Catalog {
     ctx: SessionContext,
     store: Store,
+    /// Files left out of listings because they cannot be read.
+    skipped: Arc<RwLock<HashSet<Path>>>,
+}
+
+/// The rows of a query and the files it had to leave out.
+#[derive(Debug, Default)]
+pub struct QueryOutput {
+    /// The result.
+    pub batches: Vec<RecordBatch>,
+    /// Unreadable files left out of the answer: `(path, reason)`.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Hides files from listings: DataFusion lists a table's files through this store, so a hidden
+/// file is simply not part of any table. Everything else goes to the wrapped store.
+#[derive(Debug)]
+struct SkippingStore {
+    inner: Arc<dyn ObjectStore>,
+    hidden: Arc<RwLock<HashSet<Path>>>,
+}
+
+impl SkippingStore {
+    fn visible(&self, location: &Path) -> bool {
+        self.hidden.read().map(|h| !h.contains(location)).unwrap_or(true)
+    }
+}
+
+impl std::fmt::Display for SkippingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Skipping({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for SkippingStore {
+    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<bytes::Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        let hidden = self.hidden.clone();
+        self.inner
+            .list(prefix)
+            .filter(move |m| {
+                let keep = match m {
+                    Ok(meta) => hidden.read().map(|h| !h.contains(&meta.location)).unwrap_or(true),
+                    Err(_) => true,
+                };
+                futures::future::ready(keep)
+            })
+            .boxed()
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        let mut result = self.inner.list_with_delimiter(prefix).await?;
+        result.objects.retain(|m| self.visible(&m.location));
+        Ok(result)
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
 }
 
 impl Catalog {
     /// Registers every table of `store` (Hive partitions `service`, `date` as columns) and, when
     /// given, the `nearest_capsules` function.
     pub fn open(store: &Store, nearest: Option<NearestCapsules>) -> Result<Catalog, StorageError> {
-        let ctx = SessionContext::new();
-        // Local paths go through DataFusion's own file:// store (our store is rooted at the
-        // directory, DataFusion passes absolute paths); S3 keys are the same in both.
-        if store.base_url().scheme() != "file" {
-            ctx.register_object_store(store.base_url(), store.object_store());
-        }
+        // No listing cache: a catalog sees files written after it was opened (a running
+        // pipeline keeps writing) and files hidden after a read failure.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+            .build_arc()
+            .map_err(sql_err)?;
+        let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+        // Local paths are absolute in DataFusion (our store is rooted at the directory); S3 keys
+        // are the same in both.
+        let inner: Arc<dyn ObjectStore> = if store.base_url().scheme() == "file" {
+            Arc::new(object_store::local::LocalFileSystem::new())
+        } else {
+            store.object_store()
+        };
+        let skipped: Arc<RwLock<HashSet<Path>>> = Arc::default();
+        ctx.register_object_store(store.base_url(), Arc::new(SkippingStore { inner, hidden: skipped.clone() }));
         for table in Table::ALL {
             let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
                 .with_file_extension(".parquet")
@@ -131,7 +238,7 @@ impl Catalog {
         if let Some(n) = nearest {
             ctx.register_udtf("nearest_capsules", Arc::new(n));
         }
-        Ok(Catalog { ctx, store: store.clone() })
+        Ok(Catalog { ctx, store: store.clone(), skipped })
     }
 
     /// The DataFusion session, for callers that want the full API.
@@ -140,8 +247,55 @@ impl Catalog {
     }
 
     /// Runs a read-only statement (SELECT, SHOW, EXPLAIN, DESCRIBE); DDL and DML are refused
-    /// with a clear message.
+    /// with a clear message. A file that cannot be read fails the query with an error naming it
+    /// (unless an earlier [`Catalog::query_skipping`] on this catalog left it out already); use
+    /// that to answer from the readable files.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, StorageError> {
+        match self.run(sql).await? {
+            Ok(batches) => Ok(batches),
+            Err(e) => {
+                let corrupt = self.unreadable(sql).await;
+                if corrupt.is_empty() {
+                    Err(sql_err(e))
+                } else {
+                    let files: Vec<String> = corrupt.iter().map(|(path, why)| format!("{path} ({why})")).collect();
+                    Err(StorageError::Sql(format!("{e}; unreadable files: {}", files.join(", "))))
+                }
+            }
+        }
+    }
+
+    /// Like [`Catalog::query`], but a file that cannot be read (corrupt, truncated) is left out:
+    /// the answer comes from every other file, and [`QueryOutput::skipped`] names the files left
+    /// out and why. Left-out files stay out for the rest of this catalog's life.
+    pub async fn query_skipping(&self, sql: &str) -> Result<QueryOutput, StorageError> {
+        let mut skipped: BTreeMap<String, String> = BTreeMap::new();
+        loop {
+            match self.run(sql).await? {
+                Ok(batches) => return Ok(QueryOutput { batches, skipped: skipped.into_iter().collect() }),
+                Err(e) => {
+                    let mut fresh = 0;
+                    for (path, why) in self.unreadable(sql).await {
+                        let location = self.absolute(&path);
+                        if let Ok(mut hidden) = self.skipped.write() {
+                            if hidden.insert(location) {
+                                fresh += 1;
+                            }
+                        }
+                        skipped.insert(path, why);
+                    }
+                    if fresh == 0 {
+                        // Not a file problem (or nothing more to leave out): the real error.
+                        return Err(sql_err(e));
+                    }
+                    tracing::warn!(files = fresh, "leaving unreadable files out of the query");
+                }
+            }
+        }
+    }
+
+    /// Plans (errors here are final) and executes (errors returned inside) a statement.
+    async fn run(&self, sql: &str) -> Result<Result<Vec<RecordBatch>, datafusion::error::DataFusionError>, StorageError> {
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         let df = self.ctx.sql_with_options(sql, options).await.map_err(|e| {
             let msg = e.to_string();
@@ -151,23 +305,29 @@ impl Catalog {
                 sql_err(msg)
             }
         })?;
-        match df.collect().await {
-            Ok(batches) => Ok(batches),
-            Err(e) => {
-                // Name the file: DataFusion's Parquet errors do not always carry the path.
-                let mut corrupt = Vec::new();
-                for table in Table::ALL {
-                    if sql.contains(table.name()) {
-                        corrupt.extend(self.store.verify(table).await.unwrap_or_default());
-                    }
-                }
-                if corrupt.is_empty() {
-                    Err(sql_err(e))
-                } else {
-                    let files: Vec<String> = corrupt.iter().map(|(path, why)| format!("{path} ({why})")).collect();
-                    Err(StorageError::Sql(format!("{e}; unreadable files: {}", files.join(", "))))
-                }
+        Ok(df.collect().await)
+    }
+
+    /// Unreadable files of the tables a statement names: `(store path, reason)`. DataFusion's
+    /// Parquet errors do not always carry the path, so the files are checked one by one.
+    async fn unreadable(&self, sql: &str) -> Vec<(String, String)> {
+        let mut corrupt = Vec::new();
+        for table in Table::ALL {
+            if sql.contains(table.name()) {
+                corrupt.extend(self.store.verify(table).await.unwrap_or_default());
             }
+        }
+        corrupt
+    }
+
+    /// The object path DataFusion lists for a store path (absolute for local directories).
+    fn absolute(&self, store_path: &str) -> Path {
+        let url = self.store.base_url();
+        if url.scheme() == "file" {
+            let base = url.path().trim_end_matches('/');
+            Path::from(format!("{base}/{store_path}").trim_start_matches('/'))
+        } else {
+            Path::from(store_path)
         }
     }
 }

@@ -251,3 +251,50 @@ async fn a_failing_query_names_the_corrupt_file() {
     // The healthy partition is still readable through the store API.
     assert_eq!(store.read_capsules(Some(&files[1].service)).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_query_answers_from_the_readable_files_and_names_the_skipped_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+    store
+        .write_capsules(&[capsule("auth", "b <*>", T0, 2), capsule("cart", "a <*>", T0, 1), capsule("pay", "c <*>", T0, 40)])
+        .await
+        .unwrap();
+    let files = store.list_files(Table::Capsules).await.unwrap();
+    assert_eq!(files.len(), 3);
+    let victim = &files[1]; // cart
+    let path = dir.path().join(victim.path.as_ref());
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let catalog = Catalog::open(&store, None).unwrap();
+    let out = catalog.query_skipping("SELECT service, SUM(count) AS n FROM capsules GROUP BY service ORDER BY service").await.unwrap();
+    assert_eq!(out.skipped.len(), 1, "{:?}", out.skipped);
+    assert_eq!(out.skipped[0].0, victim.path.to_string());
+    assert!(!out.skipped[0].1.is_empty());
+    let batch = arrow::compute::concat_batches(&out.batches[0].schema(), &out.batches).unwrap();
+    let services = batch.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+    let got: Vec<&str> = (0..services.len()).map(|i| services.value(i)).collect();
+    assert_eq!(got, ["auth", "pay"]);
+    // The file stays left out in this catalog; a fresh one's strict form fails naming it.
+    assert!(catalog.query("SELECT COUNT(*) FROM capsules").await.is_ok());
+    let fresh = Catalog::open(&store, None).unwrap();
+    let err = fresh.query("SELECT COUNT(*) FROM capsules").await.unwrap_err().to_string();
+    assert!(err.contains(victim.path.as_ref()), "{err}");
+    // A query not touching the file just works.
+    let fresh = Catalog::open(&store, None).unwrap();
+    let ok = fresh.query_skipping("SELECT COUNT(*) FROM capsules WHERE service = 'pay'").await.unwrap();
+    assert!(ok.skipped.is_empty());
+    // A statement that fails for another reason is not retried into success.
+    assert!(fresh.query_skipping("SELECT no_such_column FROM capsules").await.is_err());
+}
+
+#[tokio::test]
+async fn blobs_are_listed_by_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+    assert!(store.list_blobs("ckpt").await.unwrap().is_empty());
+    for name in ["ckpt-a.json", "ckpt-a.w1.json", "other.json"] {
+        store.put_blob(name, b"{}".to_vec()).await.unwrap();
+    }
+    assert_eq!(store.list_blobs("ckpt-a").await.unwrap(), ["ckpt-a.json", "ckpt-a.w1.json"]);
+}

@@ -36,6 +36,9 @@ pub struct QueryArgs {
     /// else hashing).
     #[arg(long)]
     embedder: Option<String>,
+    /// Fail when a file cannot be read instead of answering from the other files.
+    #[arg(long)]
+    strict: bool,
 }
 
 /// Builds the embedder used for query text.
@@ -83,7 +86,15 @@ pub fn run(args: QueryArgs) -> anyhow::Result<()> {
             None
         };
         let catalog = Catalog::open(&store, nearest)?;
-        anyhow::Ok(catalog.query(&args.sql).await?)
+        if args.strict {
+            return anyhow::Ok(catalog.query(&args.sql).await?);
+        }
+        let out = catalog.query_skipping(&args.sql).await?;
+        // The answer stands without these files: say so loudly, on stderr, naming each one.
+        for (path, why) in &out.skipped {
+            eprintln!("error: unreadable file left out of the result: {path}: {why}");
+        }
+        anyhow::Ok(out.batches)
     })?;
     print_batches(&batches, args.format)
 }
