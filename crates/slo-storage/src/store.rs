@@ -215,18 +215,8 @@ impl Store {
     }
 
     async fn write_file(&self, path: &Path, batch: &RecordBatch) -> Result<(), StorageError> {
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(StorageError::pq(path))?))
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            // Point lookups (a capsule by fingerprint, a trace by id) skip row groups by bloom
-            // filter; columns absent from a table are ignored.
-            .set_column_bloom_filter_enabled(ColumnPath::from("fingerprint"), true)
-            .set_column_bloom_filter_enabled(ColumnPath::from("trace_id"), true)
-            .build();
-        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props)).map_err(StorageError::pq(path))?;
-        writer.write(batch).map_err(StorageError::pq(path))?;
-        let buf = writer.into_inner().map_err(StorageError::pq(path))?;
-        self.inner.put(path, PutPayload::from(Bytes::from(buf))).await.map_err(StorageError::os(path))?;
+        let buf = encode_parquet(path, batch)?;
+        self.inner.put(path, PutPayload::from(buf)).await.map_err(StorageError::os(path))?;
         Ok(())
     }
 
@@ -293,20 +283,31 @@ impl Store {
                 groups.entry((Table::RawEvents, part.0, part.1)).or_default().push(e);
             }
         }
-        let mut files = 0;
-        for ((table, service, date), rows) in groups {
+        let jobs: Vec<(Table, Path, Vec<&TelemetryEvent>)> = groups
+            .into_iter()
+            .map(|((table, service, date), rows)| {
+                let mut h = xxhash_rust::xxh3::Xxh3::new();
+                for e in &rows {
+                    h.update(e.event_id.as_bytes());
+                    h.update(&[0]);
+                }
+                let path = self.partition(table, &service, &date).join(format!("part-{:016x}.parquet", h.digest()));
+                (table, path, rows)
+            })
+            .collect();
+        // Encoding and compression dominate: partitions are encoded in parallel, one thread
+        // per core, then put one after the other.
+        let encoded = parallel_map(&jobs, |(table, path, rows)| {
             let batch = match table {
-                Table::Spans => tables::spans_to_batch(&rows)?,
-                Table::MetricPoints => tables::metrics_to_batch(&rows)?,
-                _ => tables::raw_to_batch(&rows)?,
+                Table::Spans => tables::spans_to_batch(rows)?,
+                Table::MetricPoints => tables::metrics_to_batch(rows)?,
+                _ => tables::raw_to_batch(rows)?,
             };
-            let mut h = xxhash_rust::xxh3::Xxh3::new();
-            for e in &rows {
-                h.update(e.event_id.as_bytes());
-                h.update(&[0]);
-            }
-            let path = self.partition(table, &service, &date).join(format!("part-{:016x}.parquet", h.digest()));
-            self.write_file(&path, &batch).await?;
+            encode_parquet(path, &batch)
+        });
+        let mut files = 0;
+        for ((_, path, _), bytes) in jobs.iter().zip(encoded) {
+            self.inner.put(path, PutPayload::from(bytes?)).await.map_err(StorageError::os(path))?;
             files += 1;
         }
         Ok(files)
@@ -409,6 +410,23 @@ impl Store {
         Ok(())
     }
 
+    /// Names of the blobs whose name starts with `prefix`, sorted.
+    pub async fn list_blobs(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let dir = self.root.clone().join("_index");
+        let metas: Vec<_> = match self.inner.list(Some(&dir)).try_collect().await {
+            Ok(m) => m,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(StorageError::ObjectStore { path: dir.to_string(), source: e }),
+        };
+        let mut names: Vec<String> = metas
+            .iter()
+            .filter_map(|m| m.location.filename().map(str::to_owned))
+            .filter(|n| n.starts_with(prefix))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Reads a blob stored with [`Store::put_blob`]; `None` when absent.
     pub async fn get_blob(&self, name: &str) -> Result<Option<Bytes>, StorageError> {
         let path = self.root.clone().join("_index").join(name);
@@ -418,6 +436,49 @@ impl Store {
             Err(e) => Err(StorageError::ObjectStore { path: path.to_string(), source: e }),
         }
     }
+}
+
+/// Encodes one batch as a Parquet file: zstd, bounded row groups, bloom filters on the lookup
+/// keys, and no dictionary for the (unique) id columns, where it only costs time.
+fn encode_parquet(path: &Path, batch: &RecordBatch) -> Result<Bytes, StorageError> {
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(StorageError::pq(path))?))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        // Point lookups (a capsule by fingerprint, a trace by id) skip row groups by bloom
+        // filter; columns absent from a table are ignored.
+        .set_column_bloom_filter_enabled(ColumnPath::from("fingerprint"), true)
+        .set_column_bloom_filter_enabled(ColumnPath::from("trace_id"), true);
+    for id in ["span_id", "parent_span_id", "event_id", "capsule_id"] {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(id), false);
+    }
+    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props.build())).map_err(StorageError::pq(path))?;
+    writer.write(batch).map_err(StorageError::pq(path))?;
+    Ok(Bytes::from(writer.into_inner().map_err(StorageError::pq(path))?))
+}
+
+/// `f` over `items` on up to one thread per core, results in order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let f = &f;
+    let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    items.iter().enumerate().skip(t).step_by(threads).map(|(i, item)| (i, f(item))).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for (i, r) in h.join().expect("encoder thread panicked") {
+                slots[i] = Some(r);
+            }
+        }
+    });
+    slots.into_iter().map(|r| r.expect("every item mapped")).collect()
 }
 
 /// Checks the Parquet trailer (metadata length + `PAR1`) before the decoder sees the file: a

@@ -12,7 +12,7 @@ use arrow::array::{
     StringArray, TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use slo_dataflow::event::{Capsule, CapsuleSample, EventKind, EventTime, TelemetryEvent};
+use slo_dataflow::event::{Capsule, CapsuleSample, EventKind, EventTime, SpanStatus, TelemetryEvent};
 
 use crate::error::StorageError;
 
@@ -245,23 +245,41 @@ pub fn batch_to_capsules(batch: &RecordBatch, service: &str) -> Result<Vec<Capsu
 
 /// Converts span events into a record batch (non-span events are skipped).
 pub fn spans_to_batch(spans: &[&TelemetryEvent]) -> Result<RecordBatch, StorageError> {
-    let opt = |f: &dyn Fn(&TelemetryEvent) -> Option<String>| -> ArrayRef { Arc::new(StringArray::from_iter(spans.iter().map(|e| f(e)))) };
-    let req = |f: &dyn Fn(&TelemetryEvent) -> String| -> ArrayRef { Arc::new(StringArray::from_iter_values(spans.iter().map(|e| f(e)))) };
+    // Borrowed strings all the way: no per-row allocation but the attributes' JSON.
+    let opt = |f: &dyn Fn(&TelemetryEvent) -> Option<&str>| -> ArrayRef { Arc::new(StringArray::from_iter(spans.iter().map(|e| f(e)))) };
+    let req = |f: &dyn Fn(&TelemetryEvent) -> &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(spans.iter().map(|e| f(e)))) };
     let columns: Vec<ArrayRef> = vec![
-        req(&|e| e.trace_id.clone().unwrap_or_default()),
-        req(&|e| e.span_id.clone().unwrap_or_else(|| e.event_id.clone())),
-        opt(&|e| e.parent_span_id.clone()),
-        opt(&|e| e.operation.clone()),
-        req(&|e| e.environment.clone()),
+        req(&|e| e.trace_id.as_deref().unwrap_or_default()),
+        req(&|e| e.span_id.as_deref().unwrap_or(&e.event_id)),
+        opt(&|e| e.parent_span_id.as_deref()),
+        opt(&|e| e.operation.as_deref()),
+        req(&|e| &e.environment),
         utc(TimestampMillisecondArray::from_iter_values(spans.iter().map(|e| ms(e.timestamp_ms)))),
         Arc::new(Int64Array::from_iter(spans.iter().map(|e| e.duration_us.map(|d| d as i64)))),
-        opt(&|e| e.status.map(|s| format!("{s:?}").to_lowercase())),
-        opt(&|e| e.http_method.clone()),
-        opt(&|e| e.http_route.clone()),
+        opt(&|e| e.status.map(status_name)),
+        opt(&|e| e.http_method.as_deref()),
+        opt(&|e| e.http_route.as_deref()),
         Arc::new(Int32Array::from_iter(spans.iter().map(|e| e.http_status.map(i32::from)))),
-        req(&|e| json(&e.attributes)),
+        Arc::new(StringArray::from_iter_values(spans.iter().map(|e| attributes_json(&e.attributes)))),
     ];
     Ok(RecordBatch::try_new(Table::Spans.schema(), columns)?)
+}
+
+/// The stored name of a span status (`ok`, `error`, `unset`).
+fn status_name(s: SpanStatus) -> &'static str {
+    match s {
+        SpanStatus::Ok => "ok",
+        SpanStatus::Error => "error",
+        SpanStatus::Unset => "unset",
+    }
+}
+
+fn attributes_json(a: &BTreeMap<String, String>) -> std::borrow::Cow<'static, str> {
+    if a.is_empty() {
+        std::borrow::Cow::Borrowed("{}")
+    } else {
+        std::borrow::Cow::Owned(json(a))
+    }
 }
 
 /// Converts metric points into a record batch.
