@@ -509,3 +509,103 @@ fn broker_restart_mid_run_keeps_totals_exact() {
     assert_eq!(stat(&out, "events:") + stat(&out, "replay skipped:"), total, "{out}");
     assert_eq!(store_counts(&store), expected, "capsule totals across a broker restart");
 }
+
+/// Starts `cmd` with stdout and stderr in `dir/NAME.out` and `dir/NAME.err`.
+fn spawn_logged(mut cmd: Command, dir: &Path, name: &str) -> std::process::Child {
+    let stdout = std::fs::File::create(dir.join(format!("{name}.out"))).unwrap();
+    let stderr = std::fs::File::create(dir.join(format!("{name}.err"))).unwrap();
+    cmd.stdout(stdout).stderr(stderr).spawn().unwrap()
+}
+
+/// Cluster mode as the issue states it: two runner processes on loopback (`-n 2 -p 0|1 -h
+/// hosts`, two worker threads each) over the 4-partition topic write exactly the capsules that a
+/// single-process run of the same records writes — same keys, counts, severities, samples and
+/// first/last-seen times — and between them consume every partition once.
+#[test]
+fn two_processes_over_four_partitions_match_a_single_process_run() {
+    let Some(b) = brokers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique("raw-cluster");
+    create_topic(&b, &topic);
+    let events = generate(&dir.path().join("data"), 3_000);
+    let (expected, total) = file_counts(&events);
+    assert_eq!(produce(&b, &topic, &events), total);
+
+    let single = dir.path().join("single").to_string_lossy().into_owned();
+    let group = unique("g-single");
+    let out = ok(runner().args(run_args(&b, &topic, &group, &single)).output().unwrap(), "single-process run");
+    assert_eq!(stat(&out, "events:"), total, "{out}");
+
+    let hosts = dir.path().join("hosts");
+    let ports: Vec<u16> = {
+        let listeners: Vec<std::net::TcpListener> = (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+        listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+    };
+    std::fs::write(&hosts, ports.iter().map(|p| format!("127.0.0.1:{p}\n")).collect::<String>()).unwrap();
+    let clustered = dir.path().join("cluster").to_string_lossy().into_owned();
+    let group = unique("g-cluster");
+    let hosts_arg = hosts.to_string_lossy().into_owned();
+    let mut children: Vec<std::process::Child> = (0..2)
+        .map(|p| {
+            let mut cmd = runner();
+            cmd.args(run_args(&b, &topic, &group, &clustered)).args(["-w", "2", "-n", "2", "-p", &p.to_string(), "-h", &hosts_arg]);
+            spawn_logged(cmd, dir.path(), &format!("process-{p}"))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut statuses = vec![None, None];
+    while statuses.iter().any(Option::is_none) && Instant::now() < deadline {
+        for (i, c) in children.iter_mut().enumerate() {
+            if statuses[i].is_none() {
+                statuses[i] = c.try_wait().unwrap();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for c in &mut children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    let mut outs = Vec::new();
+    for (p, status) in statuses.iter().enumerate() {
+        let (stdout, stderr) = (read(&format!("process-{p}.out")), read(&format!("process-{p}.err")));
+        assert!(status.is_some_and(|s| s.success()), "process {p}: {status:?}\n{stdout}\n{stderr}");
+        outs.push(stdout);
+    }
+    let events_seen: u64 = outs.iter().map(|o| stat(o, "events:")).sum();
+    assert_eq!(events_seen, total, "{outs:?}");
+    assert_eq!(outs.iter().map(|o| stat(o, "late events:")).sum::<u64>(), 0, "{outs:?}");
+    let mut partitions: Vec<String> = outs
+        .iter()
+        .flat_map(|o| {
+            let line = o.lines().find_map(|l| l.split_once("partitions here: ").map(|x| x.1.to_owned())).unwrap();
+            assert_eq!(line.split_whitespace().count(), 2, "each process owns two partitions: {o}");
+            line.split_whitespace().map(str::to_owned).collect::<Vec<_>>()
+        })
+        .collect();
+    partitions.sort();
+    assert_eq!(partitions, ["0", "1", "2", "3"]);
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let read_sorted = |loc: &str| {
+        let mut v = rt.block_on(slo_storage::Store::open(loc).unwrap().read_capsules(None)).unwrap();
+        v.sort_by_key(|c| c.capsule_id());
+        v
+    };
+    let (one, two) = (read_sorted(&single), read_sorted(&clustered));
+    assert!(!one.is_empty());
+    assert_eq!(one.len(), two.len(), "capsule count: single {} vs cluster {}", one.len(), two.len());
+    for (a, b) in one.iter().zip(&two) {
+        assert_eq!(a, b, "capsule {} differs between the single-process and the cluster run", a.capsule_id());
+    }
+    assert_eq!(store_counts(&clustered), expected);
+    // Every worker (2 processes × 2 threads) recorded the global durable watermark it saw.
+    let index = Path::new(&clustered).join("_index");
+    let checkpoints: Vec<String> = std::fs::read_dir(&index)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with("kafka-checkpoint-"))
+        .collect();
+    assert_eq!(checkpoints.len(), 4, "{checkpoints:?}");
+}

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use slo_dataflow::avro::telemetry_codec;
@@ -34,6 +34,13 @@ pub struct ProduceArgs {
     /// Stop after this many events.
     #[arg(long)]
     limit: Option<u64>,
+    /// Send at this steady rate (events per second) instead of as fast as possible.
+    #[arg(long, value_name = "EVENTS_PER_SEC")]
+    rate: Option<f64>,
+    /// Re-stamp every event with the wall clock when it is sent: a live feed (load tests,
+    /// latency measurements, demos) instead of a replay of the recorded event times.
+    #[arg(long)]
+    live: bool,
 }
 
 /// Runs `produce`.
@@ -49,12 +56,27 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let (mut sent, mut skipped) = (0u64, 0u64);
     let mut last_report = Instant::now();
     let mut stderr = std::io::stderr();
+    if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        bail!("--rate must be a positive number of events per second");
+    }
     for item in source {
         if args.limit.is_some_and(|l| sent >= l) {
             break;
         }
+        if let Some(rate) = args.rate {
+            // Pace against the start, not the previous send: no drift, short bursts catch up.
+            let due = started + Duration::from_secs_f64(sent as f64 / rate);
+            let now = Instant::now();
+            if due > now {
+                sender.poll();
+                std::thread::sleep(due - now);
+            }
+        }
         match item {
-            Ok(event) => {
+            Ok(mut event) => {
+                if args.live {
+                    event.timestamp_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+                }
                 let bytes = codec.encode(&event)?;
                 sender.send(&args.topic, event.service.as_bytes(), &bytes, None)?;
                 sent += 1;

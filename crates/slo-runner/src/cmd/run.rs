@@ -140,9 +140,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             eprintln!("note: using the feature-hashing embedder (no model); pass --embedder minilm for MiniLM");
         }
     }
-    if args.kafka.kafka {
-        return super::kafka_run::run(*args.kafka, kafka_file, config, args.store.clone());
-    }
     let cluster = ClusterConfig {
         workers: args.workers.unwrap_or(1),
         processes: args.processes.unwrap_or(1),
@@ -150,6 +147,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         hostfile: args.hostfile.clone(),
         addresses: Vec::new(),
     };
+    if args.kafka.kafka {
+        return super::kafka_run::run(*args.kafka, kafka_file, config, args.store.clone(), cluster);
+    }
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let suffix = if cluster.processes > 1 { format!("-p{}", cluster.process) } else { String::new() };
     let capsules = JsonLinesSink::create(&args.out.join(format!("capsules{suffix}.jsonl")))?;
