@@ -18,10 +18,15 @@ trap cleanup EXIT
 eval "$(scripts/s3-server.sh "$WORK/s3")"
 # Kafka: tansu on 127.0.0.1 (installed by scripts/setup-kafka.sh), topics created explicitly.
 eval "$(scripts/setup-kafka.sh)"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Build the tests first and create the topics with the runner binary they built: a separate
+# `cargo run` would build the whole dependency tree a second time (the tests' dev-dependencies
+# turn on more features of shared crates such as tokio).
+cargo test --workspace --all-targets --no-run
+export SLO_RUNNER="$PWD/target/debug/slo-runner"
 eval "$(scripts/kafka-broker.sh "$WORK/kafka")"
 # With everything installed, tests that need the model, S3, Kafka or promtool must run: missing
 # ones fail.
 export SLO_SCOUT_REQUIRE_MODEL=1 SLO_SCOUT_REQUIRE_S3=1 SLO_SCOUT_REQUIRE_KAFKA=1 SLO_SCOUT_REQUIRE_PROMTOOL=1
-export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
