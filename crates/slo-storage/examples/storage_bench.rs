@@ -117,6 +117,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("| capsule lookup by fingerprint over {n_capsules} capsules (SQL, median of 3) | {:.1} ms |", lookups[1]);
 
     // 4. Vector index: recall@10 vs exact on 100k, top-10 latency on n_vectors.
+    if n_vectors == 0 {
+        return Ok(());
+    }
     let dim = 384;
     let recall_n = 100_000.min(n_vectors);
     let mut idx = VectorIndex::new(VectorIndexConfig { dimensions: dim, ..Default::default() })?;
