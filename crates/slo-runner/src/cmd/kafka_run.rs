@@ -40,8 +40,9 @@
 //! (`…<group>-<topic>.json` for worker 0, `….w<i>.json` for worker `i`); a restart skips below
 //! the highest of them. Each worker broadcasts the newest event time it has read, so a worker
 //! whose partitions are idle (or that owns none) follows the others instead of holding them back.
-//! Stop a cluster by signalling every process; restart it with any layout (the checkpoints and
-//! committed offsets do not depend on it).
+//! Stop a cluster by signalling every process, and restart it with the same layout: capsule keys
+//! map to workers (and so to upsert files) by the worker count, so after a crash a different
+//! layout could recompute a window into another worker's file next to the old copy.
 //!
 //! Known limit: the template miner's state is not checkpointed, so replayed windows are re-mined
 //! by a cold miner. A window that was upserted but not yet covered by `D` when the process died
