@@ -129,6 +129,72 @@ impl VectorIndex {
         Ok(())
     }
 
+    /// Adds or replaces many vectors at once, inserting on one thread per core — the way to
+    /// build or rebuild a large index ([`VectorIndex::upsert`] inserts one at a time). Within the
+    /// batch the last vector of a capsule wins; the cap evicts the oldest-added ids first, as
+    /// `upsert` does. Nothing is inserted when an item is invalid.
+    pub fn upsert_batch(&mut self, items: &[(String, Vec<f32>)]) -> Result<(), StorageError> {
+        let mut keys = Vec::with_capacity(items.len());
+        for (id, v) in items {
+            if v.len() != self.cfg.dimensions {
+                return Err(StorageError::Index(format!("vector of length {} for a {}-d index", v.len(), self.cfg.dimensions)));
+            }
+            keys.push(key_of(id)?);
+        }
+        let last: std::collections::HashMap<u64, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        let mut chosen: Vec<usize> = (0..items.len()).filter(|i| last.get(&keys[*i]) == Some(i)).collect();
+        for &i in &chosen {
+            let key = keys[i];
+            if self.index.contains(key) {
+                self.index.remove(key).map_err(ierr)?;
+                if let Some(seq) = self.seq_of.remove(&key) {
+                    self.order.remove(&seq);
+                }
+            }
+        }
+        let max = self.cfg.max_vectors.max(1);
+        if chosen.len() > max {
+            // The earliest of the batch would be evicted by its own later items.
+            self.evictions += (chosen.len() - max) as u64;
+            chosen.drain(..chosen.len() - max);
+        }
+        while self.index.size() + chosen.len() > max {
+            let Some((_, victim)) = self.order.pop_first() else { break };
+            self.seq_of.remove(&victim);
+            self.index.remove(victim).map_err(ierr)?;
+            self.evictions += 1;
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(chosen.len()).max(1);
+        let needed = (self.index.size() + chosen.len()).max(self.index.capacity());
+        self.index.reserve_capacity_and_threads(needed, threads).map_err(ierr)?;
+        let index = &self.index;
+        let (keys, chosen) = (&keys, &chosen);
+        let failures: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    scope.spawn(move || {
+                        for &i in chosen.iter().skip(t).step_by(threads) {
+                            if let Err(e) = index.add(keys[i], &items[i].1) {
+                                return Some(e.to_string());
+                            }
+                        }
+                        None
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().unwrap_or_else(|_| Some("insert thread panicked".into()))).collect()
+        });
+        if let Some(first) = failures.into_iter().next() {
+            return Err(StorageError::Index(first));
+        }
+        for &i in chosen {
+            self.order.insert(self.next_seq, keys[i]);
+            self.seq_of.insert(keys[i], self.next_seq);
+            self.next_seq += 1;
+        }
+        Ok(())
+    }
+
     /// Removes capsules (retention).
     pub fn remove(&mut self, capsule_ids: &[String]) -> Result<usize, StorageError> {
         let mut n = 0;
@@ -213,6 +279,31 @@ mod tests {
         assert_eq!(idx.remove(&[format!("{:016x}", 3)]).unwrap(), 1);
         assert!(idx.upsert("not-hex", &unit(0, 8)).is_err());
         assert!(idx.upsert(&format!("{:016x}", 5), &[1.0]).is_err());
+    }
+
+    #[test]
+    fn batch_upserts_find_themselves_replace_and_respect_the_cap() {
+        let id = |i: u64| format!("{i:016x}");
+        let mut idx = VectorIndex::new(VectorIndexConfig { dimensions: 16, max_vectors: 1_000, ..Default::default() }).unwrap();
+        let batch: Vec<(String, Vec<f32>)> = (0..800u64).map(|i| (id(i), unit(i, 16))).collect();
+        idx.upsert_batch(&batch).unwrap();
+        assert_eq!(idx.len(), 800);
+        for i in [0u64, 399, 799] {
+            assert_eq!(idx.search(&unit(i, 16), 1).unwrap()[0].capsule_id, id(i));
+        }
+        // Replacements and a duplicate within the batch (the last one wins), then the cap.
+        let mut more: Vec<(String, Vec<f32>)> = (700..1_100u64).map(|i| (id(i), unit(i + 10_000, 16))).collect();
+        more.push((id(1_099), unit(42_424, 16)));
+        idx.upsert_batch(&more).unwrap();
+        assert_eq!(idx.len(), 1_000);
+        assert_eq!(idx.evictions(), 100); // 800 - 100 + 400 new = 1,100 > 1,000: the 100 oldest go
+        assert!(idx.search(&unit(0, 16), 1).unwrap()[0].capsule_id != id(0));
+        assert_eq!(idx.search(&unit(42_424, 16), 1).unwrap()[0].capsule_id, id(1_099));
+        assert_eq!(idx.search(&unit(10_750, 16), 1).unwrap()[0].capsule_id, id(750));
+        // Invalid items insert nothing.
+        assert!(idx.upsert_batch(&[(id(5_000), unit(1, 16)), ("zz".into(), unit(2, 16))]).is_err());
+        assert!(idx.upsert_batch(&[(id(5_001), vec![1.0])]).is_err());
+        assert_eq!(idx.len(), 1_000);
     }
 
     #[tokio::test]
