@@ -49,11 +49,9 @@ impl Sink<Capsule> for StoreSink {
         self.runtime.block_on(self.store.write_capsules(&capsules)).map_err(|e| storage_err("capsules", e))?;
         if let Some(index) = &self.index {
             let mut idx = index.lock().map_err(|_| SinkError::Encode("index lock poisoned".into()))?;
-            for c in &capsules {
-                if let Some(v) = &c.embedding {
-                    idx.upsert(&c.capsule_id(), v).map_err(|e| storage_err("vector index", e))?;
-                }
-            }
+            let vectors: Vec<(String, Vec<f32>)> =
+                capsules.iter().filter_map(|c| c.embedding.as_ref().map(|v| (c.capsule_id(), v.clone()))).collect();
+            idx.upsert_batch(&vectors).map_err(|e| storage_err("vector index", e))?;
         }
         Ok(())
     }

@@ -134,6 +134,9 @@ impl VectorIndex {
     /// batch the last vector of a capsule wins; the cap evicts the oldest-added ids first, as
     /// `upsert` does. Nothing is inserted when an item is invalid.
     pub fn upsert_batch(&mut self, items: &[(String, Vec<f32>)]) -> Result<(), StorageError> {
+        if items.is_empty() {
+            return Ok(());
+        }
         let mut keys = Vec::with_capacity(items.len());
         for (id, v) in items {
             if v.len() != self.cfg.dimensions {

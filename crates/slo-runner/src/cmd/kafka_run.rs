@@ -95,7 +95,7 @@ use timely::dataflow::operators::{Capability, Inspect, Probe};
 use timely::dataflow::{ProbeHandle, StreamVec};
 
 use super::metrics_http::{serve, RunnerMetrics};
-use super::kafka::{KafkaConnArgs, QuietContext, Sender, CAPSULE_EMBEDDINGS, CAPSULE_EVENTS, DEAD_LETTER, RAW_TELEMETRY};
+use super::kafka::{KafkaConnArgs, QuietContext, Sender, CAPSULE_EMBEDDINGS, CAPSULE_EVENTS, DEAD_LETTER, FLUSH_DEADLINE, RAW_TELEMETRY};
 use super::run::parse_duration_ms;
 
 /// Kafka flags of `run` (active with `--kafka`).
@@ -795,8 +795,11 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
                 heartbeat_sent = newest;
             }
             // Let the dataflow close and write what the watermark closed, for a bounded time:
-            // with several workers the global frontier also waits for the others.
-            let budget = Instant::now() + sh.commit_interval.max(Duration::from_millis(200));
+            // with several workers the global frontier also waits for the others. A stopping
+            // worker waits for all of it (bounded by the producer's own deadline), so what its
+            // watermark closed is durable and committed before it exits.
+            let wait = if stopping { FLUSH_DEADLINE } else { sh.commit_interval.max(Duration::from_millis(200)) };
+            let budget = Instant::now() + wait;
             while probe.less_than(input.time()) && Instant::now() < budget && sink_state.borrow().error.is_none() {
                 // Parks (woken by other workers' messages) rather than spinning while they catch up.
                 worker.step_or_park(Some(Duration::from_millis(5)));
