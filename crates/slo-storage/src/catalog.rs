@@ -144,10 +144,9 @@ struct SkippingStore {
     hidden: Arc<RwLock<HashSet<Path>>>,
 }
 
-impl SkippingStore {
-    fn visible(&self, location: &Path) -> bool {
-        self.hidden.read().map(|h| !h.contains(location)).unwrap_or(true)
-    }
+/// Whether a listing shows `location` (a poisoned lock hides nothing).
+fn visible(hidden: &RwLock<HashSet<Path>>, location: &Path) -> bool {
+    hidden.read().map(|h| !h.contains(location)).unwrap_or(true)
 }
 
 impl std::fmt::Display for SkippingStore {
@@ -186,18 +185,14 @@ impl ObjectStore for SkippingStore {
         self.inner
             .list(prefix)
             .filter(move |m| {
-                let keep = match m {
-                    Ok(meta) => hidden.read().map(|h| !h.contains(&meta.location)).unwrap_or(true),
-                    Err(_) => true,
-                };
-                futures::future::ready(keep)
+                futures::future::ready(m.as_ref().map_or(true, |meta| visible(&hidden, &meta.location)))
             })
             .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
         let mut result = self.inner.list_with_delimiter(prefix).await?;
-        result.objects.retain(|m| self.visible(&m.location));
+        result.objects.retain(|m| visible(&self.hidden, &m.location));
         Ok(result)
     }
 

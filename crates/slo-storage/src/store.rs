@@ -215,8 +215,12 @@ impl Store {
     }
 
     async fn write_file(&self, path: &Path, batch: &RecordBatch) -> Result<(), StorageError> {
-        let buf = encode_parquet(path, batch)?;
-        self.inner.put(path, PutPayload::from(buf)).await.map_err(StorageError::os(path))?;
+        self.put_file(path, encode_parquet(path, batch)?).await
+    }
+
+    /// One atomic put of an encoded file.
+    async fn put_file(&self, path: &Path, bytes: Bytes) -> Result<(), StorageError> {
+        self.inner.put(path, PutPayload::from(bytes)).await.map_err(StorageError::os(path))?;
         Ok(())
     }
 
@@ -307,7 +311,7 @@ impl Store {
         });
         let mut files = 0;
         for ((_, path, _), bytes) in jobs.iter().zip(encoded) {
-            self.inner.put(path, PutPayload::from(bytes?)).await.map_err(StorageError::os(path))?;
+            self.put_file(path, bytes?).await?;
             files += 1;
         }
         Ok(files)
@@ -456,8 +460,8 @@ fn encode_parquet(path: &Path, batch: &RecordBatch) -> Result<Bytes, StorageErro
     Ok(Bytes::from(writer.into_inner().map_err(StorageError::pq(path))?))
 }
 
-/// `f` over `items` on up to one thread per core, results in order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// `f` over `items` on up to one thread per core (at most one per item), results in order.
+pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
     if threads <= 1 {
         return items.iter().map(f).collect();
@@ -473,7 +477,7 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
             })
             .collect();
         for h in handles {
-            for (i, r) in h.join().expect("encoder thread panicked") {
+            for (i, r) in h.join().expect("a parallel_map thread panicked") {
                 slots[i] = Some(r);
             }
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use crate::error::StorageError;
-use crate::store::Store;
+use crate::store::{parallel_map, Store};
 
 /// Name of the index blob in the store.
 pub const INDEX_BLOB: &str = "capsules.usearch";
@@ -107,26 +107,44 @@ impl VectorIndex {
             return Err(StorageError::Index(format!("vector of length {} for a {}-d index", vector.len(), self.cfg.dimensions)));
         }
         let key = key_of(capsule_id)?;
-        if self.index.contains(key) {
-            self.index.remove(key).map_err(ierr)?;
-            if let Some(seq) = self.seq_of.remove(&key) {
-                self.order.remove(&seq);
-            }
+        self.forget(key)?;
+        self.make_room(1)?;
+        if self.index.size() + 1 > self.index.capacity() {
+            self.index.reserve((self.index.capacity() * 2).max(1024)).map_err(ierr)?;
         }
-        while self.index.size() >= self.cfg.max_vectors.max(1) {
+        self.index.add(key, vector).map_err(ierr)?;
+        self.remember(key);
+        Ok(())
+    }
+
+    /// Removes `key` from the index and the insertion order; whether it was there.
+    fn forget(&mut self, key: u64) -> Result<bool, StorageError> {
+        if !self.index.contains(key) {
+            return Ok(false);
+        }
+        self.index.remove(key).map_err(ierr)?;
+        if let Some(seq) = self.seq_of.remove(&key) {
+            self.order.remove(&seq);
+        }
+        Ok(true)
+    }
+
+    /// Evicts the oldest-added ids (counted) until `incoming` more fit under the cap.
+    fn make_room(&mut self, incoming: usize) -> Result<(), StorageError> {
+        while self.index.size() + incoming > self.cfg.max_vectors.max(1) {
             let Some((_, victim)) = self.order.pop_first() else { break };
             self.seq_of.remove(&victim);
             self.index.remove(victim).map_err(ierr)?;
             self.evictions += 1;
         }
-        if self.index.size() + 1 > self.index.capacity() {
-            self.index.reserve((self.index.capacity() * 2).max(1024)).map_err(ierr)?;
-        }
-        self.index.add(key, vector).map_err(ierr)?;
+        Ok(())
+    }
+
+    /// Records `key` as the newest-added id.
+    fn remember(&mut self, key: u64) {
         self.order.insert(self.next_seq, key);
         self.seq_of.insert(key, self.next_seq);
         self.next_seq += 1;
-        Ok(())
     }
 
     /// Adds or replaces many vectors at once, inserting on one thread per core — the way to
@@ -147,13 +165,7 @@ impl VectorIndex {
         let last: std::collections::HashMap<u64, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
         let mut chosen: Vec<usize> = (0..items.len()).filter(|i| last.get(&keys[*i]) == Some(i)).collect();
         for &i in &chosen {
-            let key = keys[i];
-            if self.index.contains(key) {
-                self.index.remove(key).map_err(ierr)?;
-                if let Some(seq) = self.seq_of.remove(&key) {
-                    self.order.remove(&seq);
-                }
-            }
+            self.forget(keys[i])?;
         }
         let max = self.cfg.max_vectors.max(1);
         if chosen.len() > max {
@@ -161,39 +173,16 @@ impl VectorIndex {
             self.evictions += (chosen.len() - max) as u64;
             chosen.drain(..chosen.len() - max);
         }
-        while self.index.size() + chosen.len() > max {
-            let Some((_, victim)) = self.order.pop_first() else { break };
-            self.seq_of.remove(&victim);
-            self.index.remove(victim).map_err(ierr)?;
-            self.evictions += 1;
-        }
+        self.make_room(chosen.len())?;
+        // `parallel_map` runs one thread per core, at most one per item: reserve that many.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(chosen.len()).max(1);
         let needed = (self.index.size() + chosen.len()).max(self.index.capacity());
         self.index.reserve_capacity_and_threads(needed, threads).map_err(ierr)?;
         let index = &self.index;
-        let (keys, chosen) = (&keys, &chosen);
-        let failures: Vec<String> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    scope.spawn(move || {
-                        for &i in chosen.iter().skip(t).step_by(threads) {
-                            if let Err(e) = index.add(keys[i], &items[i].1) {
-                                return Some(e.to_string());
-                            }
-                        }
-                        None
-                    })
-                })
-                .collect();
-            handles.into_iter().filter_map(|h| h.join().unwrap_or_else(|_| Some("insert thread panicked".into()))).collect()
-        });
-        if let Some(first) = failures.into_iter().next() {
-            return Err(StorageError::Index(first));
-        }
-        for &i in chosen {
-            self.order.insert(self.next_seq, keys[i]);
-            self.seq_of.insert(keys[i], self.next_seq);
-            self.next_seq += 1;
+        let added = parallel_map(&chosen, |&i| index.add(keys[i], &items[i].1).map_err(ierr));
+        added.into_iter().collect::<Result<Vec<()>, StorageError>>()?;
+        for &i in &chosen {
+            self.remember(keys[i]);
         }
         Ok(())
     }
@@ -202,12 +191,7 @@ impl VectorIndex {
     pub fn remove(&mut self, capsule_ids: &[String]) -> Result<usize, StorageError> {
         let mut n = 0;
         for id in capsule_ids {
-            let key = key_of(id)?;
-            if self.index.contains(key) {
-                self.index.remove(key).map_err(ierr)?;
-                if let Some(seq) = self.seq_of.remove(&key) {
-                    self.order.remove(&seq);
-                }
+            if self.forget(key_of(id)?)? {
                 n += 1;
             }
         }
