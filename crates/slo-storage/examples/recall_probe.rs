@@ -1,4 +1,5 @@
-//! Recall@10 of the HNSW index vs exact search for several `expansion_search` values.
+//! Recall@10 of the HNSW index vs exact search for several fixed `expansion_search` values
+//! (calibration off).
 //!
 //! ```sh
 //! cargo run --release -p slo-storage --example recall_probe -- [VECTORS] [DIM] [CONNECTIVITY]
@@ -15,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (n, dim) = (args.first().copied().unwrap_or(20_000), args.get(1).copied().unwrap_or(384));
     let connectivity = args.get(2).copied().unwrap_or(VectorIndexConfig::default().connectivity);
     let mut rng = SplitMix64::new(3);
-    let mut idx = VectorIndex::new(VectorIndexConfig { dimensions: dim, connectivity, ..Default::default() })?;
+    let mut idx = VectorIndex::new(VectorIndexConfig { dimensions: dim, connectivity, target_recall: 0.0, ..Default::default() })?;
     let t = Instant::now();
     for i in 0..n {
         idx.upsert(&format!("{i:016x}"), &rng.unit_vector(dim))?;

@@ -132,25 +132,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         idx.upsert_batch(&batch)?;
         added = end;
         if added == recall_n {
-            let queries: Vec<Vec<f32>> = (0..100).map(|_| rng.unit_vector(dim)).collect();
-            let mut hit = 0;
-            for q in &queries {
-                let approx: std::collections::HashSet<String> = idx.search(q, 10)?.into_iter().map(|h| h.capsule_id).collect();
-                hit += idx.exact_search(q, 10)?.into_iter().filter(|h| approx.contains(&h.capsule_id)).count();
-            }
-            println!("| recall@10 vs exact, {recall_n} random 384-d unit vectors, 100 queries | {:.3} |", hit as f64 / 1000.0);
+            report_vectors(&idx, &mut rng, dim, 100)?;
         }
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("| HNSW build, {n_vectors} vectors ({threads} threads, batches of 100k) | {:.0} s |", t.elapsed().as_secs_f64());
-    let mut lat = Vec::new();
-    for _ in 0..200 {
-        let q = rng.unit_vector(dim);
+    println!("| HNSW build, {n_vectors} vectors ({threads} threads, batches of 100k, with calibrations) | {:.0} s |", t.elapsed().as_secs_f64());
+    if n_vectors > recall_n {
+        report_vectors(&idx, &mut rng, dim, 100)?;
+    }
+    let calibrated = idx.expansion_search();
+    for ef in [64, 1024] {
+        if ef < calibrated {
+            idx.set_expansion_search(ef);
+            report_vectors(&idx, &mut rng, dim, 100)?;
+        }
+    }
+    Ok(())
+}
+
+/// Recall@10 vs exact and top-10 latency over `queries` fresh random queries, at the index's
+/// current `expansion_search` (with its calibration, when it has one).
+fn report_vectors(idx: &VectorIndex, rng: &mut SplitMix64, dim: usize, queries: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let queries: Vec<Vec<f32>> = (0..queries).map(|_| rng.unit_vector(dim)).collect();
+    let mut hit = 0;
+    let mut lat = Vec::with_capacity(queries.len());
+    for q in &queries {
         let t = Instant::now();
-        idx.search(&q, 10)?;
-        lat.push(t.elapsed().as_secs_f64() * 1e6);
+        let approx = idx.search(q, 10)?;
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+        let exact: std::collections::HashSet<String> = idx.exact_search(q, 10)?.into_iter().map(|h| h.capsule_id).collect();
+        hit += approx.into_iter().filter(|h| exact.contains(&h.capsule_id)).count();
     }
     lat.sort_by(f64::total_cmp);
-    println!("| top-10 search latency on {n_vectors} vectors | p50 {:.0} µs, p99 {:.0} µs |", lat[100], lat[197]);
+    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
+    let how = match idx.calibration() {
+        Some(c) => format!("calibrated: ef_search {} (sample recall {:.3} at {} vectors)", c.expansion_search, c.recall, c.vectors),
+        None => format!("fixed ef_search {}", idx.expansion_search()),
+    };
+    println!(
+        "| {} random 384-d vectors, {how} | recall@10 {:.3} on {} fresh queries; top-10 latency p50 {:.2} ms, p99 {:.2} ms |",
+        idx.len(),
+        hit as f64 / (10 * queries.len()) as f64,
+        queries.len(),
+        pct(0.5),
+        pct(0.99)
+    );
     Ok(())
 }

@@ -210,7 +210,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let index = index.lock().map_err(|_| anyhow::anyhow!("vector index lock poisoned"))?;
         rt.block_on(index.save(store))?;
-        println!("vectors:       {}", index.len());
+        let search = match index.calibration() {
+            Some(c) => format!("ef_search {} calibrated to recall@10 {:.3}", c.expansion_search, c.recall),
+            None => format!("ef_search {}", index.expansion_search()),
+        };
+        println!("vectors:       {} ({} evicted; {search})", index.len(), index.evictions());
     }
     if let Some(s) = &args.store {
         println!("store:         {s}");
