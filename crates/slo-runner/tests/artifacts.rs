@@ -246,6 +246,8 @@ fn artifacts_with_a_store_attach_evidence_capsules_and_trace_ids() {
     assert!(sample.status.success(), "{}", text(&sample));
     let run = bin().args(["run", "--input"]).arg(&data).arg("--store").arg(&store).arg("--out").arg(tmp.path().join("run")).output().unwrap();
     assert!(run.status.success(), "{}", text(&run));
+    // The sample directory holds events and a hidden ground truth: nothing in it is malformed.
+    assert!(text(&run).contains("malformed:     0 (dead letters)"), "{}", text(&run));
     let done = bin().args(["artifacts", "--slo", SPEC, "--out"]).arg(&out).arg("--store").arg(&store).output().unwrap();
     assert!(done.status.success(), "{}", text(&done));
     let md = std::fs::read_to_string(out.join("runbooks/checkout-requests-availability.md")).unwrap();

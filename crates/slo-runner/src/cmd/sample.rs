@@ -10,7 +10,8 @@ use slo_dataflow::synthetic::{generate, SyntheticConfig};
 /// Arguments of `sample`.
 #[derive(clap::Args)]
 pub struct SampleArgs {
-    /// Output directory: `events.jsonl` and `ground_truth.json` are written there.
+    /// Output directory: `events.jsonl` and `.ground_truth.json` are written there (the ground
+    /// truth is a hidden file so that `run --input DIR` reads only the events).
     #[arg(long)]
     out: PathBuf,
     /// Number of requests (traces).
@@ -36,7 +37,9 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
         w.write_all(b"\n")?;
     }
     w.flush()?;
-    std::fs::write(args.out.join("ground_truth.json"), serde_json::to_vec_pretty(&truth)?)?;
-    eprintln!("wrote {} events ({} requests) to {}", events.len(), args.requests, path.display());
+    // Hidden: directory inputs skip dot files, so the truth is never read as telemetry.
+    let truth_path = args.out.join(".ground_truth.json");
+    std::fs::write(&truth_path, serde_json::to_vec_pretty(&truth)?)?;
+    eprintln!("wrote {} events ({} requests) to {}, ground truth to {}", events.len(), args.requests, path.display(), truth_path.display());
     Ok(())
 }
