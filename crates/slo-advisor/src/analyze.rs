@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::journeys::{discover, Edge, Journey, JourneyConfig, Request};
+use crate::journeys::{discover_traces, summarize, Edge, Journey, JourneyConfig, Request, TraceSet};
 use crate::promql::{queries, MetricConvention, SliQueries};
 use crate::sli::{compute, JourneySli, SliMinute};
 use crate::spans::Span;
@@ -51,13 +51,19 @@ pub struct Analysis {
     pub requests: Vec<Request>,
 }
 
-/// Analyses spans.
+/// Analyses spans held in memory.
 pub fn analyze(spans: &[Span], cfg: &AnalyzeConfig) -> Analysis {
-    let d = discover(spans, &cfg.journeys);
+    analyze_traces(&summarize(spans), cfg)
+}
+
+/// Analyses assembled traces: from [`summarize`] over spans in memory, or from
+/// [`crate::store_traces::traces_from_store`], where DataFusion assembled them over the store.
+pub fn analyze_traces(set: &TraceSet, cfg: &AnalyzeConfig) -> Analysis {
+    let d = discover_traces(set, &cfg.journeys);
     let slis = compute(&d);
     let promql = d.journeys.iter().map(|j| queries(&cfg.convention, j)).collect();
     Analysis {
-        spans: spans.len(),
+        spans: set.spans,
         traces: d.traces,
         orphan_spans: d.orphan_spans,
         generic_roots: d.generic_roots,

@@ -47,14 +47,58 @@ impl Default for JourneyConfig {
 pub struct Request {
     /// Index of the journey in [`Discovery::journeys`].
     pub journey: usize,
-    /// Index of the root span in the input slice.
-    pub root: usize,
+    /// The trace id.
+    pub trace_id: String,
     /// Root start, ms since epoch.
     pub start_ms: u64,
     /// Root duration in µs (the request latency).
     pub duration_us: u64,
     /// Whether the request failed (the root span's error flag).
     pub error: bool,
+}
+
+/// One trace reduced to what journey discovery needs: its entry (root) span, the distinct
+/// operations directly under it and what it touched. [`summarize`] builds these from spans in
+/// memory; [`crate::store_traces`] builds the same rows with DataFusion over the span store,
+/// so discovery over a store holds one row per trace, not every span.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceSummary {
+    /// Trace id.
+    pub trace_id: String,
+    /// Service of the root span.
+    pub service: String,
+    /// Operation of the root span.
+    pub operation: String,
+    /// Root start, ms since epoch.
+    pub start_ms: u64,
+    /// Root duration, µs (the request latency).
+    pub duration_us: u64,
+    /// Whether the root span failed.
+    pub error: bool,
+    /// Which signal decided [`TraceSummary::error`].
+    pub error_source: ErrorSource,
+    /// HTTP route of the root span, when known.
+    pub http_route: Option<String>,
+    /// Distinct operations of the spans directly under the root, sorted.
+    pub child_operations: Vec<String>,
+    /// Spans in the trace.
+    pub spans: u64,
+    /// Distinct services of the trace's spans, sorted.
+    pub services: Vec<String>,
+}
+
+/// Every trace of a span set plus what needs the spans themselves: the call graph and the
+/// orphan count.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TraceSet {
+    /// One summary per trace that has a root, sorted by trace id.
+    pub traces: Vec<TraceSummary>,
+    /// The service call graph, sorted by caller and callee.
+    pub call_graph: Vec<Edge>,
+    /// Spans whose parent is not in the data.
+    pub orphan_spans: usize,
+    /// Spans read.
+    pub spans: usize,
 }
 
 /// A discovered user journey.
@@ -176,7 +220,13 @@ struct Group {
 
 /// Discovers journeys and the call graph in `spans`.
 pub fn discover(spans: &[Span], cfg: &JourneyConfig) -> Discovery {
-    // Spans by trace, and span lookup by (trace, span id).
+    discover_traces(&summarize(spans), cfg)
+}
+
+/// Assembles traces from parent/child links: one [`TraceSummary`] per trace, the call graph and
+/// the orphan count. A trace's root is its span without a parent in the data, the earliest
+/// (then the longest, then the smallest span id) when several qualify.
+pub fn summarize(spans: &[Span]) -> TraceSet {
     let mut by_trace: HashMap<&str, Vec<u32>> = HashMap::new();
     for (i, s) in spans.iter().enumerate() {
         by_trace.entry(s.trace_id.as_str()).or_default().push(i as u32);
@@ -187,7 +237,6 @@ pub fn discover(spans: &[Span], cfg: &JourneyConfig) -> Discovery {
     }
     let parent_of = |s: &Span| s.parent.as_deref().and_then(|p| index.get(&(s.trace_id.as_str(), p)).copied());
 
-    // Call graph and orphans.
     let mut edges: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     let mut orphan_spans = 0;
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -205,80 +254,95 @@ pub fn discover(spans: &[Span], cfg: &JourneyConfig) -> Discovery {
         }
     }
 
-    // One root per trace, in a deterministic trace order.
     let mut trace_ids: Vec<&str> = by_trace.keys().copied().collect();
     trace_ids.sort_unstable();
-    let mut roots: Vec<u32> = Vec::with_capacity(trace_ids.len());
-    for t in &trace_ids {
+    let mut traces = Vec::with_capacity(trace_ids.len());
+    for t in trace_ids {
         let members = &by_trace[t];
-        let root = members
-            .iter()
-            .copied()
-            .filter(|&i| parent_of(&spans[i as usize]).is_none())
-            .min_by(|&a, &b| {
-                let (sa, sb) = (&spans[a as usize], &spans[b as usize]);
-                sa.start_ms.cmp(&sb.start_ms).then(sb.duration_us.cmp(&sa.duration_us)).then(a.cmp(&b))
-            });
-        if let Some(r) = root {
-            roots.push(r);
-        }
+        let root = members.iter().copied().filter(|&i| parent_of(&spans[i as usize]).is_none()).min_by(|&a, &b| {
+            let (sa, sb) = (&spans[a as usize], &spans[b as usize]);
+            sa.start_ms.cmp(&sb.start_ms).then(sb.duration_us.cmp(&sa.duration_us)).then(sa.span_id.cmp(&sb.span_id))
+        });
+        let Some(r) = root else { continue };
+        let s = &spans[r as usize];
+        let mut child_operations: Vec<String> =
+            children.get(&r).map(|c| c.iter().map(|&i| spans[i as usize].operation.clone()).collect()).unwrap_or_default();
+        child_operations.sort_unstable();
+        child_operations.dedup();
+        let services: BTreeSet<&str> = members.iter().map(|&m| spans[m as usize].service.as_str()).collect();
+        traces.push(TraceSummary {
+            trace_id: s.trace_id.clone(),
+            service: s.service.clone(),
+            operation: s.operation.clone(),
+            start_ms: s.start_ms,
+            duration_us: s.duration_us,
+            error: s.error,
+            error_source: s.error_source,
+            http_route: s.http_route.clone(),
+            child_operations,
+            spans: members.len() as u64,
+            services: services.into_iter().map(str::to_string).collect(),
+        });
+    }
+    TraceSet {
+        traces,
+        call_graph: edges.into_iter().map(|((a, b), calls)| Edge { caller: a.to_string(), callee: b.to_string(), calls }).collect(),
+        orphan_spans,
+        spans: spans.len(),
+    }
+}
+
+/// Discovers journeys from assembled traces (see [`summarize`]).
+pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
+    let traces = &set.traces;
+    fn key_of(t: &TraceSummary) -> (&str, &str) {
+        (t.service.as_str(), t.operation.as_str())
     }
 
     // Generic roots.
     let mut root_counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-    for &r in &roots {
-        let s = &spans[r as usize];
-        *root_counts.entry((s.service.as_str(), s.operation.as_str())).or_default() += 1;
+    for t in traces {
+        *root_counts.entry(key_of(t)).or_default() += 1;
     }
-    let total = roots.len().max(1) as f64;
+    let total = traces.len().max(1) as f64;
     let generic: BTreeSet<(&str, &str)> =
         root_counts.iter().filter(|(_, n)| **n as f64 / total >= cfg.generic_root_share).map(|(k, _)| *k).collect();
 
     // A dominant root whose traces all have the same child operations is not generic after all
     // (e.g. a `--service` filter that leaves one route): keep its own name.
-    let child_ops = |r: u32| -> Vec<&str> {
-        let mut ops: Vec<&str> = children.get(&r).map(|c| c.iter().map(|&i| spans[i as usize].operation.as_str()).collect()).unwrap_or_default();
-        ops.sort_unstable();
-        ops.dedup();
-        ops
-    };
     let generic: BTreeSet<(&str, &str)> = generic
         .into_iter()
         .filter(|key| {
-            let mut sigs = roots.iter().filter(|&&r| (spans[r as usize].service.as_str(), spans[r as usize].operation.as_str()) == *key).map(|&r| child_ops(r));
+            let mut sigs = traces.iter().filter(|t| key_of(t) == *key).map(|t| &t.child_operations);
             let first = sigs.next();
-            sigs.any(|s| Some(&s) != first.as_ref())
+            sigs.any(|s| Some(s) != first)
         })
         .collect();
     // Group traces by (root key, signature).
     let mut groups: BTreeMap<((&str, &str), Vec<&str>), Vec<usize>> = BTreeMap::new();
-    for (ti, &r) in roots.iter().enumerate() {
-        let s = &spans[r as usize];
-        let key = (s.service.as_str(), s.operation.as_str());
-        let signature: Vec<&str> = if generic.contains(&key) {
-            child_ops(r)
-        } else {
-            Vec::new()
-        };
+    for (ti, t) in traces.iter().enumerate() {
+        let key = key_of(t);
+        let signature: Vec<&str> = if generic.contains(&key) { t.child_operations.iter().map(String::as_str).collect() } else { Vec::new() };
         groups.entry((key, signature)).or_default().push(ti);
     }
     // Fold rare signatures of a generic root.
     let mut per_root: BTreeMap<(&str, &str), Vec<((&str, &str), Vec<&str>, Vec<usize>)>> = BTreeMap::new();
-    for ((key, sig), traces) in groups {
-        per_root.entry(key).or_default().push((key, sig, traces));
+    for ((key, sig), members) in groups {
+        per_root.entry(key).or_default().push((key, sig, members));
     }
     let mut final_groups: Vec<Group> = Vec::new();
     for (key, mut list) in per_root {
         list.sort_by(|a, b| b.2.len().cmp(&a.2.len()).then_with(|| a.1.cmp(&b.1)));
         let mut other: Vec<usize> = Vec::new();
-        for (i, (_, sig, traces)) in list.into_iter().enumerate() {
+        for (i, (_, sig, members)) in list.into_iter().enumerate() {
             if generic.contains(&key) && i >= cfg.max_signatures.max(1) {
-                other.extend(traces);
+                other.extend(members);
             } else {
-                final_groups.push(Group { root_key: (key.0.to_string(), key.1.to_string()), signature: sig.iter().map(|s| s.to_string()).collect(), traces });
+                final_groups.push(Group { root_key: (key.0.to_string(), key.1.to_string()), signature: sig.iter().map(|s| s.to_string()).collect(), traces: members });
             }
         }
         if !other.is_empty() {
+            other.sort_unstable();
             final_groups.push(Group { root_key: (key.0.to_string(), key.1.to_string()), signature: vec!["(other)".into()], traces: other });
         }
     }
@@ -287,31 +351,27 @@ pub fn discover(spans: &[Span], cfg: &JourneyConfig) -> Discovery {
 
     // Per-group statistics.
     let mut journeys = Vec::with_capacity(final_groups.len());
-    let mut requests = Vec::with_capacity(roots.len());
-    let total_errors: u64 = roots.iter().filter(|&&r| spans[r as usize].error).count() as u64;
-    let total_time: f64 = roots.iter().map(|&r| spans[r as usize].duration_us as f64).sum();
+    let mut requests = Vec::with_capacity(traces.len());
+    let total_errors: u64 = traces.iter().filter(|t| t.error).count() as u64;
+    let total_time: f64 = traces.iter().map(|t| t.duration_us as f64).sum();
     for (gi, g) in final_groups.iter().enumerate() {
         let mut sketch = DdSketch::default();
         let mut errors = 0u64;
-        let mut spans_below = 0usize;
+        let mut spans_below = 0u64;
         let mut services: BTreeSet<&str> = BTreeSet::new();
         let mut sources: BTreeMap<ErrorSource, usize> = BTreeMap::new();
         let mut route = None;
         for &ti in &g.traces {
-            let r = roots[ti];
-            let s = &spans[r as usize];
-            sketch.add(s.duration_us as f64 / 1000.0);
-            errors += u64::from(s.error);
-            *sources.entry(s.error_source).or_default() += 1;
+            let t = &traces[ti];
+            sketch.add(t.duration_us as f64 / 1000.0);
+            errors += u64::from(t.error);
+            *sources.entry(t.error_source).or_default() += 1;
             if route.is_none() {
-                route = s.http_route.clone();
+                route = t.http_route.clone();
             }
-            let members = &by_trace[s.trace_id.as_str()];
-            spans_below += members.len().saturating_sub(1);
-            for &m in members {
-                services.insert(spans[m as usize].service.as_str());
-            }
-            requests.push(Request { journey: gi, root: r as usize, start_ms: s.start_ms, duration_us: s.duration_us, error: s.error });
+            spans_below += t.spans.saturating_sub(1);
+            services.extend(t.services.iter().map(String::as_str));
+            requests.push(Request { journey: gi, trace_id: t.trace_id.clone(), start_ms: t.start_ms, duration_us: t.duration_us, error: t.error });
         }
         let n = g.traces.len() as u64;
         journeys.push(Journey {
@@ -331,13 +391,13 @@ pub fn discover(spans: &[Span], cfg: &JourneyConfig) -> Discovery {
             error_source: sources.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k))).map(|(k, _)| *k).unwrap_or_default(),
             criticality: 0.0,
             rank: 0,
-            sample_trace_ids: g.traces.iter().take(5).map(|&ti| spans[roots[ti] as usize].trace_id.clone()).collect(),
+            sample_trace_ids: g.traces.iter().take(5).map(|&ti| traces[ti].trace_id.clone()).collect(),
         });
     }
     // Criticality and rank.
     let max_fan = journeys.iter().map(|j| j.fan_out).fold(0.0, f64::max);
     for (gi, j) in journeys.iter_mut().enumerate() {
-        let time: f64 = final_groups[gi].traces.iter().map(|&ti| spans[roots[ti] as usize].duration_us as f64).sum();
+        let time: f64 = final_groups[gi].traces.iter().map(|&ti| traces[ti].duration_us as f64).sum();
         let traffic = j.requests as f64 / total;
         let fan = if max_fan > 0.0 { j.fan_out / max_fan } else { 0.0 };
         let err = if total_errors > 0 { j.errors as f64 / total_errors as f64 } else { 0.0 };
@@ -357,15 +417,15 @@ pub fn discover(spans: &[Span], cfg: &JourneyConfig) -> Discovery {
     for r in &mut requests {
         r.journey = new_index[r.journey];
     }
-    requests.sort_by_key(|r| (r.start_ms, r.root));
+    requests.sort_by(|a, b| a.start_ms.cmp(&b.start_ms).then_with(|| a.trace_id.cmp(&b.trace_id)));
 
     Discovery {
         journeys: ranked,
         requests,
-        call_graph: edges.into_iter().map(|((a, b), calls)| Edge { caller: a.to_string(), callee: b.to_string(), calls }).collect(),
+        call_graph: set.call_graph.clone(),
         generic_roots: generic.iter().map(|(s, o)| format!("{s}: {o}")).collect(),
-        traces: roots.len(),
-        orphan_spans,
+        traces: traces.len(),
+        orphan_spans: set.orphan_spans,
     }
 }
 

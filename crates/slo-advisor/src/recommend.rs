@@ -23,7 +23,7 @@
 //!
 //! **Evidence.** The rolling windows whose attainment fell below the recommended objective,
 //! merged into time ranges (the worst few); trace ids of bad requests, inside those ranges
-//! first (when spans are given); and, with a store, the top capsules of the journey's services in
+//! first; and, with a store, the top capsules of the journey's services in
 //! the history's period ([`attach_capsules`], via [`slo_storage::retrieval::top_capsules`]).
 
 use serde::{Deserialize, Serialize};
@@ -34,7 +34,6 @@ use crate::analyze::Analysis;
 use crate::error::AdvisorError;
 use crate::history::{JourneyHistory, SliKind};
 use crate::sli::MINUTE_MS;
-use crate::spans::Span;
 
 /// Settings of [`recommend`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -93,7 +92,7 @@ pub struct BreachRange {
 pub struct Evidence {
     /// Ranges that would have breached the recommended objective, by time.
     pub breaches: Vec<BreachRange>,
-    /// Trace ids of bad requests (inside breach ranges first); empty without spans.
+    /// Trace ids of bad requests (inside breach ranges first).
     pub bad_trace_ids: Vec<String>,
     /// Trace ids of any requests of the journey, for a look at normal behaviour.
     pub sample_trace_ids: Vec<String>,
@@ -337,8 +336,8 @@ pub fn recommend(h: &JourneyHistory, cfg: &RecommendConfig) -> JourneyRecommenda
 }
 
 /// Recommendations for every journey of an analysis (rank order), with trace ids of bad
-/// requests from `spans` (the spans the analysis was computed from).
-pub fn recommend_analysis(a: &Analysis, spans: &[Span], cfg: &RecommendConfig) -> Vec<JourneyRecommendations> {
+/// requests (the analysis' own requests).
+pub fn recommend_analysis(a: &Analysis, cfg: &RecommendConfig) -> Vec<JourneyRecommendations> {
     let histories = JourneyHistory::from_analysis(a);
     let mut out = Vec::with_capacity(histories.len());
     for (ji, (h, j)) in histories.iter().zip(&a.journeys).enumerate() {
@@ -358,9 +357,7 @@ pub fn recommend_analysis(a: &Analysis, spans: &[Span], cfg: &RecommendConfig) -
                     if ids.len() >= cfg.max_trace_ids {
                         break;
                     }
-                    if let Some(s) = spans.get(r.root) {
-                        ids.push(s.trace_id.clone());
-                    }
+                    ids.push(r.trace_id.clone());
                 }
             }
             v.evidence.bad_trace_ids = ids;
@@ -455,7 +452,7 @@ mod tests {
         let (events, _) = generate(&SyntheticConfig { requests: 6_000, mean_gap_ms: 300, ..Default::default() });
         let spans = from_events(&events);
         let a = analyze(&spans, &AnalyzeConfig::default());
-        let recs = recommend_analysis(&a, &spans, &RecommendConfig::default());
+        let recs = recommend_analysis(&a, &RecommendConfig::default());
         assert_eq!(recs.len(), a.journeys.len());
         let ji = a.journeys.iter().position(|j| j.name.contains("checkout")).unwrap();
         let rec = &recs[ji];

@@ -304,7 +304,7 @@ pub fn read_path_with_logs(path: &Path) -> Result<(Vec<Span>, ErrorLogs, ReadRep
     Ok((spans, logs, report))
 }
 
-fn string_column(batch: &RecordBatch, name: &str) -> Result<StringArray, AdvisorError> {
+pub(crate) fn string_column(batch: &RecordBatch, name: &str) -> Result<StringArray, AdvisorError> {
     let col = batch
         .column_by_name(name)
         .ok_or_else(|| slo_storage::StorageError::Schema(format!("spans query: column {name} missing")))?;
@@ -312,7 +312,7 @@ fn string_column(batch: &RecordBatch, name: &str) -> Result<StringArray, Advisor
     Ok(cast.as_any().downcast_ref::<StringArray>().cloned().unwrap_or_else(|| StringArray::from(vec![None::<&str>; batch.num_rows()])))
 }
 
-fn typed_column<T: Array + Clone + 'static>(batch: &RecordBatch, name: &str, ty: &DataType) -> Result<T, AdvisorError> {
+pub(crate) fn typed_column<T: Array + Clone + 'static>(batch: &RecordBatch, name: &str, ty: &DataType) -> Result<T, AdvisorError> {
     let col = batch
         .column_by_name(name)
         .ok_or_else(|| slo_storage::StorageError::Schema(format!("spans query: column {name} missing")))?;
@@ -340,12 +340,7 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Span>, AdvisorError> {
     let mut out = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
         let Some(trace_id) = get(&trace, i).filter(|t| !t.is_empty()) else { continue };
-        let st = get(&status, i).and_then(|s| match s.as_str() {
-            "ok" => Some(SpanStatus::Ok),
-            "error" => Some(SpanStatus::Error),
-            "unset" => Some(SpanStatus::Unset),
-            _ => None,
-        });
+        let st = get(&status, i).and_then(|s| status_of(&s));
         let hs = (!http.is_null(i)).then(|| u16::try_from(http.value(i)).ok()).flatten();
         let (error, error_source) = error_signal(st, hs);
         out.push(Span {
@@ -364,7 +359,17 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Span>, AdvisorError> {
     Ok(out)
 }
 
-fn sql_quote(s: &str) -> String {
+/// The span status of the store's `status` column value.
+pub(crate) fn status_of(s: &str) -> Option<SpanStatus> {
+    match s {
+        "ok" => Some(SpanStatus::Ok),
+        "error" => Some(SpanStatus::Error),
+        "unset" => Some(SpanStatus::Unset),
+        _ => None,
+    }
+}
+
+pub(crate) fn sql_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

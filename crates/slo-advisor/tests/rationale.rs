@@ -27,7 +27,7 @@ fn checkout() -> JourneyRecommendations {
     let (events, _) = generate(&SyntheticConfig { requests: 3_000, ..Default::default() });
     let spans = from_events(&events);
     let a = analyze(&spans, &AnalyzeConfig::default());
-    let recs = recommend_analysis(&a, &spans, &RecommendConfig::default());
+    let recs = recommend_analysis(&a, &RecommendConfig::default());
     let mut rec = recs.into_iter().find(|r| r.journey == "POST /cart/checkout").unwrap();
     let capsule = CapsuleEvidence {
         capsule_id: "c1".into(),

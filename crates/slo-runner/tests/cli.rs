@@ -360,3 +360,21 @@ fn query_leaves_a_corrupt_file_out_and_names_it() {
     assert!(!strict.status.success());
     assert!(String::from_utf8_lossy(&strict.stderr).contains(&name), "{}", String::from_utf8_lossy(&strict.stderr));
 }
+
+#[test]
+fn sql_trace_assembly_over_a_store_gives_the_same_analysis() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, store) = (dir.path().join("data"), dir.path().join("store"));
+    assert!(bin().args(["sample", "--requests", "2000", "--out"]).arg(&data).status().unwrap().success());
+    let run = bin().args(["run", "--input"]).arg(&data).arg("--store").arg(&store).arg("--out").arg(dir.path().join("out")).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let store = store.to_str().unwrap();
+    let memory = json_out(&["analyze", "--format", "json", "--store", store]);
+    let sql = json_out(&["analyze", "--format", "json", "--sql-assembly", "--store", store]);
+    assert_eq!(memory["traces"], 2000);
+    assert_eq!(memory, sql);
+    let memory = json_out(&["analyze", "--format", "json", "--service", "auth", "--store", store]);
+    let sql = json_out(&["analyze", "--format", "json", "--service", "auth", "--sql-assembly", "--store", store]);
+    assert_eq!(memory, sql);
+    assert_eq!(sql["journeys"].as_array().unwrap().len(), 1);
+}

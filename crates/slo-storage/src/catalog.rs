@@ -241,6 +241,22 @@ impl Catalog {
         &self.ctx
     }
 
+    /// Registers `batches` as an in-memory table `name` (replacing one of that name), split
+    /// into one partition per core: intermediate results that several later statements read —
+    /// computed once, kept columnar. An empty `batches` is refused.
+    pub fn register_batches(&self, name: &str, batches: Vec<RecordBatch>) -> Result<(), StorageError> {
+        let schema = batches.first().map(|b| b.schema()).ok_or_else(|| StorageError::Sql(format!("no rows to register as {name}")))?;
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get()).min(batches.len()).max(1);
+        let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
+        for (i, b) in batches.into_iter().enumerate() {
+            partitions[i % n].push(b);
+        }
+        let table = MemTable::try_new(schema, partitions).map_err(sql_err)?;
+        self.ctx.deregister_table(name).map_err(sql_err)?;
+        self.ctx.register_table(name, Arc::new(table)).map_err(sql_err)?;
+        Ok(())
+    }
+
     /// Runs a read-only statement (SELECT, SHOW, EXPLAIN, DESCRIBE); DDL and DML are refused
     /// with a clear message. A file that cannot be read fails the query with an error naming it
     /// (unless an earlier [`Catalog::query_skipping`] on this catalog left it out already); use

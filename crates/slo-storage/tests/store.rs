@@ -298,3 +298,20 @@ async fn blobs_are_listed_by_prefix() {
     }
     assert_eq!(store.list_blobs("ckpt-a").await.unwrap(), ["ckpt-a.json", "ckpt-a.w1.json"]);
 }
+
+#[tokio::test]
+async fn registered_batches_are_queryable_and_replaceable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+    let catalog = Catalog::open(&store, None).unwrap();
+    let batch = |from: i64, n: i64| {
+        let values = arrow::array::Int64Array::from_iter_values(from..from + n);
+        arrow::array::RecordBatch::try_from_iter([("v", std::sync::Arc::new(values) as arrow::array::ArrayRef)]).unwrap()
+    };
+    catalog.register_batches("scratch", vec![batch(0, 10), batch(10, 5), batch(15, 1)]).unwrap();
+    let sum = catalog.query("SELECT SUM(v) AS s, COUNT(*) AS n FROM scratch").await.unwrap();
+    assert_eq!((int_column(&sum, "s"), int_column(&sum, "n")), (vec![120], vec![16]));
+    catalog.register_batches("scratch", vec![batch(100, 2)]).unwrap();
+    assert_eq!(int_column(&catalog.query("SELECT SUM(v) AS s FROM scratch").await.unwrap(), "s"), vec![201]);
+    assert!(catalog.register_batches("empty", Vec::new()).is_err());
+}

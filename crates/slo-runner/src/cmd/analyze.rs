@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use slo_advisor::analyze::{analyze, traces_touching, AnalyzeConfig, Analysis};
+use slo_advisor::analyze::{analyze_traces, traces_touching, AnalyzeConfig, Analysis};
+use slo_advisor::journeys::{summarize, TraceSet};
+use slo_advisor::store_traces::{spans_without_status, traces_from_store};
 use slo_advisor::history::SliKind;
 use slo_advisor::promql::MetricConvention;
 use slo_advisor::rationale::{attach_rationales, LlmConfig, RationaleSource};
@@ -45,16 +47,22 @@ pub struct SpanSourceArgs {
     /// marks the span failed. Wins over error logs.
     #[arg(long = "error-rule", value_name = "RULE")]
     pub error_rule: Vec<String>,
+    /// With --store: assemble traces with DataFusion SQL over the span files and hold one row
+    /// per trace in memory instead of every span. Same results; on a 2-core box about twice as
+    /// slow as the in-memory assembly at 1M spans (see BENCHMARKS.md). Spans without a status
+    /// still need the in-memory path (the fallback decides them span by span).
+    #[arg(long)]
+    pub sql_assembly: bool,
     /// Do not fall back to error logs linked by trace id (from the input's log events, the
     /// store's `raw_events`, else its capsule samples) for spans without a status.
     #[arg(long)]
     pub no_error_logs: bool,
 }
 
-/// Spans as loaded by [`load_spans`].
-pub struct LoadedSpans {
-    /// The spans, error signals decided.
-    pub spans: Vec<Span>,
+/// Traces as loaded by [`load_traces`].
+pub struct LoadedTraces {
+    /// The assembled traces, error signals decided.
+    pub traces: TraceSet,
     /// Where they came from, in words.
     pub source: String,
     /// What the error-signal fallback did, when some spans carried no status.
@@ -233,11 +241,33 @@ pub fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// Spans from `--input` (files), else from the store's `spans` table, else from a generated
+/// Traces from `--input` (files), else from the store's `spans` table, else from a generated
 /// sample of `requests` requests, optionally only traces touching `--service`; with a
 /// description of the source. Spans without a status are decided by `--error-rule`, else by the
 /// error logs of the same source (unless `--no-error-logs`). No spans is an error.
-pub fn load_spans(args: &SpanSourceArgs, store: Option<&Store>, requests: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<LoadedSpans> {
+///
+/// With `--sql-assembly`, a store whose spans all carry a status is assembled by DataFusion, one
+/// row per trace ([`traces_from_store`]); otherwise the spans are read whole.
+pub fn load_traces(args: &SpanSourceArgs, store: Option<&Store>, requests: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<LoadedTraces> {
+    if let (None, Some(store), true) = (args.input.as_deref(), store, args.sql_assembly) {
+        let unset = rt.block_on(spans_without_status(store, args.service.as_deref()))?;
+        if unset > 0 {
+            eprintln!("{unset} spans carry no status: assembling traces in memory so the error-signal fallback can decide them");
+        } else {
+            let traces = rt.block_on(traces_from_store(store, args.service.as_deref()))?;
+            let source = format!("store {}", store.base_url());
+            if traces.spans == 0 {
+                anyhow::bail!("no spans found in {source}");
+            }
+            return Ok(LoadedTraces { traces, source, fallback: None });
+        }
+    }
+    let (spans, source, fallback) = load_spans(args, store, requests, rt)?;
+    Ok(LoadedTraces { traces: summarize(&spans), source, fallback })
+}
+
+/// Spans, read whole: what [`load_traces`] does when spans need the error-signal fallback.
+fn load_spans(args: &SpanSourceArgs, store: Option<&Store>, requests: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<(Vec<Span>, String, Option<FallbackReport>)> {
     let rule: Option<ErrorRule> = match args.error_rule.as_slice() {
         [] => None,
         rules => Some(rules.join(" || ").parse().context("--error-rule")?),
@@ -278,7 +308,7 @@ pub fn load_spans(args: &SpanSourceArgs, store: Option<&Store>, requests: usize,
     if let Some(f) = &fallback {
         eprintln!("{}", describe_fallback(f));
     }
-    Ok(LoadedSpans { spans, source, fallback })
+    Ok((spans, source, fallback))
 }
 
 /// One line on what the error-signal fallback did.
@@ -314,11 +344,12 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let cfg = AnalyzeConfig { convention, ..Default::default() };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let store = args.source.store.as_deref().map(Store::open).transpose()?;
-    let LoadedSpans { spans, source, fallback } = load_spans(&args.source, store.as_ref(), args.requests, &rt)?;
-    let mut analysis = analyze(&spans, &cfg);
+    let LoadedTraces { traces, source, fallback } = load_traces(&args.source, store.as_ref(), args.requests, &rt)?;
+    let mut analysis = analyze_traces(&traces, &cfg);
+    drop(traces);
     analysis.error_fallback = fallback;
     let rec_cfg = RecommendConfig::default();
-    analysis.recommendations = recommend_analysis(&analysis, &spans, &rec_cfg);
+    analysis.recommendations = recommend_analysis(&analysis, &rec_cfg);
     if let Some(store) = &store {
         rt.block_on(attach_capsules(&mut analysis.recommendations, store, &rec_cfg))?;
     }

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use slo_advisor::analyze::{analyze, AnalyzeConfig};
+use slo_advisor::analyze::{analyze_traces, AnalyzeConfig};
 use slo_advisor::backtest::{backtest, history_for, BacktestConfig, BacktestReport, SloTarget};
 use slo_advisor::history::JourneyHistory;
 use slo_advisor::slo::policy::ExpectedFrequency;
@@ -20,7 +20,7 @@ use slo_advisor::slo::spec::ReadOptions;
 use slo_advisor::whatif::WhatIf;
 use slo_storage::Store;
 
-use super::analyze::{load_spans, range, AnalyzeFormat, SpanSourceArgs};
+use super::analyze::{load_traces, range, AnalyzeFormat, SpanSourceArgs};
 
 /// Arguments of `backtest`.
 #[derive(clap::Args)]
@@ -143,9 +143,9 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
         }
     }
     if histories.is_empty() {
-        let loaded = load_spans(src, store.as_ref(), args.requests, &rt)?;
-        tracing::info!(spans = loaded.spans.len(), source = %loaded.source, "history from spans");
-        histories = JourneyHistory::from_analysis(&analyze(&loaded.spans, &AnalyzeConfig::default()));
+        let loaded = load_traces(src, store.as_ref(), args.requests, &rt)?;
+        tracing::info!(spans = loaded.traces.spans, traces = loaded.traces.traces.len(), source = %loaded.source, "history from spans");
+        histories = JourneyHistory::from_analysis(&analyze_traces(&loaded.traces, &AnalyzeConfig::default()));
     }
     let cfg = BacktestConfig { breach_window_minutes: (breach.seconds() / 60).max(1) as usize, ..Default::default() };
     let mut reports = Vec::new();
