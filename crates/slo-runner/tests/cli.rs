@@ -377,4 +377,26 @@ fn sql_trace_assembly_over_a_store_gives_the_same_analysis() {
     let sql = json_out(&["analyze", "--format", "json", "--service", "auth", "--sql-assembly", "--store", store]);
     assert_eq!(memory, sql);
     assert_eq!(sql["journeys"].as_array().unwrap().len(), 1);
+
+    // Spans without a status need the span-level fallback: the SQL assembly steps aside, loudly.
+    let stripped_dir = dir.path().join("stripped");
+    std::fs::create_dir_all(&stripped_dir).unwrap();
+    let mut lines = String::new();
+    for line in std::fs::read_to_string(data.join("events.jsonl")).unwrap().lines() {
+        let mut e: serde_json::Value = serde_json::from_str(line).unwrap();
+        e["status"] = serde_json::Value::Null;
+        e["http_status"] = serde_json::Value::Null;
+        lines.push_str(&e.to_string());
+        lines.push('\n');
+    }
+    std::fs::write(stripped_dir.join("events.jsonl"), lines).unwrap();
+    let bare = dir.path().join("bare");
+    let run = bin().args(["run", "--archive-raw", "--input"]).arg(&stripped_dir).arg("--store").arg(&bare).arg("--out").arg(dir.path().join("out2")).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let out = bin().args(["analyze", "--format", "json", "--sql-assembly", "--store"]).arg(&bare).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("carry no status: assembling traces in memory"), "{err}");
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(a["error_fallback"]["source"], "log_trace_ids", "{}", a["error_fallback"]);
 }

@@ -143,11 +143,13 @@ impl VectorIndex {
         self.len() == 0
     }
 
-    /// Fixes the search candidate-list size (recall vs latency) and turns calibration off.
+    /// Fixes the search candidate-list size (recall vs latency) and turns calibration off (the
+    /// last calibration no longer applies and is dropped).
     pub fn set_expansion_search(&mut self, n: usize) {
         self.index.change_expansion_search(n);
         self.cfg.expansion_search = n;
         self.cfg.target_recall = 0.0;
+        self.calibration = None;
     }
 
     /// The `expansion_search` searches use now.
