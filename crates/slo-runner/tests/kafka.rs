@@ -313,6 +313,7 @@ fn metrics_endpoint_and_sigterm_stop_cleanly() {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut last = String::new();
     let series_in = format!("slo_scout_kafka_records_in_total{{topic=\"{topic}\"}}");
+    let lag_series = |p: u32| format!("slo_scout_kafka_consumer_lag{{topic=\"{topic}\",partition=\"{p}\"}}");
     let mut previous_events = -1.0;
     while Instant::now() < deadline {
         if let Some(text) = scrape(&addr) {
@@ -321,8 +322,11 @@ fn metrics_endpoint_and_sigterm_stop_cleanly() {
             // Consumed records reach the operators on the worker's next steps: wait until the
             // operators' count is steady too.
             let events = metric(&text, "slo_scout_events_total").unwrap_or(0.0);
+            // Lag comes from a broker round trip per partition, refreshed every few seconds (a
+            // timed-out one within a second): wait until every partition has a figure.
+            let drained = (0..4).all(|p| metric(&text, &lag_series(p)).is_some());
             last = text;
-            if consumed as u64 == total && commits >= 1.0 && events == previous_events {
+            if consumed as u64 == total && commits >= 1.0 && events == previous_events && drained {
                 break;
             }
             previous_events = events;
@@ -335,7 +339,9 @@ fn metrics_endpoint_and_sigterm_stop_cleanly() {
     assert!(metric(&last, "slo_scout_capsules_total").unwrap() >= 1.0, "{last}");
     assert!(metric(&last, "slo_scout_templates").unwrap() >= 1.0, "{last}");
     assert!(last.contains("slo_scout_redactions_total{type=\""), "{last}");
-    assert!(last.contains(&format!("slo_scout_kafka_consumer_lag{{topic=\"{topic}\",partition=\"0\"}}")), "{last}");
+    for p in 0..4 {
+        assert!(metric(&last, &lag_series(p)).is_some_and(|lag| lag >= 0.0), "partition {p} lag:\n{last}");
+    }
     if let Ok(promtool) = which_promtool() {
         use std::io::Write;
         let mut check = Command::new(promtool).args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();

@@ -664,9 +664,12 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
             s.durable_watermark = new_durable;
             runner_metrics.durable_watermark_ms.fetch_max(new_durable, Ordering::Relaxed);
         }
-        // Also as soon as a partition without a lag figure has been read from.
+        // Every 5 s; every second while a partition has no lag figure yet (a watermark request
+        // that timed out, say under load, is retried soon rather than 5 s later).
         let refresh_lag = lag_every.is_some_and(|every| {
-            lag_known.get() < next_offset.len() || last_lag.get().is_none_or(|t: Instant| t.elapsed() >= every)
+            last_lag.get().is_none_or(|t: Instant| {
+                t.elapsed() >= every || (lag_known.get() < mine.len() && t.elapsed() >= Duration::from_secs(1))
+            })
         });
         if refresh_lag {
             last_lag.set(Some(Instant::now()));
@@ -682,13 +685,18 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
         }
         if refresh_lag {
             // A broker round trip per partition: only when /metrics is served, every 5 s.
+            let mut known = 0;
             for p in &mine {
-                if let Ok((low, high)) = consumer.fetch_watermarks(&args.topic, *p, Duration::from_millis(500)) {
-                    let next = next_offset.get(p).copied().or(start_offsets.get(p).copied().flatten()).unwrap_or(low);
-                    runner_metrics.set_lag(&args.topic, *p, high - next);
+                match consumer.fetch_watermarks(&args.topic, *p, Duration::from_millis(500)) {
+                    Ok((low, high)) => {
+                        let next = next_offset.get(p).copied().or(start_offsets.get(p).copied().flatten()).unwrap_or(low);
+                        runner_metrics.set_lag(&args.topic, *p, high - next);
+                        known += 1;
+                    }
+                    Err(e) => tracing::debug!(partition = p, "consumer lag not refreshed: {e}"),
                 }
             }
-            lag_known.set(next_offset.len());
+            lag_known.set(known);
         }
         if tpl.count() > 0 {
             // A failed commit (broker restarting, ...) is retried at the next step: committing
