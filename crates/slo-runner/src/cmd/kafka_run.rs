@@ -532,6 +532,68 @@ impl Drop for DisableOnDrop {
 
 /// One timely worker: consumes the input partitions it owns, feeds the shared dataflow, and
 /// commits its partitions' offsets once the global durable watermark covers them.
+/// Consumer lag for `/metrics` (`high watermark - next offset` per partition), sampled on a
+/// thread with its own client: a watermark request is a broker round trip per partition, which
+/// takes seconds on a busy broker and must not stall consumption. Every 5 s, and every second
+/// while a partition has no figure yet (a request that timed out is retried soon).
+struct LagSampler {
+    next: Arc<std::sync::Mutex<HashMap<i32, i64>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LagSampler {
+    fn start(conn: &super::kafka::KafkaConnArgs, topic: &str, partitions: &[i32], start: &HashMap<i32, Option<i64>>, metrics: Arc<RunnerMetrics>) -> anyhow::Result<Self> {
+        let client: BaseConsumer<QuietContext> = conn.client_config()?.create_with_context(QuietContext).context("creating the lag client")?;
+        let next: Arc<std::sync::Mutex<HashMap<i32, i64>>> =
+            Arc::new(std::sync::Mutex::new(start.iter().filter_map(|(p, o)| o.map(|o| (*p, o))).collect()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (topic, partitions, shared, halt) = (topic.to_string(), partitions.to_vec(), next.clone(), stop.clone());
+        let thread = std::thread::Builder::new().name("kafka-lag".into()).spawn(move || {
+            let mut last: Option<Instant> = None;
+            let mut known = 0;
+            while !halt.load(Ordering::Relaxed) {
+                let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(5) || (known < partitions.len() && t.elapsed() >= Duration::from_secs(1)));
+                if due {
+                    known = 0;
+                    for p in &partitions {
+                        if halt.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        match client.fetch_watermarks(&topic, *p, Duration::from_secs(1)) {
+                            Ok((low, high)) => {
+                                let at = shared.lock().ok().and_then(|m| m.get(p).copied()).unwrap_or(low);
+                                metrics.set_lag(&topic, *p, high - at);
+                                known += 1;
+                            }
+                            Err(e) => tracing::debug!(partition = p, "consumer lag not refreshed: {e}"),
+                        }
+                    }
+                    last = Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })?;
+        Ok(LagSampler { next, stop, thread: Some(thread) })
+    }
+
+    /// The next offsets this worker will read.
+    fn record(&self, next_offset: &HashMap<i32, i64>) {
+        if let Ok(mut m) = self.next.lock() {
+            m.extend(next_offset.iter().map(|(p, o)| (*p, *o)));
+        }
+    }
+}
+
+impl Drop for LagSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Result<Summary> {
     let (index, peers) = (worker.index(), worker.peers());
     let args = &sh.args;
@@ -645,9 +707,11 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
     let mut since_step = 0u64;
     let mut watermark: EventTime = durable;
 
-    let lag_every = args.metrics_addr.as_ref().map(|_| Duration::from_secs(5));
-    let last_lag: Cell<Option<Instant>> = Cell::new(None);
-    let lag_known = Cell::new(0usize);
+    // Consumer lag for /metrics, sampled on a thread of its own (see `LagSampler`).
+    let lag = match &args.metrics_addr {
+        Some(_) if !mine.is_empty() => Some(LagSampler::start(&args.conn, &args.topic, &mine, &start_offsets, runner_metrics.clone())?),
+        _ => None,
+    };
     // Acknowledges the dead letters, records `new_durable` (a global durable watermark) in this
     // worker's checkpoint, then commits this worker's partitions.
     let commit = |s: &mut Summary,
@@ -664,16 +728,6 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
             s.durable_watermark = new_durable;
             runner_metrics.durable_watermark_ms.fetch_max(new_durable, Ordering::Relaxed);
         }
-        // Every 5 s; every second while a partition has no lag figure yet (a watermark request
-        // that timed out, say under load, is retried soon rather than 5 s later).
-        let refresh_lag = lag_every.is_some_and(|every| {
-            last_lag.get().is_none_or(|t: Instant| {
-                t.elapsed() >= every || (lag_known.get() < mine.len() && t.elapsed() >= Duration::from_secs(1))
-            })
-        });
-        if refresh_lag {
-            last_lag.set(Some(Instant::now()));
-        }
         let mut tpl = TopicPartitionList::new();
         for (p, next) in next_offset {
             let windows = open_offsets.entry(*p).or_default();
@@ -683,20 +737,8 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
             let at = windows.values().min().copied().unwrap_or(*next);
             tpl.add_partition_offset(&args.topic, *p, Offset::Offset(at))?;
         }
-        if refresh_lag {
-            // A broker round trip per partition: only when /metrics is served, every 5 s.
-            let mut known = 0;
-            for p in &mine {
-                match consumer.fetch_watermarks(&args.topic, *p, Duration::from_millis(500)) {
-                    Ok((low, high)) => {
-                        let next = next_offset.get(p).copied().or(start_offsets.get(p).copied().flatten()).unwrap_or(low);
-                        runner_metrics.set_lag(&args.topic, *p, high - next);
-                        known += 1;
-                    }
-                    Err(e) => tracing::debug!(partition = p, "consumer lag not refreshed: {e}"),
-                }
-            }
-            lag_known.set(known);
+        if let Some(l) = &lag {
+            l.record(next_offset);
         }
         if tpl.count() > 0 {
             // A failed commit (broker restarting, ...) is retried at the next step: committing
