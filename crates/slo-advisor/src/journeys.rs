@@ -59,8 +59,7 @@ pub struct Request {
 
 /// One trace reduced to what journey discovery needs: its entry (root) span, the distinct
 /// operations directly under it and what it touched. [`summarize`] builds these from spans in
-/// memory; [`crate::store_traces`] builds the same rows with DataFusion over the span store,
-/// so discovery over a store holds one row per trace, not every span.
+/// memory; [`crate::store_traces`] builds the same rows with DataFusion over the span store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TraceSummary {
     /// Trace id.

@@ -1,12 +1,14 @@
 //! Trace assembly with DataFusion over the store's `spans` table.
 //!
-//! [`crate::journeys::summarize`] assembles traces from spans held in memory. Over a store that
-//! does not scale: every span would be read into a Rust value. Here DataFusion does the span-level
-//! work — the parent/child self-join (run once, its result kept in memory as Arrow columns), the root of each trace (a window function), the distinct
-//! operations under it and the services it touched (`array_agg` over a `GROUP BY`), the call graph and
-//! the orphan count (`GROUP BY`) — and hands back **one row per trace**. Journey discovery, SLIs and
-//! recommendations then run on those rows ([`crate::analyze::analyze_traces`]); memory grows with
-//! traces, not spans, and the joins and aggregations run vectorised over the Parquet files.
+//! [`crate::journeys::summarize`] assembles traces from spans read into Rust values. Here
+//! DataFusion does the span-level work instead — the parent/child self-join (run once, its result
+//! kept in memory as Arrow columns), the root of each trace (a window function), the distinct
+//! operations under it and the services it touched (`array_agg` over a `GROUP BY`), the call
+//! graph and the orphan count (`GROUP BY`) — and hands back **one row per trace**. Journey
+//! discovery, SLIs and recommendations then run on those rows
+//! ([`crate::analyze::analyze_traces`]). The self-join still holds every span, so peak memory is
+//! about that of the in-memory path (measured in BENCHMARKS.md); bounding it needs a spilling
+//! join, which this does not have yet.
 //!
 //! The rows equal [`crate::journeys::summarize`] over the same spans (tested), so both paths give
 //! the same analysis.
@@ -55,9 +57,8 @@ pub async fn spans_without_status(store: &Store, service: Option<&str>) -> Resul
         "{} SELECT COUNT(*) AS n FROM s WHERE (status IS NULL OR status NOT IN ('ok', 'error', 'unset')) AND http_status IS NULL",
         base_ctes(service)
     );
-    let out = catalog.query_skipping(&sql).await?;
     let mut n = 0u64;
-    for b in &out.batches {
+    for b in &query(&catalog, &sql).await? {
         let col: Int64Array = typed_column(b, "n", &DataType::Int64)?;
         n += col.iter().flatten().map(|v| v.max(0) as u64).sum::<u64>();
     }

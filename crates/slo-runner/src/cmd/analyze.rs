@@ -47,9 +47,9 @@ pub struct SpanSourceArgs {
     /// marks the span failed. Wins over error logs.
     #[arg(long = "error-rule", value_name = "RULE")]
     pub error_rule: Vec<String>,
-    /// With --store: assemble traces with DataFusion SQL over the span files and hold one row
-    /// per trace in memory instead of every span. Same results; on a 2-core box about twice as
-    /// slow as the in-memory assembly at 1M spans (see BENCHMARKS.md). Spans without a status
+    /// With --store: assemble traces with DataFusion SQL over the span files (one row per trace
+    /// reaches the advisor). Same results; peak memory no lower (DataFusion holds the span
+    /// self-join) and slower than the in-memory assembly at 1M spans on 2 cores (BENCHMARKS.md). Spans without a status
     /// still need the in-memory path (the fallback decides them span by span).
     #[arg(long)]
     pub sql_assembly: bool,
