@@ -569,6 +569,37 @@ impl Redactor {
 
     /// Redacts one text (typically a log line; multi-line texts work too).
     pub fn redact(&self, text: &str) -> Redaction {
+        let findings = self.find(text);
+        let text = if findings.is_empty() {
+            text.to_string()
+        } else {
+            rewrite(text, &findings)
+        };
+        Redaction { text, findings }
+    }
+
+    /// Redacts `text` in place and returns what was found. A text without findings is left
+    /// untouched, with no allocation or copy, which is the common case on the hot path (most
+    /// log lines carry no PII).
+    ///
+    /// ```
+    /// use slo_operators::redact::Redactor;
+    /// let r = Redactor::with_defaults();
+    /// let mut line = String::from("login failed for alice@example.com");
+    /// let findings = r.redact_in_place(&mut line);
+    /// assert_eq!(line, "login failed for <EMAIL>");
+    /// assert_eq!(findings.len(), 1);
+    /// ```
+    pub fn redact_in_place(&self, text: &mut String) -> Vec<Finding> {
+        let findings = self.find(text);
+        if !findings.is_empty() {
+            *text = rewrite(text, &findings);
+        }
+        findings
+    }
+
+    /// The resolved, non-overlapping findings in `text`, in order.
+    fn find(&self, text: &str) -> Vec<Finding> {
         let inner = &*self.inner;
         let mut cands: Vec<Cand> = Vec::new();
         detect::scan(text, inner.enabled_mask, &inner.keywords, &mut cands);
@@ -576,24 +607,9 @@ impl Redactor {
             self.run_rules(text, &mut cands);
         }
         if cands.is_empty() {
-            return Redaction {
-                text: text.to_string(),
-                findings: Vec::new(),
-            };
+            return Vec::new();
         }
-        let findings = resolve(text, cands);
-        let mut out = String::with_capacity(text.len());
-        let mut last = 0;
-        for f in &findings {
-            out.push_str(&text[last..f.start]);
-            out.push_str(&f.entity.placeholder_str());
-            last = f.end;
-        }
-        out.push_str(&text[last..]);
-        Redaction {
-            text: out,
-            findings,
-        }
+        resolve(text, cands)
     }
 
     fn run_rules(&self, text: &str, cands: &mut Vec<Cand>) {
@@ -648,6 +664,19 @@ pub(crate) fn shannon_entropy(s: &str) -> f64 {
             -p * p.log2()
         })
         .sum()
+}
+
+/// `text` with every finding replaced by its typed placeholder (`findings` sorted, disjoint).
+fn rewrite(text: &str, findings: &[Finding]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for f in findings {
+        out.push_str(&text[last..f.start]);
+        out.push_str(&f.entity.placeholder_str());
+        last = f.end;
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 /// Overlap resolution: higher priority wins, then longer, then earlier.

@@ -20,12 +20,8 @@ pub fn redact_event(redactor: &Redactor, event: &mut TelemetryEvent) -> BTreeMap
         if text.is_empty() {
             return;
         }
-        let r = redactor.redact(text);
-        if r.applied() {
-            for f in &r.findings {
-                *counts.entry(f.entity.as_str().to_string()).or_default() += 1;
-            }
-            *text = r.text;
+        for f in &redactor.redact_in_place(text) {
+            *counts.entry(f.entity.as_str().to_string()).or_default() += 1;
         }
     };
     apply(&mut event.body);

@@ -745,6 +745,11 @@ proptest! {
         }
         let covered = (vstart..vend).all(|p| out.findings.iter().any(|f| f.start <= p && p < f.end));
         prop_assert!(covered, "value {:?} not fully covered in {:?}: {:?}", value, text, out.findings);
+        // the in-place form (used by the pipeline) redacts exactly the same
+        let mut in_place = text.clone();
+        let findings = r().redact_in_place(&mut in_place);
+        prop_assert_eq!(in_place, out.text);
+        prop_assert_eq!(findings, out.findings);
     }
 
     #[test]
@@ -753,6 +758,10 @@ proptest! {
         for f in &out.findings {
             prop_assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
         }
+        let mut in_place = text.clone();
+        let findings = r().redact_in_place(&mut in_place);
+        prop_assert_eq!(&findings, &out.findings);
+        prop_assert_eq!(&in_place, &out.text);
         if !out.applied() {
             prop_assert_eq!(out.text, text);
         }
