@@ -179,7 +179,9 @@ pub fn statistical_rationale(rec: &JourneyRecommendations) -> String {
 /// Replaces every string in `v` (keys stay) by its redacted text.
 fn redact_strings(v: &mut Value, redactor: &Redactor) {
     match v {
-        Value::String(s) => *s = redactor.redact(s).text,
+        Value::String(s) => {
+            redactor.redact_in_place(s);
+        }
         Value::Array(items) => items.iter_mut().for_each(|x| redact_strings(x, redactor)),
         Value::Object(map) => map.values_mut().for_each(|x| redact_strings(x, redactor)),
         _ => {}

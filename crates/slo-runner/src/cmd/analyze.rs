@@ -49,8 +49,9 @@ pub struct SpanSourceArgs {
     pub error_rule: Vec<String>,
     /// With --store: assemble traces with DataFusion SQL over the span files (one row per trace
     /// reaches the advisor). Same results; peak memory no lower (DataFusion holds the span
-    /// self-join) and slower than the in-memory assembly at 1M spans on 2 cores (BENCHMARKS.md). Spans without a status
-    /// still need the in-memory path (the fallback decides them span by span).
+    /// self-join) and slower than the in-memory assembly at 1M spans on 2 cores (BENCHMARKS.md).
+    /// Spans without a status still need the in-memory path (the fallback decides them span by
+    /// span).
     #[arg(long)]
     pub sql_assembly: bool,
     /// Do not fall back to error logs linked by trace id (from the input's log events, the
