@@ -1,14 +1,17 @@
 //! Trace assembly with DataFusion over the store's `spans` table.
 //!
 //! [`crate::journeys::summarize`] assembles traces from spans read into Rust values. Here
-//! DataFusion does the span-level work instead — the parent/child self-join (run once, its result
-//! kept in memory as Arrow columns), the root of each trace (a window function), the distinct
-//! operations under it and the services it touched (`array_agg` over a `GROUP BY`), the call
-//! graph and the orphan count (`GROUP BY`) — and hands back **one row per trace**. Journey
-//! discovery, SLIs and recommendations then run on those rows
-//! ([`crate::analyze::analyze_traces`]). The self-join still holds every span, so peak memory is
-//! about that of the in-memory path (measured in BENCHMARKS.md); bounding it needs a spilling
-//! join, which this does not have yet.
+//! DataFusion does the span-level work instead — the parent/child self-join, the root of each
+//! trace (a window function), the distinct operations under it and the services it touched
+//! (`array_agg` over a `GROUP BY`), the call graph and the orphan count (`GROUP BY`) — and hands
+//! back **one row per trace**, streamed. Journey discovery, SLIs and recommendations then run on
+//! those rows ([`crate::analyze::analyze_traces`]).
+//!
+//! Memory follows a pass size, not the store: the traces are split into passes by a stable hash
+//! of the trace id (each trace whole in one pass), and DataFusion assembles one pass at a time.
+//! This is done here rather than by DataFusion's own spilling, which on these plans (a self-join,
+//! a window, list aggregations) fails with "resources exhausted" under tight limits instead of
+//! finishing more slowly.
 //!
 //! The rows equal [`crate::journeys::summarize`] over the same spans (tested), so both paths give
 //! the same analysis.
@@ -21,19 +24,25 @@ use slo_storage::Store;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures::StreamExt;
+
 use crate::error::AdvisorError;
 use crate::journeys::{Edge, TraceSet, TraceSummary};
 use crate::spans::{error_signal, sql_quote, status_of, string_column, typed_column};
 
 /// The spans to assemble (`s`) and each span with its parent's service (`linked`), as SQL CTEs.
-fn base_ctes(service: Option<&str>) -> String {
-    let filter = match service {
+/// With `slice = Some((i, n))`, only the traces with `stable_hash(trace_id) % n = i`.
+fn base_ctes(service: Option<&str>, slice: Option<(usize, usize)>) -> String {
+    let mut filter = match service {
         Some(s) => format!(
             "AND trace_id IN (SELECT trace_id FROM spans WHERE CAST(service AS VARCHAR) = {})",
             sql_quote(s)
         ),
         None => String::new(),
     };
+    if let Some((i, n)) = slice {
+        filter.push_str(&format!(" AND stable_hash(trace_id) % {n} = {i}"));
+    }
     format!(
         "WITH s AS (
             SELECT trace_id, span_id, NULLIF(parent_span_id, '') AS parent, CAST(service AS VARCHAR) AS service,
@@ -55,7 +64,7 @@ pub async fn spans_without_status(store: &Store, service: Option<&str>) -> Resul
     let catalog = Catalog::open(store, None)?;
     let sql = format!(
         "{} SELECT COUNT(*) AS n FROM s WHERE (status IS NULL OR status NOT IN ('ok', 'error', 'unset')) AND http_status IS NULL",
-        base_ctes(service)
+        base_ctes(service, None)
     );
     let mut n = 0u64;
     for b in &query(&catalog, &sql).await? {
@@ -65,26 +74,80 @@ pub async fn spans_without_status(store: &Store, service: Option<&str>) -> Resul
     Ok(n)
 }
 
+/// Spans one DataFusion pass of [`traces_from_store`] assembles at most, by default: 250,000.
+/// Over 1M spans that is 5 passes, 443 MB max RSS for the whole `analyze` against 772 MB with
+/// the in-memory assembly, and about twice its time (BENCHMARKS.md).
+pub const DEFAULT_SPANS_PER_PASS: usize = 250_000;
+
 /// Assembles the traces of the store's spans (only traces that touch `service`, when given)
-/// with DataFusion. Unreadable files are left out with a warning naming them.
+/// with DataFusion, at most [`DEFAULT_SPANS_PER_PASS`] spans a pass. Unreadable files are left
+/// out with a warning naming them.
 pub async fn traces_from_store(store: &Store, service: Option<&str>) -> Result<TraceSet, AdvisorError> {
+    traces_from_store_in_passes(store, service, DEFAULT_SPANS_PER_PASS).await
+}
+
+/// [`traces_from_store`] with the pass size given: about `spans_per_pass` spans are assembled
+/// at a time, so memory follows the pass size, not the store's size.
+///
+/// The traces are split into `ceil(spans / spans_per_pass)` passes by
+/// `stable_hash(trace_id) % passes` (every trace whole in one pass). Each pass is two queries:
+/// the call graph, orphans and span count come back aggregated, and the per-trace rows are
+/// streamed into [`TraceSummary`] values batch by batch. What this process holds beyond one
+/// pass's DataFusion working memory is one small row per trace. Each pass reads the span files
+/// again: more passes, less memory, more time.
+pub async fn traces_from_store_in_passes(store: &Store, service: Option<&str>, spans_per_pass: usize) -> Result<TraceSet, AdvisorError> {
     if store.list_files(Table::Spans).await?.is_empty() {
         return Ok(TraceSet::default());
     }
     let catalog = Catalog::open(store, None)?;
+    // The span count comes from the Parquet footers; it also finds unreadable files, which
+    // stay left out for the passes below.
+    let mut stored = 0u64;
+    for b in &query(&catalog, "SELECT COUNT(*) AS n FROM spans").await? {
+        let n: Int64Array = typed_column(b, "n", &DataType::Int64)?;
+        stored += n.iter().flatten().map(|v| v.max(0) as u64).sum::<u64>();
+    }
+    let passes = (stored as usize).div_ceil(spans_per_pass.max(1)).max(1);
+    if passes > 1 {
+        // Late materialisation: each pass decodes the trace id column, keeps its slice, and
+        // decodes the other columns only for the rows kept.
+        catalog.context().state_ref().write().config_mut().options_mut().execution.parquet.pushdown_filters = true;
+    }
     let mut set = TraceSet::default();
-    // The self-join once, kept in memory columnar; the statements below read it.
-    let linked = query(&catalog, &format!("{} SELECT * FROM linked", base_ctes(service))).await?;
+    let mut edges: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for pass in 0..passes {
+        let slice = (passes > 1).then_some((pass, passes));
+        assemble_pass(&catalog, service, slice, &mut set, &mut edges).await?;
+    }
+    if passes > 1 {
+        tracing::info!(spans = stored, passes, "trace assembly split into passes by trace id");
+    }
+    set.call_graph = edges.into_iter().map(|((caller, callee), calls)| Edge { caller, callee, calls }).collect();
+    set.traces.sort_by(|a, b| a.trace_id.cmp(&b.trace_id));
+    Ok(set)
+}
+
+/// One pass of [`traces_from_store_in_passes`]: the traces with `stable_hash(trace_id) % n = i`
+/// for `slice = Some((i, n))`, all of them for `None`. Adds to `set` and `edges`.
+async fn assemble_pass(
+    catalog: &Catalog,
+    service: Option<&str>,
+    slice: Option<(usize, usize)>,
+    set: &mut TraceSet,
+    edges: &mut BTreeMap<(String, String), u64>,
+) -> Result<(), AdvisorError> {
+    // The pass's self-join once, kept columnar (its size follows the pass size); the two
+    // statements below read it.
+    let linked = query(catalog, &format!("{} SELECT * FROM linked", base_ctes(service, slice))).await?;
     if linked.iter().all(|b| b.num_rows() == 0) {
-        return Ok(set);
+        return Ok(());
     }
     catalog.register_batches("linked", linked)?;
 
     // Call graph, orphans and the span count.
     let graph_sql = "SELECT parent_service, service, has_parent, parent IS NOT NULL AS has_parent_id, COUNT(*) AS n
          FROM linked GROUP BY parent_service, service, has_parent, parent IS NOT NULL";
-    let mut edges: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for b in &catalog.query(graph_sql).await? {
+    for b in &query(catalog, graph_sql).await? {
         let caller = string_column(b, "parent_service")?;
         let callee = string_column(b, "service")?;
         let has_parent = bool_column(b, "has_parent")?;
@@ -102,7 +165,6 @@ pub async fn traces_from_store(store: &Store, service: Option<&str>) -> Result<T
             }
         }
     }
-    set.call_graph = edges.into_iter().map(|((caller, callee), calls)| Edge { caller, callee, calls }).collect();
 
     // One row per trace: its root (earliest, then longest, then smallest span id), the distinct
     // operations directly under the root, its span count and services. Distinct values come
@@ -125,11 +187,12 @@ pub async fn traces_from_store(store: &Store, service: Option<&str>) -> Result<T
         SELECT r.trace_id, r.service, r.operation, r.start, r.duration_us, r.status, r.http_route, r.http_status,
                k.child_operations, t.n_spans, t.services
         FROM roots r LEFT JOIN kids k ON r.trace_id = k.trace_id JOIN per_trace t ON r.trace_id = t.trace_id";
-    for b in &catalog.query(traces_sql).await? {
-        append_traces(b, &mut set.traces)?;
+    let mut rows = catalog.query_stream(traces_sql).await?;
+    while let Some(batch) = rows.next().await {
+        let batch = batch.map_err(|e| AdvisorError::Storage(slo_storage::StorageError::Sql(e.to_string())))?;
+        append_traces(&batch, &mut set.traces)?;
     }
-    set.traces.sort_by(|a, b| a.trace_id.cmp(&b.trace_id));
-    Ok(set)
+    Ok(())
 }
 
 async fn query(catalog: &Catalog, sql: &str) -> Result<Vec<RecordBatch>, AdvisorError> {
@@ -227,6 +290,9 @@ mod tests {
         assert_eq!(sql.call_graph, memory.call_graph);
         assert_eq!(sql.traces.len(), memory.traces.len());
         assert_eq!(sql, memory);
+        // In one pass and split into many passes: the same.
+        assert_eq!(traces_from_store_in_passes(&store, None, usize::MAX).await.unwrap(), memory);
+        assert_eq!(traces_from_store_in_passes(&store, None, 1_000).await.unwrap(), memory);
 
         // The whole analysis is the same either way, and the service filter keeps whole traces.
         let cfg = AnalyzeConfig::default();
@@ -236,6 +302,7 @@ mod tests {
         assert_eq!(a.requests, b.requests);
         let auth = traces_from_store(&store, Some("auth")).await.unwrap();
         assert_eq!(auth, summarize(&from_store(&store, Some("auth")).await.unwrap()));
+        assert_eq!(traces_from_store_in_passes(&store, Some("auth"), 500).await.unwrap(), auth);
         assert!(!auth.traces.is_empty() && auth.traces.len() < sql.traces.len());
         assert_eq!(spans_without_status(&store, None).await.unwrap(), 0);
     }

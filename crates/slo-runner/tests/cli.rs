@@ -373,6 +373,9 @@ fn sql_trace_assembly_over_a_store_gives_the_same_analysis() {
     let sql = json_out(&["analyze", "--format", "json", "--sql-assembly", "--store", store]);
     assert_eq!(memory["traces"], 2000);
     assert_eq!(memory, sql);
+    // Split into passes of at most 2,000 spans (about ten here): the same analysis.
+    let passes = json_out(&["analyze", "--format", "json", "--sql-assembly", "--sql-spans-per-pass", "2000", "--store", store]);
+    assert_eq!(memory, passes);
     let memory = json_out(&["analyze", "--format", "json", "--service", "auth", "--store", store]);
     let sql = json_out(&["analyze", "--format", "json", "--service", "auth", "--sql-assembly", "--store", store]);
     assert_eq!(memory, sql);

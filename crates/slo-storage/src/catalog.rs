@@ -8,6 +8,9 @@
 //! ORDER BY n.distance
 //! ```
 //!
+//! `stable_hash(text)` is a fixed hash (the same in every process) for splitting work by key:
+//! `WHERE stable_hash(trace_id) % 4 = 0` is a quarter of the traces, each trace whole.
+//!
 //! A file that cannot be read (corrupt or truncated Parquet) does not take its table down:
 //! [`Catalog::query_skipping`] leaves it out, names it with the reason, and answers from the
 //! other files; [`Catalog::query`] fails naming it.
@@ -16,7 +19,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, RwLock};
 
-use arrow::array::{Float32Array, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{Float32Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl};
 use datafusion::common::ScalarValue;
@@ -117,6 +120,34 @@ impl TableFunctionImpl for NearestCapsules {
         let batch = self.search(&text, k).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         Ok(Arc::new(MemTable::try_new(nearest_schema(), vec![vec![batch]])?))
     }
+}
+
+/// FNV-1a over the bytes: fixed, so a key lands in the same bucket in every process.
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// `stable_hash(text) -> UBIGINT`: [`stable_hash`] of a string (NULL for NULL), for splitting work
+/// by key into passes or partitions that do not depend on the process:
+/// `WHERE stable_hash(trace_id) % 4 = 0` is one quarter of the traces, each trace whole.
+fn stable_hash_udf() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+    let fun = Arc::new(|args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+        let hash = |s: Option<&str>| s.map(|s| stable_hash(s.as_bytes()));
+        Ok(match &args[0] {
+            ColumnarValue::Array(a) => {
+                let strings = a.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
+                    datafusion::error::DataFusionError::Execution(format!("stable_hash takes text, not {}", a.data_type()))
+                })?;
+                ColumnarValue::Array(Arc::new(strings.iter().map(hash).collect::<UInt64Array>()))
+            }
+            ColumnarValue::Scalar(ScalarValue::Utf8(s)) => ColumnarValue::Scalar(ScalarValue::UInt64(hash(s.as_deref()))),
+            ColumnarValue::Scalar(other) => {
+                return Err(datafusion::error::DataFusionError::Execution(format!("stable_hash takes text, not {}", other.data_type())))
+            }
+        })
+    });
+    create_udf("stable_hash", vec![DataType::Utf8], DataType::UInt64, Volatility::Immutable, fun)
 }
 
 /// A SQL session over a store.
@@ -230,6 +261,7 @@ impl Catalog {
             let provider = ListingTable::try_new(config).map_err(sql_err)?;
             ctx.register_table(table.name(), Arc::new(provider)).map_err(sql_err)?;
         }
+        ctx.register_udf(stable_hash_udf());
         if let Some(n) = nearest {
             ctx.register_udtf("nearest_capsules", Arc::new(n));
         }
@@ -303,6 +335,16 @@ impl Catalog {
                 }
             }
         }
+    }
+
+    /// Runs a read-only statement like [`Catalog::query`], handing its rows back as a stream of
+    /// batches instead of collecting them, so a large answer can be consumed batch by batch.
+    /// Files left out by an earlier [`Catalog::query_skipping`] on this catalog stay out; an
+    /// unreadable file fails the stream.
+    pub async fn query_stream(&self, sql: &str) -> Result<datafusion::execution::SendableRecordBatchStream, StorageError> {
+        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        let df = self.ctx.sql_with_options(sql, options).await.map_err(sql_err)?;
+        df.execute_stream().await.map_err(sql_err)
     }
 
     /// Plans (errors here are final) and executes (errors returned inside) a statement.

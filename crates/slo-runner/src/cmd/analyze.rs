@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use slo_advisor::analyze::{analyze_traces, traces_touching, AnalyzeConfig, Analysis};
 use slo_advisor::journeys::{summarize, TraceSet};
-use slo_advisor::store_traces::{spans_without_status, traces_from_store};
+use slo_advisor::store_traces::{spans_without_status, traces_from_store_in_passes};
 use slo_advisor::history::SliKind;
 use slo_advisor::promql::MetricConvention;
 use slo_advisor::rationale::{attach_rationales, LlmConfig, RationaleSource};
@@ -47,13 +47,18 @@ pub struct SpanSourceArgs {
     /// marks the span failed. Wins over error logs.
     #[arg(long = "error-rule", value_name = "RULE")]
     pub error_rule: Vec<String>,
-    /// With --store: assemble traces with DataFusion SQL over the span files (one row per trace
-    /// reaches the advisor). Same results; peak memory no lower (DataFusion holds the span
-    /// self-join) and slower than the in-memory assembly at 1M spans on 2 cores (BENCHMARKS.md).
+    /// With --store: assemble traces with DataFusion SQL over the span files: one row per trace
+    /// reaches the advisor, and DataFusion assembles at most --sql-spans-per-pass spans at a
+    /// time (traces split into passes by trace id), so memory follows the pass size, not the
+    /// store (BENCHMARKS.md has memory and time against the in-memory assembly). Same results.
     /// Spans without a status still need the in-memory path (the fallback decides them span by
     /// span).
     #[arg(long)]
     pub sql_assembly: bool,
+    /// With --sql-assembly: spans assembled per DataFusion pass (fewer: less memory, more
+    /// passes over the files).
+    #[arg(long, value_name = "N", default_value_t = slo_advisor::store_traces::DEFAULT_SPANS_PER_PASS)]
+    pub sql_spans_per_pass: usize,
     /// Do not fall back to error logs linked by trace id (from the input's log events, the
     /// store's `raw_events`, else its capsule samples) for spans without a status.
     #[arg(long)]
@@ -255,7 +260,7 @@ pub fn load_traces(args: &SpanSourceArgs, store: Option<&Store>, requests: usize
         if unset > 0 {
             eprintln!("{unset} spans carry no status: assembling traces in memory so the error-signal fallback can decide them");
         } else {
-            let traces = rt.block_on(traces_from_store(store, args.service.as_deref()))?;
+            let traces = rt.block_on(traces_from_store_in_passes(store, args.service.as_deref(), args.sql_spans_per_pass))?;
             let source = format!("store {}", store.base_url());
             if traces.spans == 0 {
                 anyhow::bail!("no spans found in {source}");
