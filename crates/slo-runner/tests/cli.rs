@@ -376,6 +376,14 @@ fn sql_trace_assembly_over_a_store_gives_the_same_analysis() {
     // Split into passes of at most 2,000 spans (about ten here): the same analysis.
     let passes = json_out(&["analyze", "--format", "json", "--sql-assembly", "--sql-spans-per-pass", "2000", "--store", store]);
     assert_eq!(memory, passes);
+    // A store over --sql-assembly-above goes to DataFusion by itself, and says so.
+    let auto = bin().args(["analyze", "--format", "json", "--sql-assembly-above", "1000", "--store", store]).output().unwrap();
+    assert!(auto.status.success(), "{}", String::from_utf8_lossy(&auto.stderr));
+    assert!(String::from_utf8_lossy(&auto.stderr).contains("assembling traces with DataFusion"));
+    assert_eq!(memory, serde_json::from_slice::<serde_json::Value>(&auto.stdout).unwrap());
+    let forced = bin().args(["analyze", "--format", "json", "--sql-assembly-above", "1000", "--memory-assembly", "--store", store]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&forced.stderr).contains("DataFusion"));
+    assert_eq!(memory, serde_json::from_slice::<serde_json::Value>(&forced.stdout).unwrap());
     let memory = json_out(&["analyze", "--format", "json", "--service", "auth", "--store", store]);
     let sql = json_out(&["analyze", "--format", "json", "--service", "auth", "--sql-assembly", "--store", store]);
     assert_eq!(memory, sql);

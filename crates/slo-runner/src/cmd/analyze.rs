@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use slo_advisor::analyze::{analyze_traces, traces_touching, AnalyzeConfig, Analysis};
 use slo_advisor::journeys::{summarize, TraceSet};
-use slo_advisor::store_traces::{spans_without_status, traces_from_store_in_passes};
+use slo_advisor::store_traces::{spans_without_status, stored_spans, traces_from_store_in_passes};
 use slo_advisor::history::SliKind;
 use slo_advisor::promql::MetricConvention;
 use slo_advisor::rationale::{attach_rationales, LlmConfig, RationaleSource};
@@ -47,16 +47,24 @@ pub struct SpanSourceArgs {
     /// marks the span failed. Wins over error logs.
     #[arg(long = "error-rule", value_name = "RULE")]
     pub error_rule: Vec<String>,
-    /// With --store: assemble traces with DataFusion SQL over the span files: one row per trace
-    /// reaches the advisor, and DataFusion assembles at most --sql-spans-per-pass spans at a
-    /// time (traces split into passes by trace id), so memory follows the pass size, not the
-    /// store (BENCHMARKS.md has memory and time against the in-memory assembly). Same results.
-    /// Spans without a status still need the in-memory path (the fallback decides them span by
-    /// span).
-    #[arg(long)]
+    /// With --store: assemble traces with DataFusion SQL over the span files, whatever the
+    /// store's size (see --sql-assembly-above). One row per trace reaches the advisor, and
+    /// DataFusion assembles at most --sql-spans-per-pass spans at a time (traces split into
+    /// passes by trace id), so memory follows the pass size, not the store (BENCHMARKS.md has
+    /// memory and time against the in-memory assembly). Same results. Spans without a status
+    /// still need the in-memory path (the fallback decides them span by span).
+    #[arg(long, conflicts_with = "memory_assembly")]
     pub sql_assembly: bool,
-    /// With --sql-assembly: spans assembled per DataFusion pass (fewer: less memory, more
-    /// passes over the files).
+    /// With --store: read every span into memory and assemble traces there, whatever the
+    /// store's size (faster while the spans fit in memory).
+    #[arg(long)]
+    pub memory_assembly: bool,
+    /// With --store and neither --sql-assembly nor --memory-assembly: a store holding more
+    /// spans than this is assembled with DataFusion (the count comes from the Parquet footers).
+    #[arg(long, value_name = "SPANS", default_value_t = 2_000_000)]
+    pub sql_assembly_above: u64,
+    /// With DataFusion assembly: spans assembled per pass (fewer: less memory, more passes
+    /// over the files).
     #[arg(long, value_name = "N", default_value_t = slo_advisor::store_traces::DEFAULT_SPANS_PER_PASS)]
     pub sql_spans_per_pass: usize,
     /// Do not fall back to error logs linked by trace id (from the input's log events, the
@@ -252,10 +260,28 @@ pub fn truncate(s: &str, n: usize) -> String {
 /// description of the source. Spans without a status are decided by `--error-rule`, else by the
 /// error logs of the same source (unless `--no-error-logs`). No spans is an error.
 ///
-/// With `--sql-assembly`, a store whose spans all carry a status is assembled by DataFusion, one
-/// row per trace ([`traces_from_store`]); otherwise the spans are read whole.
+/// With `--sql-assembly`, or without `--memory-assembly` when the store holds more than
+/// `--sql-assembly-above` spans, a store whose spans all carry a status is assembled by
+/// DataFusion in passes, one row per trace ([`traces_from_store_in_passes`]); otherwise the
+/// spans are read whole.
 pub fn load_traces(args: &SpanSourceArgs, store: Option<&Store>, requests: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<LoadedTraces> {
-    if let (None, Some(store), true) = (args.input.as_deref(), store, args.sql_assembly) {
+    let sql = match (args.input.as_deref(), store) {
+        (None, Some(store)) if !args.memory_assembly => {
+            args.sql_assembly || {
+                let stored = rt.block_on(stored_spans(store))?;
+                let big = stored > args.sql_assembly_above;
+                if big {
+                    eprintln!(
+                        "{stored} spans in the store (more than --sql-assembly-above {}): assembling traces with DataFusion, {} spans a pass",
+                        args.sql_assembly_above, args.sql_spans_per_pass
+                    );
+                }
+                big
+            }
+        }
+        _ => false,
+    };
+    if let (None, Some(store), true) = (args.input.as_deref(), store, sql) {
         let unset = rt.block_on(spans_without_status(store, args.service.as_deref()))?;
         if unset > 0 {
             eprintln!("{unset} spans carry no status: assembling traces in memory so the error-signal fallback can decide them");
