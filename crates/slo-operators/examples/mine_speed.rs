@@ -1,10 +1,10 @@
 //! Single-thread mining throughput on the mixed Loghub-2k corpus.
 //!
 //! ```text
-//! cargo run --release -p slo-operators --example mine_speed [-- DATA_DIR [LINES]]
+//! cargo run --release -p slo-operators --example mine_speed [-- DATA_DIR [LINES [PARTS]]]
 //! ```
 //! `DATA_DIR` defaults to `../shared/datasets/loghub2k` (run from the repository root), `LINES`
-//! to 1 000 000. Prints lines/s for (a) the header-stripped contents of all data sets
+//! to 1 000 000, `PARTS` to `abc` (which of the parts below to run, e.g. `c` under a profiler). Prints lines/s for (a) the header-stripped contents of all data sets
 //! interleaved and repeated to `LINES`, and (b) the same lines with random numbers / hex ids /
 //! `key=value` ids injected (cardinality explosion), plus template counts and evictions, and
 //! (c) redaction ([`Redactor::with_defaults`]) followed by mining on the corpus of (a).
@@ -127,11 +127,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while lines.len() < target {
         lines.extend(base.iter().take(target - lines.len()).cloned());
     }
+    let parts = args.next().unwrap_or_else(|| "abc".into());
     let cfg = MinerConfig::default();
-    run("(a) loghub2k mixed", &lines, &cfg);
-    // (b) cardinality explosion: every digit is replaced by a random one and a random id is
-    // injected into every line, at a position fixed per event type (derived from the line's
-    // first token and length), the way a new high-cardinality field shows up in real logs
+    if parts.contains('a') {
+        run("(a) loghub2k mixed", &lines, &cfg);
+    }
+    if parts.contains('b') {
+        run_noisy(&lines, &cfg);
+    }
+    if parts.contains('c') {
+        run_redact_mine(&lines);
+    }
+    Ok(())
+}
+
+/// (b) cardinality explosion: every digit is replaced by a random one and a random id is
+/// injected into every line, at a position fixed per event type (derived from the line's
+/// first token and length), the way a new high-cardinality field shows up in real logs.
+fn run_noisy(lines: &[String], cfg: &MinerConfig) {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = || {
         x ^= x << 13;
@@ -169,21 +182,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             toks.join(" ")
         })
         .collect();
-    run("(b) with random ids injected", &noisy, &cfg);
+    run("(b) with random ids injected", &noisy, cfg);
     // (b2) the same with a template cap far below the live template count: eviction churn
     let small = MinerConfig {
         max_templates: 256,
-        ..MinerConfig::default()
+        ..cfg.clone()
     };
     run("(b2) as (b), max_templates = 256", &noisy, &small);
-    // (c) redact + mine, one thread (after redaction alone on the same lines, for the split)
+}
+
+/// (c) redact + mine, one thread (after redaction alone on the same lines, for the split).
+fn run_redact_mine(lines: &[String]) {
     let redactor = Redactor::with_defaults();
     let mut best = f64::MAX;
     let mut found = 0usize;
     for _ in 0..REPS {
         let mut text = String::new();
         let start = Instant::now();
-        for l in &lines {
+        for l in lines {
             text.clear();
             text.push_str(l);
             found += redactor.redact_in_place(&mut text).len();
@@ -201,7 +217,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut miner = TemplateMiner::new(MinerConfig::default());
         let start = Instant::now();
         let mut text = String::new();
-        for l in &lines {
+        for l in lines {
             // as the pipeline does: the event owns its body and is redacted in place
             text.clear();
             text.push_str(l);
@@ -216,5 +232,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         best,
         lines.len() as f64 / best / 1e6
     );
-    Ok(())
 }
