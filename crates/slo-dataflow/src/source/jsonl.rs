@@ -59,31 +59,18 @@ impl<R: BufRead + Send> Iterator for JsonLinesReader<R> {
     type Item = SourceItem;
 
     fn next(&mut self) -> Option<SourceItem> {
-        loop {
-            let line = match self.cursor.next_line()? {
-                Ok(l) => l.to_vec(),
-                Err(e) => {
-                    return Some(Err(DeadLetter {
-                        origin: self.origin.clone(),
-                        line: self.cursor.line + 1,
-                        offset: self.cursor.offset,
-                        reason: format!("read error: {e}"),
-                        payload: Vec::new(),
-                    }))
-                }
-            };
-            if line.iter().all(|b| b.is_ascii_whitespace()) {
-                continue;
-            }
-            let default_id = format!("{}:{}", self.origin, self.cursor.line);
-            return Some(parse_event_json(&line, &default_id, self.year).map_err(|reason| DeadLetter {
-                origin: self.origin.clone(),
-                line: self.cursor.line,
-                offset: self.cursor.offset,
-                reason,
-                payload: line,
-            }));
-        }
+        let line = match self.cursor.next_record(&self.origin)? {
+            Ok(line) => line,
+            Err(dead) => return Some(Err(dead)),
+        };
+        let default_id = format!("{}:{}", self.origin, self.cursor.line);
+        Some(parse_event_json(&line, &default_id, self.year).map_err(|reason| DeadLetter {
+            origin: self.origin.clone(),
+            line: self.cursor.line,
+            offset: self.cursor.offset,
+            reason,
+            payload: line,
+        }))
     }
 }
 

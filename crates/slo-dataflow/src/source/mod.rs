@@ -199,16 +199,21 @@ pub(crate) struct LineCursor<R> {
     /// Byte offset of the start of the last line returned.
     pub offset: u64,
     next_offset: u64,
+    /// A read failed: the input has ended (a failing reader may fail forever).
+    failed: bool,
 }
 
 impl<R: BufRead> LineCursor<R> {
     pub(crate) fn new(reader: R) -> Self {
-        LineCursor { reader, buf: Vec::new(), line: 0, offset: 0, next_offset: 0 }
+        LineCursor { reader, buf: Vec::new(), line: 0, offset: 0, next_offset: 0, failed: false }
     }
 
     /// The next line without its terminator, or `None` at the end. I/O errors end the input
     /// and are returned once.
     pub(crate) fn next_line(&mut self) -> Option<std::io::Result<&[u8]>> {
+        if self.failed {
+            return None;
+        }
         self.buf.clear();
         match self.reader.read_until(b'\n', &mut self.buf) {
             Ok(0) => None,
@@ -222,7 +227,34 @@ impl<R: BufRead> LineCursor<R> {
                 }
                 Some(Ok(&self.buf[..end]))
             }
-            Err(e) => Some(Err(e)),
+            Err(e) => {
+                self.failed = true;
+                // where the broken line would have started
+                self.offset = self.next_offset;
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// The next line that is not blank, owned, or `None` at the end. A read error (which ends
+    /// the input) comes back as a dead letter of `origin` at the line it broke off.
+    pub(crate) fn next_record(&mut self, origin: &str) -> Option<Result<Vec<u8>, DeadLetter>> {
+        loop {
+            let line = match self.next_line()? {
+                Ok(l) => l,
+                Err(e) => {
+                    return Some(Err(DeadLetter {
+                        origin: origin.to_string(),
+                        line: self.line + 1,
+                        offset: self.offset,
+                        reason: format!("read error: {e}"),
+                        payload: Vec::new(),
+                    }))
+                }
+            };
+            if !line.iter().all(|b| b.is_ascii_whitespace()) {
+                return Some(Ok(line.to_vec()));
+            }
         }
     }
 }
@@ -238,6 +270,37 @@ mod tests {
         assert_eq!(detect_format(p, b"{\"event_id\": \"1\"}"), InputFormat::JsonLines);
         assert_eq!(detect_format(Path::new("a.log"), b"2024-01-01 x"), InputFormat::PlainText);
         assert_eq!(detect_format(Path::new("a.jsonl"), b""), InputFormat::JsonLines);
+    }
+
+    /// Yields `data`, then fails every read.
+    struct BreaksOff(std::io::Cursor<Vec<u8>>);
+
+    impl Read for BreaksOff {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(std::io::Error::other("disk went away")),
+                n => Ok(n),
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_error_ends_the_input_as_one_dead_letter() {
+        let data = b"{\"service\":\"s\",\"timestamp_ms\":1,\"body\":\"a\"}\n\n{\"service\":\"s\",\"timestamp_ms\":2,\"body\":\"b\"}\n".to_vec();
+        let end = data.len() as u64;
+        let readers: Vec<Box<dyn Iterator<Item = SourceItem>>> = vec![
+            Box::new(jsonl::JsonLinesReader::new(BufReader::new(BreaksOff(std::io::Cursor::new(data.clone()))), "in.jsonl")),
+            Box::new(plain::PlainTextReader::new(BufReader::new(BreaksOff(std::io::Cursor::new(data))), "in.log", None, "s".into(), "prod".into())),
+        ];
+        for reader in readers {
+            let items: Vec<SourceItem> = reader.collect();
+            assert_eq!(items.len(), 3, "two records (the blank line skipped), then the error");
+            assert!(items[..2].iter().all(Result::is_ok));
+            let dead = items[2].as_ref().unwrap_err();
+            assert!(dead.reason.starts_with("read error: disk went away"), "{}", dead.reason);
+            // the line after the last one read, at the byte where it would have started
+            assert_eq!((dead.line, dead.offset), (4, end));
+        }
     }
 
     #[test]

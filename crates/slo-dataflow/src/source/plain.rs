@@ -115,33 +115,20 @@ impl<R: BufRead + Send> Iterator for PlainTextReader<R> {
     type Item = SourceItem;
 
     fn next(&mut self) -> Option<SourceItem> {
-        loop {
-            let line = match self.cursor.next_line()? {
-                Ok(l) => l.to_vec(),
-                Err(e) => {
-                    return Some(Err(DeadLetter {
-                        origin: self.origin.clone(),
-                        line: self.cursor.line + 1,
-                        offset: self.cursor.offset,
-                        reason: format!("read error: {e}"),
-                        payload: Vec::new(),
-                    }))
-                }
-            };
-            if line.iter().all(|b| b.is_ascii_whitespace()) {
-                continue;
-            }
-            return Some(match std::str::from_utf8(&line) {
-                Ok(text) => Ok(self.build(text)),
-                Err(e) => Err(DeadLetter {
-                    origin: self.origin.clone(),
-                    line: self.cursor.line,
-                    offset: self.cursor.offset,
-                    reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-                    payload: line,
-                }),
-            });
-        }
+        let line = match self.cursor.next_record(&self.origin)? {
+            Ok(line) => line,
+            Err(dead) => return Some(Err(dead)),
+        };
+        Some(match std::str::from_utf8(&line) {
+            Ok(text) => Ok(self.build(text)),
+            Err(e) => Err(DeadLetter {
+                origin: self.origin.clone(),
+                line: self.cursor.line,
+                offset: self.cursor.offset,
+                reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                payload: line,
+            }),
+        })
     }
 }
 
