@@ -248,17 +248,22 @@ pub fn read_nezha(files: &[PathBuf]) -> Result<(Vec<Span>, ReadReport), AdvisorE
     let mut report = ReadReport::default();
     for path in files {
         let f = std::fs::File::open(path).map_err(AdvisorError::io(path))?;
-        let mut lines = BufReader::new(f).lines();
+        // Rows as bytes: a row that is not UTF-8 is a bad row (skipped, counted), not a failed read.
+        let mut lines = BufReader::new(f).split(b'\n');
         match lines.next() {
-            Some(Ok(h)) if h.trim_start_matches('\u{feff}').starts_with(NEZHA_HEADER) => {}
+            Some(Ok(h)) if String::from_utf8_lossy(&h).trim_start_matches('\u{feff}').starts_with(NEZHA_HEADER) => {}
             _ => return Err(AdvisorError::Layout { path: path.clone(), reason: format!("expected the header {NEZHA_HEADER}") }),
         }
         for line in lines {
             let line = line.map_err(AdvisorError::io(path))?;
+            let Ok(line) = std::str::from_utf8(&line) else {
+                report.skipped += 1;
+                continue;
+            };
             if line.trim().is_empty() {
                 continue;
             }
-            match parse_nezha_row(&line) {
+            match parse_nezha_row(line.trim_end_matches('\r')) {
                 Some(s) => spans.push(s),
                 None => report.skipped += 1,
             }
@@ -437,7 +442,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let trace = dir.path().join("case1").join("trace");
         std::fs::create_dir_all(&trace).unwrap();
-        let body = format!("{NEZHA_HEADER}\nt1,s1,root,frontend-579b9bff58-t2dbm,Recv,1000000000,1002000000,2000\nbad row\n");
+        let mut body = format!("{NEZHA_HEADER}\nt1,s1,root,frontend-579b9bff58-t2dbm,Recv,1000000000,1002000000,2000\r\nbad row\n").into_bytes();
+        body.extend_from_slice(b"t2,s1,root,frontend-579b9bff58-t2dbm,Recv\xff,1000000000,1002000000,2000\n");
         std::fs::write(trace.join("a.csv"), &body).unwrap();
         std::fs::write(trace.join("notes.txt"), "x").unwrap();
         assert_eq!(detect_nezha(dir.path()).unwrap().len(), 1);
@@ -447,7 +453,8 @@ mod tests {
         assert!(detect_nezha(&trace.join("notes.txt")).is_none());
         let (spans, report) = read_path(dir.path()).unwrap();
         assert_eq!(spans.len(), 1);
-        assert_eq!(report.skipped, 1);
+        assert_eq!(spans[0].duration_us, 2000, "CRLF line ends are fine");
+        assert_eq!(report.skipped, 2, "a garbage row and a row that is not UTF-8");
         assert!(read_path(&dir.path().join("missing")).is_err());
     }
 
