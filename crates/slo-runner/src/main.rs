@@ -19,7 +19,9 @@ enum Command {
     Run(cmd::run::RunArgs),
     /// Mine log templates from a file and write `LineId,EventTemplate` predictions.
     Mine(cmd::mine::MineArgs),
-    /// Redact PII and secrets from stdin lines; one JSON object per line on stdout.
+    /// Redact PII and secrets from stdin lines; one JSON object per line on stdout:
+    /// `{"text": redacted line, "findings": [{"type", "start", "end"}]}`, offsets in bytes of the
+    /// input line (invalid UTF-8 is replaced by U+FFFD in `text`; offsets still count input bytes).
     Redact(cmd::redact::RedactArgs),
     /// Write synthetic telemetry with known ground truth.
     Sample(cmd::sample::SampleArgs),
@@ -84,7 +86,21 @@ fn main() {
         Command::KafkaTopics(args) => cmd::kafka::topics(args),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", error_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line, like `{:#}`, except that a cause whose text the line
+/// already carries is not repeated (library errors often quote their source in their message).
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
 }

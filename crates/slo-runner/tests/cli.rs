@@ -27,6 +27,25 @@ fn redact_reads_stdin_and_writes_findings_with_byte_offsets() {
     assert_eq!(spans, vec![("EMAIL", "ralph@davis.com"), ("IPV4", "10.214.26.169")]);
     assert_eq!(lines[1]["text"], "nothing here at 12:30:45");
     assert!(lines[1]["findings"].as_array().unwrap().is_empty());
+
+    // Invalid UTF-8 is replaced in the text; the offsets still count the input's bytes.
+    let mut child = bin().arg("redact").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let input = b"\xff\xfe mail ralph@davis.com\n";
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["text"], "\u{fffd}\u{fffd} mail <EMAIL>");
+    assert_eq!((line["findings"][0]["start"].as_u64(), line["findings"][0]["end"].as_u64()), (Some(8), Some(23)));
+}
+
+#[test]
+fn errors_name_the_cause_once() {
+    let out = bin().args(["mine", "--input", "/nonexistent/app.log", "--predictions", "/tmp/never.csv"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: /nonexistent/app.log"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
 
 #[test]
