@@ -33,16 +33,20 @@ use crate::spans::{error_signal, sql_quote, status_of, string_column, typed_colu
 /// The spans to assemble (`s`) and each span with its parent's service (`linked`), as SQL CTEs.
 /// With `slice = Some((i, n))`, only the traces with `stable_hash(trace_id) % n = i`.
 fn base_ctes(service: Option<&str>, slice: Option<(usize, usize)>) -> String {
+    // u64 on both sides of `%` (an untyped literal would make it decimal arithmetic)
+    let in_slice = match slice {
+        Some((i, n)) => format!(" AND stable_hash(trace_id) % CAST({n} AS BIGINT UNSIGNED) = CAST({i} AS BIGINT UNSIGNED)"),
+        None => String::new(),
+    };
     let mut filter = match service {
+        // the slice inside too: the semi-join then holds this pass's trace ids only
         Some(s) => format!(
-            "AND trace_id IN (SELECT trace_id FROM spans WHERE CAST(service AS VARCHAR) = {})",
+            "AND trace_id IN (SELECT trace_id FROM spans WHERE CAST(service AS VARCHAR) = {}{in_slice})",
             sql_quote(s)
         ),
         None => String::new(),
     };
-    if let Some((i, n)) = slice {
-        filter.push_str(&format!(" AND stable_hash(trace_id) % {n} = {i}"));
-    }
+    filter.push_str(&in_slice);
     format!(
         "WITH s AS (
             SELECT trace_id, span_id, NULLIF(parent_span_id, '') AS parent, CAST(service AS VARCHAR) AS service,
@@ -74,31 +78,40 @@ pub async fn spans_without_status(store: &Store, service: Option<&str>) -> Resul
     Ok(n)
 }
 
-/// The number of spans in the store, from the Parquet footers (no span is read); unreadable
-/// files are left out with a warning naming them.
-pub async fn stored_spans(store: &Store) -> Result<u64, AdvisorError> {
+/// The number of spans in the store: all of them, from the Parquet footers (no span is read),
+/// or, with `service`, those of the traces that touch it (one scan of the trace id and service
+/// columns). Unreadable files are left out with a warning naming them.
+pub async fn stored_spans(store: &Store, service: Option<&str>) -> Result<u64, AdvisorError> {
     if store.list_files(Table::Spans).await?.is_empty() {
         return Ok(0);
     }
-    count_spans(&Catalog::open(store, None)?).await
+    count_spans(&Catalog::open(store, None)?, service).await
 }
 
-async fn count_spans(catalog: &Catalog) -> Result<u64, AdvisorError> {
+async fn count_spans(catalog: &Catalog, service: Option<&str>) -> Result<u64, AdvisorError> {
+    let sql = match service {
+        None => "SELECT COUNT(*) AS n FROM spans".to_string(),
+        Some(s) => format!(
+            "SELECT COUNT(*) AS n FROM spans WHERE trace_id IN (SELECT trace_id FROM spans WHERE CAST(service AS VARCHAR) = {})",
+            sql_quote(s)
+        ),
+    };
     let mut stored = 0u64;
-    for b in &query(catalog, "SELECT COUNT(*) AS n FROM spans").await? {
+    for b in &query(catalog, &sql).await? {
         let n: Int64Array = typed_column(b, "n", &DataType::Int64)?;
         stored += n.iter().flatten().map(|v| v.max(0) as u64).sum::<u64>();
     }
     Ok(stored)
 }
 
-/// Spans one DataFusion pass of [`traces_from_store`] assembles at most, by default: 250,000.
-/// Over 1M spans that is 5 passes, 443 MB max RSS for the whole `analyze` against 772 MB with
-/// the in-memory assembly, and about twice its time (BENCHMARKS.md).
+/// Spans one DataFusion pass of [`traces_from_store`] assembles, about (passes split traces by
+/// a hash, so pass sizes vary around it), by default: 250,000. Over 1M spans that is 5 passes,
+/// 416–443 MB max RSS for the whole `analyze` against 772–780 MB with the in-memory assembly,
+/// in 1.4–2 times its time (BENCHMARKS.md).
 pub const DEFAULT_SPANS_PER_PASS: usize = 250_000;
 
 /// Assembles the traces of the store's spans (only traces that touch `service`, when given)
-/// with DataFusion, at most [`DEFAULT_SPANS_PER_PASS`] spans a pass. Unreadable files are left
+/// with DataFusion, about [`DEFAULT_SPANS_PER_PASS`] spans a pass. Unreadable files are left
 /// out with a warning naming them.
 pub async fn traces_from_store(store: &Store, service: Option<&str>) -> Result<TraceSet, AdvisorError> {
     traces_from_store_in_passes(store, service, DEFAULT_SPANS_PER_PASS).await
@@ -108,7 +121,8 @@ pub async fn traces_from_store(store: &Store, service: Option<&str>) -> Result<T
 /// at a time, so memory follows the pass size, not the store's size.
 ///
 /// The traces are split into `ceil(spans / spans_per_pass)` passes by
-/// `stable_hash(trace_id) % passes` (every trace whole in one pass). Each pass is two queries:
+/// `stable_hash(trace_id) % passes` (every trace whole in one pass; with `service`, `spans`
+/// counts only the spans of the traces that touch it). Each pass is two queries:
 /// the call graph, orphans and span count come back aggregated, and the per-trace rows are
 /// streamed into [`TraceSummary`] values batch by batch. What this process holds beyond one
 /// pass's DataFusion working memory is one small row per trace. Each pass reads the span files
@@ -118,8 +132,9 @@ pub async fn traces_from_store_in_passes(store: &Store, service: Option<&str>, s
         return Ok(TraceSet::default());
     }
     let catalog = Catalog::open(store, None)?;
-    // Counting also finds unreadable files, which stay left out for the passes below.
-    let stored = count_spans(&catalog).await?;
+    // Files whose footer cannot be read are found (and left out) here already; other damage
+    // is found by the first pass, and the file stays left out for the passes after it.
+    let stored = count_spans(&catalog, service).await?;
     let passes = (stored as usize).div_ceil(spans_per_pass.max(1)).max(1);
     if passes > 1 {
         // Late materialisation: each pass decodes the trace id column, keeps its slice, and
@@ -131,6 +146,8 @@ pub async fn traces_from_store_in_passes(store: &Store, service: Option<&str>, s
     for pass in 0..passes {
         let slice = (passes > 1).then_some((pass, passes));
         assemble_pass(&catalog, service, slice, &mut set, &mut edges).await?;
+        // before the next pass builds its own: one pass's self-join in memory at a time
+        catalog.deregister("linked")?;
     }
     if passes > 1 {
         tracing::info!(spans = stored, passes, "trace assembly split into passes by trace id");
@@ -318,7 +335,9 @@ mod tests {
         assert_eq!(traces_from_store_in_passes(&store, Some("auth"), 500).await.unwrap(), auth);
         assert!(!auth.traces.is_empty() && auth.traces.len() < sql.traces.len());
         assert_eq!(spans_without_status(&store, None).await.unwrap(), 0);
-        assert_eq!(stored_spans(&store).await.unwrap(), spans.len() as u64);
+        assert_eq!(stored_spans(&store, None).await.unwrap(), spans.len() as u64);
+        let auth_spans = from_store(&store, Some("auth")).await.unwrap().len() as u64;
+        assert_eq!(stored_spans(&store, Some("auth")).await.unwrap(), auth_spans);
     }
 
     #[tokio::test]

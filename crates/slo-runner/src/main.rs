@@ -91,13 +91,13 @@ fn main() {
     }
 }
 
-/// The error and its causes on one line, like `{:#}`, except that a cause whose text the line
-/// already carries is not repeated (library errors often quote their source in their message).
+/// The error and its causes on one line, like `{:#}`, except that a cause the line already ends
+/// with is not repeated (library errors often end their message with their source's).
 fn error_line(e: &anyhow::Error) -> String {
     let mut line = e.to_string();
     for cause in e.chain().skip(1) {
         let cause = cause.to_string();
-        if !line.contains(&cause) {
+        if !line.ends_with(&cause) {
             line.push_str(": ");
             line.push_str(&cause);
         }

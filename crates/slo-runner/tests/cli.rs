@@ -398,11 +398,13 @@ fn sql_trace_assembly_over_a_store_gives_the_same_analysis() {
     // A store over --sql-assembly-above goes to DataFusion by itself, and says so.
     let auto = bin().args(["analyze", "--format", "json", "--sql-assembly-above", "1000", "--store", store]).output().unwrap();
     assert!(auto.status.success(), "{}", String::from_utf8_lossy(&auto.stderr));
-    assert!(String::from_utf8_lossy(&auto.stderr).contains("assembling traces with DataFusion"));
+    assert!(String::from_utf8_lossy(&auto.stderr).contains("trace assembly by DataFusion"));
     assert_eq!(memory, serde_json::from_slice::<serde_json::Value>(&auto.stdout).unwrap());
     let forced = bin().args(["analyze", "--format", "json", "--sql-assembly-above", "1000", "--memory-assembly", "--store", store]).output().unwrap();
     assert!(!String::from_utf8_lossy(&forced.stderr).contains("DataFusion"));
     assert_eq!(memory, serde_json::from_slice::<serde_json::Value>(&forced.stdout).unwrap());
+    let tiny = bin().args(["analyze", "--sql-assembly", "--sql-spans-per-pass", "0", "--store", store]).output().unwrap();
+    assert!(!tiny.status.success() && String::from_utf8_lossy(&tiny.stderr).contains("--sql-spans-per-pass"));
     let memory = json_out(&["analyze", "--format", "json", "--service", "auth", "--store", store]);
     let sql = json_out(&["analyze", "--format", "json", "--service", "auth", "--sql-assembly", "--store", store]);
     assert_eq!(memory, sql);

@@ -127,8 +127,9 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// `stable_hash(text) -> UBIGINT`: [`stable_hash`] of a string (NULL for NULL), for splitting work
-/// by key into passes or partitions that do not depend on the process:
+/// `stable_hash(text) -> UBIGINT`: [`stable_hash`] of a string (NULL for NULL; other types are
+/// cast to text first, so `stable_hash(42)` hashes `'42'`), for splitting work by key into passes
+/// or partitions that do not depend on the process:
 /// `WHERE stable_hash(trace_id) % 4 = 0` is one quarter of the traces, each trace whole.
 fn stable_hash_udf() -> datafusion::logical_expr::ScalarUDF {
     use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
@@ -289,6 +290,13 @@ impl Catalog {
         Ok(())
     }
 
+    /// Drops the table `name` registered with [`Catalog::register_batches`], freeing its rows
+    /// (nothing happens when there is none).
+    pub fn deregister(&self, name: &str) -> Result<(), StorageError> {
+        self.ctx.deregister_table(name).map_err(sql_err)?;
+        Ok(())
+    }
+
     /// Runs a read-only statement (SELECT, SHOW, EXPLAIN, DESCRIBE); DDL and DML are refused
     /// with a clear message. A file that cannot be read fails the query with an error naming it
     /// (unless an earlier [`Catalog::query_skipping`] on this catalog left it out already); use
@@ -340,25 +348,27 @@ impl Catalog {
     /// Runs a read-only statement like [`Catalog::query`], handing its rows back as a stream of
     /// batches instead of collecting them, so a large answer can be consumed batch by batch.
     /// Files left out by an earlier [`Catalog::query_skipping`] on this catalog stay out; an
-    /// unreadable file fails the stream.
+    /// unreadable file fails the stream with DataFusion's error (which may not name the file).
     pub async fn query_stream(&self, sql: &str) -> Result<datafusion::execution::SendableRecordBatchStream, StorageError> {
-        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        let df = self.ctx.sql_with_options(sql, options).await.map_err(sql_err)?;
-        df.execute_stream().await.map_err(sql_err)
+        self.plan(sql).await?.execute_stream().await.map_err(sql_err)
     }
 
-    /// Plans (errors here are final) and executes (errors returned inside) a statement.
-    async fn run(&self, sql: &str) -> Result<Result<Vec<RecordBatch>, datafusion::error::DataFusionError>, StorageError> {
+    /// Plans a read-only statement; DDL, DML and other statements are refused as read-only.
+    async fn plan(&self, sql: &str) -> Result<datafusion::dataframe::DataFrame, StorageError> {
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        let df = self.ctx.sql_with_options(sql, options).await.map_err(|e| {
+        self.ctx.sql_with_options(sql, options).await.map_err(|e| {
             let msg = e.to_string();
             if msg.contains("not supported") && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement")) {
                 StorageError::ReadOnly(msg)
             } else {
                 sql_err(msg)
             }
-        })?;
-        Ok(df.collect().await)
+        })
+    }
+
+    /// Plans (errors here are final) and executes (errors returned inside) a statement.
+    async fn run(&self, sql: &str) -> Result<Result<Vec<RecordBatch>, datafusion::error::DataFusionError>, StorageError> {
+        Ok(self.plan(sql).await?.collect().await)
     }
 
     /// Unreadable files of the tables a statement names: `(store path, reason)`. DataFusion's

@@ -196,7 +196,8 @@ pub(crate) struct LineCursor<R> {
     buf: Vec<u8>,
     /// Line number of the last line returned.
     pub line: u64,
-    /// Byte offset of the start of the last line returned.
+    /// Byte offset of the start of the last line returned (after a read error: of the line
+    /// that could not be read).
     pub offset: u64,
     next_offset: u64,
     /// A read failed: the input has ended (a failing reader may fail forever).

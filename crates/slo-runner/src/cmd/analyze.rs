@@ -49,24 +49,26 @@ pub struct SpanSourceArgs {
     pub error_rule: Vec<String>,
     /// With --store: assemble traces with DataFusion SQL over the span files, whatever the
     /// store's size (see --sql-assembly-above). One row per trace reaches the advisor, and
-    /// DataFusion assembles at most --sql-spans-per-pass spans at a time (traces split into
-    /// passes by trace id), so memory follows the pass size, not the store (BENCHMARKS.md has
-    /// memory and time against the in-memory assembly). Same results. Spans without a status
-    /// still need the in-memory path (the fallback decides them span by span).
+    /// DataFusion assembles about --sql-spans-per-pass spans at a time (traces split into
+    /// passes by a hash of the trace id), so memory follows the pass size, not the store
+    /// (BENCHMARKS.md has memory and time against the in-memory assembly). Same results. Spans
+    /// without a status still need the in-memory path (the fallback decides them span by span).
     #[arg(long, conflicts_with = "memory_assembly")]
     pub sql_assembly: bool,
     /// With --store: read every span into memory and assemble traces there, whatever the
     /// store's size (faster while the spans fit in memory).
     #[arg(long)]
     pub memory_assembly: bool,
-    /// With --store and neither --sql-assembly nor --memory-assembly: a store holding more
-    /// spans than this is assembled with DataFusion (the count comes from the Parquet footers).
+    /// With --store and neither --sql-assembly nor --memory-assembly: when the spans to analyse
+    /// (those of the traces touching --service, when given) number more than this, traces are
+    /// assembled with DataFusion.
     #[arg(long, value_name = "SPANS", default_value_t = 2_000_000)]
     pub sql_assembly_above: u64,
-    /// With DataFusion assembly: spans assembled per pass (fewer: less memory, more passes
-    /// over the files).
-    #[arg(long, value_name = "N", default_value_t = slo_advisor::store_traces::DEFAULT_SPANS_PER_PASS)]
-    pub sql_spans_per_pass: usize,
+    /// With DataFusion assembly: about how many spans each pass assembles (at least 1,000;
+    /// fewer: less memory, more passes over the files).
+    #[arg(long, value_name = "N", default_value_t = slo_advisor::store_traces::DEFAULT_SPANS_PER_PASS as u64,
+          value_parser = clap::value_parser!(u64).range(1_000..))]
+    pub sql_spans_per_pass: u64,
     /// Do not fall back to error logs linked by trace id (from the input's log events, the
     /// store's `raw_events`, else its capsule samples) for spans without a status.
     #[arg(long)]
@@ -268,11 +270,11 @@ pub fn load_traces(args: &SpanSourceArgs, store: Option<&Store>, requests: usize
     let sql = match (args.input.as_deref(), store) {
         (None, Some(store)) if !args.memory_assembly => {
             args.sql_assembly || {
-                let stored = rt.block_on(stored_spans(store))?;
+                let stored = rt.block_on(stored_spans(store, args.service.as_deref()))?;
                 let big = stored > args.sql_assembly_above;
                 if big {
                     eprintln!(
-                        "{stored} spans in the store (more than --sql-assembly-above {}): assembling traces with DataFusion, {} spans a pass",
+                        "{stored} spans to analyse (more than --sql-assembly-above {}): trace assembly by DataFusion, about {} spans a pass",
                         args.sql_assembly_above, args.sql_spans_per_pass
                     );
                 }
@@ -286,7 +288,8 @@ pub fn load_traces(args: &SpanSourceArgs, store: Option<&Store>, requests: usize
         if unset > 0 {
             eprintln!("{unset} spans carry no status: assembling traces in memory so the error-signal fallback can decide them");
         } else {
-            let traces = rt.block_on(traces_from_store_in_passes(store, args.service.as_deref(), args.sql_spans_per_pass))?;
+            let per_pass = usize::try_from(args.sql_spans_per_pass).unwrap_or(usize::MAX);
+            let traces = rt.block_on(traces_from_store_in_passes(store, args.service.as_deref(), per_pass))?;
             let source = format!("store {}", store.base_url());
             if traces.spans == 0 {
                 anyhow::bail!("no spans found in {source}");
