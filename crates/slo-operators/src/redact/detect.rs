@@ -1,6 +1,8 @@
 //! Built-in detectors: one byte-level pass over word starts for structural types, one
 //! Aho–Corasick pass for keyword-anchored types. Validators only see a small window.
 
+use std::cell::Cell;
+
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use super::{Cand, EntityType};
@@ -134,7 +136,79 @@ struct Ctx<'a> {
     b: &'a [u8],
     mask: u32,
     out: &'a mut Vec<Cand>,
+    /// Per [`Run`] kind, the last forward run `(start, end)` (see [`Ctx::run_of`]).
+    fwd: [Cell<(usize, usize)>; RUNS],
+    /// Per [`Run`] kind, the last backward run `(from, start)` (see [`Ctx::back_of`]).
+    back: [Cell<(usize, usize)>; RUNS],
+    /// The last `@` of the last URL authority: `(authority end, scanned down to, position or
+    /// usize::MAX)`.
+    last_at: Cell<(usize, usize, usize)>,
+    /// The last search for a PEM footer: `(searched from, found at or usize::MAX)`.
+    pem_end: Cell<(usize, usize)>,
 }
+
+/// Byte classes whose runs keyword handlers measure; their results are remembered so that many
+/// keyword matches packed into one long run (`password=password=…`) cost linear time in all,
+/// not quadratic (every match rescanning the rest of the line).
+#[derive(Clone, Copy)]
+enum Run {
+    /// key characters of `key=value` pairs
+    KeyIdent,
+    /// user-name keys
+    UserIdent,
+    /// spaces and tabs
+    Blank,
+    /// an unquoted value
+    Bare,
+    /// a value quoted with `"`
+    InDouble,
+    /// a value quoted with `'`
+    InSingle,
+    /// a user name after "for user"
+    UserValue,
+    /// hex digits and colons (IPv6 / MAC candidates)
+    HexColon,
+    /// ASCII alphanumerics (GitHub tokens)
+    Alnum,
+    /// alphanumerics and `_` (GitHub fine-grained tokens)
+    AlnumUnderscore,
+    /// alphanumerics, `_` and `-` (GitLab, JWT segments, OpenAI keys)
+    AlnumUnderscoreDash,
+    /// alphanumerics and `-` (Slack tokens)
+    AlnumDash,
+    /// URL scheme characters
+    Scheme,
+    /// a URL's authority part
+    Authority,
+}
+const RUNS: usize = Run::Authority as usize + 1;
+
+/// Longest key of a `key=value` pair looked at: keys are names, and copying a run of keyword
+/// matches glued together (`passwordpassword…`) once per match would be quadratic.
+const MAX_KEY: usize = 128;
+
+impl Run {
+    #[inline]
+    fn has(self, c: u8) -> bool {
+        match self {
+            Run::KeyIdent => is_word(c) || c == b'-' || c == b'.',
+            Run::UserIdent => is_word(c) || c == b'-',
+            Run::Blank => c == b' ' || c == b'\t',
+            Run::Bare => !(c.is_ascii_whitespace() || matches!(c, b',' | b';' | b'&' | b'"' | b'\'' | b'}' | b']')),
+            Run::InDouble => c != b'"' && c != b'\n',
+            Run::InSingle => c != b'\'' && c != b'\n',
+            Run::UserValue => !(c.is_ascii_whitespace() || matches!(c, b',' | b';' | b'"' | b'\'')),
+            Run::HexColon => is_hex(c) || c == b':',
+            Run::Alnum => c.is_ascii_alphanumeric(),
+            Run::AlnumUnderscore => c.is_ascii_alphanumeric() || c == b'_',
+            Run::AlnumUnderscoreDash => c.is_ascii_alphanumeric() || c == b'_' || c == b'-',
+            Run::AlnumDash => c.is_ascii_alphanumeric() || c == b'-',
+            Run::Scheme => c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'),
+            Run::Authority => !(c.is_ascii_whitespace() || matches!(c, b'/' | b'"' | b'\'' | b'<' | b'>')),
+        }
+    }
+}
+const NO_RUN: (usize, usize) = (usize::MAX, 0);
 
 /// Runs all built-in detectors over `text`, appending candidates to `out`.
 pub(super) fn scan(text: &str, mask: u32, ac: &AhoCorasick, out: &mut Vec<Cand>) {
@@ -142,6 +216,10 @@ pub(super) fn scan(text: &str, mask: u32, ac: &AhoCorasick, out: &mut Vec<Cand>)
         b: text.as_bytes(),
         mask,
         out,
+        fwd: std::array::from_fn(|_| Cell::new(NO_RUN)),
+        back: std::array::from_fn(|_| Cell::new(NO_RUN)),
+        last_at: Cell::new((usize::MAX, 0, usize::MAX)),
+        pem_end: Cell::new(NO_RUN),
     };
     cx.structural();
     for m in ac.find_iter(text) {
@@ -183,6 +261,39 @@ impl Ctx<'_> {
             i += 1;
         }
         i
+    }
+
+    /// The bytes of `kind` from `i` on: where they stop. Remembered: a run starting inside the
+    /// last run of the same kind ends where that one ended.
+    fn run_of(&self, kind: Run, i: usize) -> usize {
+        let memo = &self.fwd[kind as usize];
+        let (s0, e0) = memo.get();
+        if s0 <= i && i <= e0 {
+            return e0;
+        }
+        let e = self.run(i, |c| kind.has(c));
+        memo.set((i, e));
+        e
+    }
+
+    /// The bytes of `kind` just before `i`: where they start. Remembered: walking back from a
+    /// later point reaches the last starting point, whose answer then holds.
+    fn back_of(&self, kind: Run, i: usize) -> usize {
+        let memo = &self.back[kind as usize];
+        let (p0, s0) = memo.get();
+        let mut j = i;
+        while j > 0 && kind.has(self.b[j - 1]) {
+            if j == p0 {
+                j = s0;
+                break;
+            }
+            j -= 1;
+        }
+        if j == p0 && p0 != usize::MAX {
+            j = s0;
+        }
+        memo.set((i, j));
+        j
     }
 
     // ------------------------------------------------------------------ structural pass
@@ -485,8 +596,9 @@ impl Ctx<'_> {
                 return None;
             }
         }
-        let mut e = self.run(i, |c| is_hex(c) || c == b':');
-        if is_word(self.at(e)) {
+        let mut e = self.run_of(Run::HexColon, i);
+        // longer than any IPv6 text (39 bytes): not one, and not worth splitting into groups
+        if is_word(self.at(e)) || e - i > 48 {
             return None;
         }
         // trailing single ':' (e.g. "addr: " or "]:443" handled by ']') is not part of it
@@ -945,13 +1057,13 @@ impl Ctx<'_> {
                 if prev_word || !b[ms..me].iter().all(|c| !c.is_ascii_uppercase()) {
                     return;
                 }
-                let (min, extra): (usize, &[u8]) = match kw {
-                    Kw::Github => (30, b""),
-                    Kw::GithubPat => (20, b"_"),
-                    Kw::Gitlab => (20, b"_-"),
-                    _ => (10, b""),
+                let (min, chars) = match kw {
+                    Kw::Github => (30, Run::Alnum),
+                    Kw::GithubPat => (20, Run::AlnumUnderscore),
+                    Kw::Gitlab => (20, Run::AlnumUnderscoreDash),
+                    _ => (10, Run::Alnum),
                 };
-                let e = self.run(me, |c| c.is_ascii_alphanumeric() || extra.contains(&c));
+                let e = self.run_of(chars, me);
                 if e - me >= min && !is_word(self.at(e)) {
                     self.push(B_API, EntityType::ApiToken, ms, e);
                 }
@@ -965,7 +1077,7 @@ impl Ctx<'_> {
                 {
                     return;
                 }
-                let e = self.run(me + 2, |c| c.is_ascii_alphanumeric() || c == b'-');
+                let e = self.run_of(Run::AlnumDash, me + 2);
                 if e - me - 2 >= 10 {
                     self.push(B_API, EntityType::ApiToken, ms, e);
                 }
@@ -974,7 +1086,7 @@ impl Ctx<'_> {
                 if &b[ms..me] != b"sk-" || (ms > 0 && (is_word(b[ms - 1]) || b[ms - 1] == b'-')) {
                     return;
                 }
-                let e = self.run(me, |c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+                let e = self.run_of(Run::AlnumUnderscoreDash, me);
                 let v = &b[me..e];
                 if v.len() >= 20
                     && v.iter().any(|c| c.is_ascii_digit())
@@ -987,16 +1099,16 @@ impl Ctx<'_> {
                 if &b[ms..me] != b"eyJ" || (ms > 0 && (is_word(b[ms - 1]) || b[ms - 1] == b'-')) {
                     return;
                 }
-                let seg = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
-                let e1 = self.run(me, seg);
+                let seg = Run::AlnumUnderscoreDash;
+                let e1 = self.run_of(seg, me);
                 if e1 - ms < 10 || self.at(e1) != b'.' {
                     return;
                 }
-                let e2 = self.run(e1 + 1, seg);
+                let e2 = self.run_of(seg, e1 + 1);
                 if e2 - e1 - 1 < 2 || self.at(e2) != b'.' {
                     return;
                 }
-                let e3 = self.run(e2 + 1, seg);
+                let e3 = self.run_of(seg, e2 + 1);
                 self.push(B_JWT, EntityType::Jwt, ms, e3);
             }
             Kw::Pem => {
@@ -1007,29 +1119,18 @@ impl Ctx<'_> {
                 if !contains_ci(&b[me..hdr_end], b"PRIVATE KEY") {
                     return;
                 }
-                let end = match find(b, hdr_end + 5, b"-----END") {
+                let end = match self.pem_footer(hdr_end + 5) {
                     Some(p) => find(b, p + 8, b"-----").map(|q| q + 5).unwrap_or(b.len()),
                     None => b.len(),
                 };
                 self.push(B_PEM, EntityType::PrivateKey, ms, end);
             }
             Kw::Url => {
-                let sch = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-');
-                let mut s = ms;
-                while s > 0 && sch(b[s - 1]) {
-                    s -= 1;
-                }
-                if s == ms {
+                if self.back_of(Run::Scheme, ms) == ms {
                     return;
                 }
-                let auth_end = self.run(me, |c| {
-                    !(c.is_ascii_whitespace() || matches!(c, b'/' | b'"' | b'\'' | b'<' | b'>'))
-                });
-                let Some(at) = b[me..auth_end]
-                    .iter()
-                    .rposition(|c| *c == b'@')
-                    .map(|p| me + p)
-                else {
+                let auth_end = self.run_of(Run::Authority, me);
+                let Some(at) = self.last_at_in(me, auth_end) else {
                     return;
                 };
                 let Some(colon) = b[me..at].iter().position(|c| *c == b':').map(|p| me + p) else {
@@ -1066,12 +1167,11 @@ impl Ctx<'_> {
     /// `key=value` style secrets.
     fn secret_kv(&mut self, ms: usize, me: usize) {
         let b = self.b;
-        let ident = |c: u8| is_word(c) || c == b'-' || c == b'.';
-        let mut ks = ms;
-        while ks > 0 && ident(b[ks - 1]) {
-            ks -= 1;
+        let ks = self.back_of(Run::KeyIdent, ms);
+        let ke = self.run_of(Run::KeyIdent, me);
+        if ke - ks > MAX_KEY {
+            return;
         }
-        let ke = self.run(me, ident);
         let key = b[ks..ke].to_ascii_lowercase();
         // OpenSSH "Failed/Accepted password for X from ..."
         if key == b"password" && b[ke..].starts_with(b" for ") {
@@ -1122,13 +1222,13 @@ impl Ctx<'_> {
         if matches!(self.at(p), b'"' | b'\'') {
             p += 1;
         }
-        p = self.run(p, |c| c == b' ' || c == b'\t');
+        p = self.run_of(Run::Blank, p);
         match self.at(p) {
             b'=' => {
                 p += 1;
                 // "key= value" is an empty value followed by something else; "key = value" is not
                 if b[p - 2] == b' ' {
-                    p = self.run(p, |c| c == b' ' || c == b'\t');
+                    p = self.run_of(Run::Blank, p);
                 }
             }
             b':' => {
@@ -1136,32 +1236,57 @@ impl Ctx<'_> {
                 if self.at(p) == b'=' {
                     p += 1;
                 }
-                p = self.run(p, |c| c == b' ' || c == b'\t');
+                p = self.run_of(Run::Blank, p);
             }
             _ => return None,
         }
         let q = self.at(p);
         if q == b'"' || q == b'\'' {
             let s = p + 1;
-            let e = self.run(s, |c| c != q && c != b'\n');
+            let e = self.run_of(if q == b'"' { Run::InDouble } else { Run::InSingle }, s);
             return (e > s).then_some((s, e));
         }
         let s = p;
-        let e = self.run(s, |c| {
-            !(c.is_ascii_whitespace()
-                || matches!(c, b',' | b';' | b'&' | b'"' | b'\'' | b'}' | b']'))
-        });
+        let e = self.run_of(Run::Bare, s);
         (e > s).then_some((s, e))
+    }
+
+    /// The last `@` in `from..end` (remembered per `end`: URL matches inside one authority ask
+    /// about the same one, from later and later starts).
+    fn last_at_in(&self, from: usize, end: usize) -> Option<usize> {
+        // (end, scanned down to, found at or usize::MAX)
+        let (e0, low, at0) = self.last_at.get();
+        let at = if e0 == end && (at0 != usize::MAX || from >= low) {
+            at0
+        } else {
+            let (top, known) = if e0 == end { (low, at0) } else { (end, usize::MAX) };
+            let at = self.b[from.min(top)..top].iter().rposition(|c| *c == b'@').map(|p| from.min(top) + p);
+            let at = if known != usize::MAX { known } else { at.unwrap_or(usize::MAX) };
+            self.last_at.set((end, from.min(top), at));
+            at
+        };
+        (at != usize::MAX && at >= from).then_some(at)
+    }
+
+    /// The first PEM footer (`-----END`) at or after `from` (remembered: a later search from
+    /// before the last footer found, or after a failed search, has the same answer).
+    fn pem_footer(&self, from: usize) -> Option<usize> {
+        let (f0, at0) = self.pem_end.get();
+        if f0 <= from && (at0 == usize::MAX || from <= at0) {
+            return (at0 != usize::MAX).then_some(at0);
+        }
+        let at = find(self.b, from, b"-----END");
+        self.pem_end.set((from, at.unwrap_or(usize::MAX)));
+        at
     }
 
     fn user(&mut self, ms: usize, me: usize) {
         let b = self.b;
-        let ident = |c: u8| is_word(c) || c == b'-';
-        let mut ks = ms;
-        while ks > 0 && ident(b[ks - 1]) {
-            ks -= 1;
+        let ks = self.back_of(Run::UserIdent, ms);
+        let ke = self.run_of(Run::UserIdent, me);
+        if ke - ks > MAX_KEY {
+            return;
         }
-        let ke = self.run(me, ident);
         let key = b[ks..ke].to_ascii_lowercase();
         const KEYS: &[&[u8]] = &[
             b"user",
@@ -1199,9 +1324,7 @@ impl Ctx<'_> {
             return;
         }
         let s = ke + 1;
-        let mut e = self.run(s, |c| {
-            !(c.is_ascii_whitespace() || matches!(c, b',' | b';' | b'"' | b'\''))
-        });
+        let mut e = self.run_of(Run::UserValue, s);
         while e > s && matches!(b[e - 1], b'.' | b':') {
             e -= 1;
         }

@@ -698,18 +698,17 @@ fn resolve(text: &str, mut cands: Vec<Cand>) -> Vec<Finding> {
             .then((b.end - b.start).cmp(&(a.end - a.start)))
             .then(a.start.cmp(&b.start))
     });
-    let mut acc: Vec<Finding> = Vec::with_capacity(cands.len());
+    // Accepted findings are disjoint, keyed by start: a candidate overlaps one of them exactly
+    // when the last one starting before its end reaches past its start (log time per candidate,
+    // so lines with very many findings stay linear-ish).
+    let mut acc: std::collections::BTreeMap<usize, Finding> = std::collections::BTreeMap::new();
     for c in cands {
-        if acc.iter().all(|f| c.end <= f.start || c.start >= f.end) {
-            acc.push(Finding {
-                entity: c.entity,
-                start: c.start,
-                end: c.end,
-            });
+        if acc.range(..c.end).next_back().is_some_and(|(_, f)| f.end > c.start) {
+            continue;
         }
+        acc.insert(c.start, Finding { entity: c.entity, start: c.start, end: c.end });
     }
-    acc.sort_by_key(|f| f.start);
-    acc
+    acc.into_values().collect()
 }
 
 mod operator;
