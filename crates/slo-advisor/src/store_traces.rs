@@ -30,6 +30,11 @@ use crate::error::AdvisorError;
 use crate::journeys::{Edge, TraceSet, TraceSummary};
 use crate::spans::{error_signal, sql_quote, status_of, string_column, typed_column};
 
+/// SQL condition: the span's trace touches `service` (`extra` further restricts the traces).
+fn touching(service: &str, extra: &str) -> String {
+    format!("trace_id IN (SELECT trace_id FROM spans WHERE CAST(service AS VARCHAR) = {}{extra})", sql_quote(service))
+}
+
 /// The spans to assemble (`s`) and each span with its parent's service (`linked`), as SQL CTEs.
 /// With `slice = Some((i, n))`, only the traces with `stable_hash(trace_id) % n = i`.
 fn base_ctes(service: Option<&str>, slice: Option<(usize, usize)>) -> String {
@@ -38,14 +43,8 @@ fn base_ctes(service: Option<&str>, slice: Option<(usize, usize)>) -> String {
         Some((i, n)) => format!(" AND stable_hash(trace_id) % CAST({n} AS BIGINT UNSIGNED) = CAST({i} AS BIGINT UNSIGNED)"),
         None => String::new(),
     };
-    let mut filter = match service {
-        // the slice inside too: the semi-join then holds this pass's trace ids only
-        Some(s) => format!(
-            "AND trace_id IN (SELECT trace_id FROM spans WHERE CAST(service AS VARCHAR) = {}{in_slice})",
-            sql_quote(s)
-        ),
-        None => String::new(),
-    };
+    // the slice inside the service semi-join too: it then holds this pass's trace ids only
+    let mut filter = service.map_or_else(String::new, |s| format!("AND {}", touching(s, &in_slice)));
     filter.push_str(&in_slice);
     format!(
         "WITH s AS (
@@ -91,10 +90,7 @@ pub async fn stored_spans(store: &Store, service: Option<&str>) -> Result<u64, A
 async fn count_spans(catalog: &Catalog, service: Option<&str>) -> Result<u64, AdvisorError> {
     let sql = match service {
         None => "SELECT COUNT(*) AS n FROM spans".to_string(),
-        Some(s) => format!(
-            "SELECT COUNT(*) AS n FROM spans WHERE trace_id IN (SELECT trace_id FROM spans WHERE CAST(service AS VARCHAR) = {})",
-            sql_quote(s)
-        ),
+        Some(s) => format!("SELECT COUNT(*) AS n FROM spans WHERE {}", touching(s, "")),
     };
     let mut stored = 0u64;
     for b in &query(catalog, &sql).await? {
@@ -122,9 +118,9 @@ pub async fn traces_from_store(store: &Store, service: Option<&str>) -> Result<T
 ///
 /// The traces are split into `ceil(spans / spans_per_pass)` passes by
 /// `stable_hash(trace_id) % passes` (every trace whole in one pass; with `service`, `spans`
-/// counts only the spans of the traces that touch it). Each pass is two queries:
-/// the call graph, orphans and span count come back aggregated, and the per-trace rows are
-/// streamed into [`TraceSummary`] values batch by batch. What this process holds beyond one
+/// counts only the spans of the traces that touch it). Each pass materialises its self-join,
+/// then reads it twice: the call graph, orphans and span count come back aggregated, and the
+/// per-trace rows are streamed into [`TraceSummary`] values batch by batch. What this process holds beyond one
 /// pass's DataFusion working memory is one small row per trace. Each pass reads the span files
 /// again: more passes, less memory, more time.
 pub async fn traces_from_store_in_passes(store: &Store, service: Option<&str>, spans_per_pass: usize) -> Result<TraceSet, AdvisorError> {

@@ -289,9 +289,6 @@ impl Ctx<'_> {
             }
             j -= 1;
         }
-        if j == p0 && p0 != usize::MAX {
-            j = s0;
-        }
         memo.set((i, j));
         j
     }
@@ -1254,15 +1251,15 @@ impl Ctx<'_> {
     /// The last `@` in `from..end` (remembered per `end`: URL matches inside one authority ask
     /// about the same one, from later and later starts).
     fn last_at_in(&self, from: usize, end: usize) -> Option<usize> {
-        // (end, scanned down to, found at or usize::MAX)
+        // (end, low, at): the last `@` in `low..end` is `at` (usize::MAX: there is none)
         let (e0, low, at0) = self.last_at.get();
         let at = if e0 == end && (at0 != usize::MAX || from >= low) {
             at0
         } else {
-            let (top, known) = if e0 == end { (low, at0) } else { (end, usize::MAX) };
-            let at = self.b[from.min(top)..top].iter().rposition(|c| *c == b'@').map(|p| from.min(top) + p);
-            let at = if known != usize::MAX { known } else { at.unwrap_or(usize::MAX) };
-            self.last_at.set((end, from.min(top), at));
+            // only the part not yet searched: below `low` for the same end
+            let top = if e0 == end { low } else { end };
+            let at = self.b[from..top].iter().rposition(|c| *c == b'@').map_or(usize::MAX, |p| from + p);
+            self.last_at.set((end, from, at));
             at
         };
         (at != usize::MAX && at >= from).then_some(at)
