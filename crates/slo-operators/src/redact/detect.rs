@@ -349,59 +349,7 @@ impl Ctx<'_> {
 
     /// Key of a `key=value` / `key: value` / `"key":"value"` pair whose value starts at `i`.
     fn key_before(&self, i: usize) -> &[u8] {
-        let b = self.b;
-        let mut j = i;
-        if j > 0 && (b[j - 1] == b'"' || b[j - 1] == b'\'') {
-            j -= 1;
-        }
-        while j > 0 && b[j - 1] == b' ' {
-            j -= 1;
-        }
-        if j == 0 || !(b[j - 1] == b'=' || b[j - 1] == b':') {
-            return &[];
-        }
-        j -= 1;
-        while j > 0 && b[j - 1] == b' ' {
-            j -= 1;
-        }
-        if j > 0 && (b[j - 1] == b'"' || b[j - 1] == b'\'') {
-            j -= 1;
-        }
-        let e = j;
-        while j > 0 && (is_word(b[j - 1]) || b[j - 1] == b'-' || b[j - 1] == b'.') {
-            j -= 1;
-        }
-        &b[j..e]
-    }
-
-    fn id_like_key(key: &[u8]) -> bool {
-        const ID: &[&[u8]] = &[
-            b"id",
-            b"trace",
-            b"span",
-            b"uuid",
-            b"track",
-            b"ref",
-            b"hash",
-            b"seq",
-            b"offset",
-            b"count",
-            b"size",
-            b"byte",
-            b"latency",
-            b"duration",
-            b"_ms",
-            b"port",
-            b"pid",
-            b"len",
-            b"time",
-            b"epoch",
-            b"version",
-            b"block",
-            b"nonce",
-            b"checksum",
-        ];
-        ID.iter().any(|w| contains_ci(key, w))
+        key_before(self.b, i)
     }
 
     fn phone_key(key: &[u8]) -> bool {
@@ -679,7 +627,7 @@ impl Ctx<'_> {
             {
                 return None;
             }
-            if Self::id_like_key(self.key_before(i)) {
+            if id_like_key(self.key_before(i)) {
                 return None;
             }
             self.push(B_SSN, EntityType::UsSsn, i, e);
@@ -710,13 +658,23 @@ impl Ctx<'_> {
         let mut sep = 0u8;
         loop {
             let s = p;
+            let mut overflow = false;
             while p < b.len() && is_digit(b[p]) {
                 if nd == 19 {
-                    return None;
+                    overflow = true;
+                    break;
                 }
                 digits[nd] = b[p] - b'0';
                 nd += 1;
                 p += 1;
+            }
+            if overflow {
+                // A run of 20+ digits is no card; a later group that overflows is just the
+                // next number (`4111111111111111 00000`): judge the groups before it.
+                if ng == 0 {
+                    return None;
+                }
+                break;
             }
             if p == s {
                 return None;
@@ -768,7 +726,7 @@ impl Ctx<'_> {
                 || matches!(kl.as_slice(), b"pan" | b"cc" | b"ccn" | b"cc_number")
                 || kl.ends_with(b"_pan")
                 || kl.ends_with(b"_cc");
-            if !cardish && Self::id_like_key(key) {
+            if !cardish && id_like_key(key) {
                 return None;
             }
             self.push(B_CARD, EntityType::CreditCard, i, e);
@@ -830,7 +788,7 @@ impl Ctx<'_> {
         }
         let key = self.key_before(i);
         let keyed = Self::phone_key(key) || self.phone_phrase(i);
-        if !keyed && Self::id_like_key(key) {
+        if !keyed && id_like_key(key) {
             return;
         }
         let mut lens = [0usize; 8];
@@ -1489,4 +1447,62 @@ pub(super) fn mod97_ok(s: &[u8]) -> bool {
         }
     }
     r == 1
+}
+
+/// Key of a `key=value` / `key: value` / `"key":"value"` pair whose value starts at `i`.
+pub(super) fn key_before(b: &[u8], i: usize) -> &[u8] {
+    let mut j = i;
+    if j > 0 && (b[j - 1] == b'"' || b[j - 1] == b'\'') {
+        j -= 1;
+    }
+    while j > 0 && b[j - 1] == b' ' {
+        j -= 1;
+    }
+    if j == 0 || !(b[j - 1] == b'=' || b[j - 1] == b':') {
+        return &[];
+    }
+    j -= 1;
+    while j > 0 && b[j - 1] == b' ' {
+        j -= 1;
+    }
+    if j > 0 && (b[j - 1] == b'"' || b[j - 1] == b'\'') {
+        j -= 1;
+    }
+    let e = j;
+    while j > 0 && (is_word(b[j - 1]) || b[j - 1] == b'-' || b[j - 1] == b'.') {
+        j -= 1;
+    }
+    &b[j..e]
+}
+
+/// Whether numbers after this key are identifiers, never cards, phones or SSNs (unless the
+/// key itself says card or phone).
+pub(super) fn id_like_key(key: &[u8]) -> bool {
+    const ID: &[&[u8]] = &[
+        b"id",
+        b"trace",
+        b"span",
+        b"uuid",
+        b"track",
+        b"ref",
+        b"hash",
+        b"seq",
+        b"offset",
+        b"count",
+        b"size",
+        b"byte",
+        b"latency",
+        b"duration",
+        b"_ms",
+        b"port",
+        b"pid",
+        b"len",
+        b"time",
+        b"epoch",
+        b"version",
+        b"block",
+        b"nonce",
+        b"checksum",
+    ];
+    ID.iter().any(|w| contains_ci(key, w))
 }
