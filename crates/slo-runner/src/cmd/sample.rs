@@ -23,11 +23,21 @@ pub struct SampleArgs {
     /// Emit events out of order by up to this many ms.
     #[arg(long, default_value_t = 0)]
     disorder_ms: u64,
+    /// Mean gap between requests, ms (900: about 4,000 requests an hour; smaller packs the
+    /// same requests into fewer minutes, as busier services do).
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+    mean_gap_ms: u64,
 }
 
 /// Runs `sample`.
 pub fn run(args: SampleArgs) -> anyhow::Result<()> {
-    let cfg = SyntheticConfig { requests: args.requests, seed: args.seed, disorder_ms: args.disorder_ms, ..Default::default() };
+    let cfg = SyntheticConfig {
+        requests: args.requests,
+        seed: args.seed,
+        disorder_ms: args.disorder_ms,
+        mean_gap_ms: args.mean_gap_ms,
+        ..Default::default()
+    };
     let (events, truth) = generate(&cfg);
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let path = args.out.join("events.jsonl");
