@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let rows = read_front_service(&dir.join("metric/front_service.csv"))?;
     for window_s in [60u64, 120, 300] {
-        let l = compare_latency(&a, &rows, "frontend", window_s * 1000);
+        let l = compare_latency(&spans, &rows, "frontend", window_s * 1000);
         let f = |v: [f64; 4]| v.map(|x| format!("{:.1}%", 100.0 * x)).join(" / ");
         let r = |v: [f64; 4]| v.map(|x| format!("{x:.2}")).join(" / ");
         println!(

@@ -8,8 +8,10 @@
 //!
 //! - **availability**: failed requests;
 //! - **latency ≤ T ms**: requests slower than `T`. When the history was built from requests
-//!   ([`JourneyHistory::from_analysis`]) the count is exact (each minute keeps its sorted
-//!   latencies). When it comes from `sli_minutes` rows, which only hold p50/p90/p95/p99/p99.9,
+//!   ([`JourneyHistory::from_analysis`]) the count is counted, not estimated: each minute keeps
+//!   its requests rolled up by 2 % latency bucket ([`crate::journeys::TraceRollup`]), each
+//!   bucket at its mean latency, so only requests within about 2 % of `T` can be counted on the
+//!   wrong side. When it comes from `sli_minutes` rows, which only hold p50/p90/p95/p99/p99.9,
 //!   the share slower than `T` is interpolated ([`share_slower`]): log(share slower) is linear in
 //!   log(latency) between the known percentiles (a Pareto-like tail), extrapolated past p99.9
 //!   with the slope of the last segment, and linear from (0 ms, 100 %) to (p50, ~50 %) below
@@ -73,8 +75,9 @@ pub struct JourneyHistory {
     /// scenarios leave it, so they do not change the interpolation); infinite when they are a
     /// distribution's exact quantiles.
     pub samples: Vec<f64>,
-    /// Sorted request latencies per minute, ms, when the history was built from requests.
-    pub latencies_ms: Option<Vec<Vec<f32>>>,
+    /// Request latencies per minute, ms, as `(latency, requests)` sorted by latency, when the
+    /// history was built from (rolled-up) requests.
+    pub latencies_ms: Option<Vec<Vec<(f32, u64)>>>,
 }
 
 /// Log-log slope of the tail when the percentiles give none (all equal): a Pareto tail of
@@ -192,8 +195,10 @@ impl JourneyHistory {
             SliKind::Latency { threshold_ms } => match &self.latencies_ms {
                 Some(l) if !l[i].is_empty() => {
                     let v = &l[i];
-                    let fast = v.partition_point(|x| f64::from(*x) <= threshold_ms);
-                    (v.len() - fast) as f64 / v.len() as f64
+                    let fast = v.partition_point(|x| f64::from(x.0) <= threshold_ms);
+                    let all: u64 = v.iter().map(|x| x.1).sum();
+                    let slow: u64 = v[fast..].iter().map(|x| x.1).sum();
+                    slow as f64 / all.max(1) as f64
                 }
                 _ => share_slower(&self.latency[i], self.samples[i], threshold_ms),
             },
@@ -235,8 +240,8 @@ impl JourneyHistory {
             .collect()
     }
 
-    /// Histories of every journey of an analysis, in journey rank order, with exact per-minute
-    /// latencies from its requests.
+    /// Histories of every journey of an analysis, in journey rank order, with the per-minute
+    /// latencies of its (rolled-up) requests.
     pub fn from_analysis(a: &Analysis) -> Vec<JourneyHistory> {
         let mut out: Vec<JourneyHistory> = Vec::with_capacity(a.journeys.len());
         for j in &a.journeys {
@@ -246,7 +251,7 @@ impl JourneyHistory {
                 None => out.push(JourneyHistory::new(j.name.clone(), j.entry_service.clone(), 0)),
             }
         }
-        let mut lat: Vec<Vec<Vec<f32>>> = out.iter().map(|h| vec![Vec::new(); h.len()]).collect();
+        let mut lat: Vec<Vec<Vec<(f32, u64)>>> = out.iter().map(|h| vec![Vec::new(); h.len()]).collect();
         for r in &a.requests {
             let h = &out[r.journey];
             if h.is_empty() || r.start_ms < h.start_ms {
@@ -254,12 +259,12 @@ impl JourneyHistory {
             }
             let i = ((r.start_ms - h.start_ms) / MINUTE_MS) as usize;
             if let Some(slot) = lat[r.journey].get_mut(i) {
-                slot.push(r.duration_us as f32 / 1000.0);
+                slot.push((r.duration_us as f32 / 1000.0, r.count));
             }
         }
         for (h, mut l) in out.iter_mut().zip(lat) {
             for v in &mut l {
-                v.sort_by(|a, b| a.total_cmp(b));
+                v.sort_by(|a, b| a.0.total_cmp(&b.0));
             }
             h.latencies_ms = Some(l);
         }
@@ -384,7 +389,7 @@ mod tests {
             // Exact latency counts: p50 threshold leaves about half slower.
             let t = j.p50_ms;
             let slow: f64 = h.bad_series(SliKind::Latency { threshold_ms: t }).iter().sum();
-            let want = a.requests.iter().filter(|r| a.journeys[r.journey].name == j.name && r.duration_us as f64 / 1000.0 > t).count();
+            let want: u64 = a.requests.iter().filter(|r| a.journeys[r.journey].name == j.name && r.duration_us as f64 / 1000.0 > t).map(|r| r.count).sum();
             assert!((slow - want as f64).abs() <= 1.0 + want as f64 * 1e-6, "{}: {slow} vs {want}", j.name);
         }
         let total: f64 = hs.iter().map(|h| h.total_requests()).sum();

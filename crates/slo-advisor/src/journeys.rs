@@ -42,55 +42,225 @@ impl Default for JourneyConfig {
     }
 }
 
-/// One request: the root span of a trace, assigned to a journey.
+/// Requests of a journey: the root span of one trace, or a rolled-up row of [`Request::count`]
+/// requests of one minute, error status and latency bucket ([`TraceRollup`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     /// Index of the journey in [`Discovery::journeys`].
     pub journey: usize,
-    /// The trace id.
+    /// The trace id (of a rolled-up row: its smallest).
     pub trace_id: String,
-    /// Root start, ms since epoch.
+    /// Root start, ms since epoch (of a rolled-up row: the earliest start among its requests).
     pub start_ms: u64,
-    /// Root duration in µs (the request latency).
+    /// Root duration in µs (the request latency; of a rolled-up row: the mean latency of its
+    /// requests, which all lie in one sketch bucket).
     pub duration_us: u64,
     /// Whether the request failed (the root span's error flag).
     pub error: bool,
+    /// Requests this row stands for (see [`TraceRollup`]).
+    #[serde(default = "one")]
+    pub count: u64,
 }
 
-/// One trace reduced to what journey discovery needs: its entry (root) span, the distinct
-/// operations directly under it and what it touched. [`summarize`] builds these from spans in
-/// memory; [`crate::store_traces`] builds the same rows with DataFusion over the span store.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TraceSummary {
-    /// Trace id.
-    pub trace_id: String,
+fn one() -> u64 {
+    1
+}
+
+/// What a trace looks like to journey discovery: its entry (root) span, the distinct
+/// operations directly under it and the services it touched. Many traces share one shape, so
+/// a [`TraceSet`] holds each once.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TraceShape {
     /// Service of the root span.
     pub service: String,
     /// Operation of the root span.
     pub operation: String,
-    /// Root start, ms since epoch.
+    /// HTTP route of the root span, when known.
+    pub http_route: Option<String>,
+    /// Distinct operations of the spans directly under the root, sorted.
+    pub child_operations: Vec<String>,
+    /// Distinct services of the trace's spans, sorted.
+    pub services: Vec<String>,
+}
+
+/// One trace — or, rolled up by [`TraceRollup`], `requests` traces of the same shape, minute,
+/// error signal and latency bucket — reduced to what journeys and SLIs need. [`summarize`]
+/// builds these from spans in memory; [`crate::store_traces`] builds the same rows with
+/// DataFusion over the span store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceSummary {
+    /// Trace id (of a rolled-up row: the smallest trace id among its traces).
+    pub trace_id: String,
+    /// Index of the trace's shape in [`TraceSet::shapes`].
+    pub shape: u32,
+    /// Root start, ms since epoch (of a rolled-up row: the earliest).
     pub start_ms: u64,
-    /// Root duration, µs (the request latency).
+    /// Root duration, µs (the request latency; of a rolled-up row: the mean, rounded down).
     pub duration_us: u64,
     /// Whether the root span failed.
     pub error: bool,
     /// Which signal decided [`TraceSummary::error`].
     pub error_source: ErrorSource,
-    /// HTTP route of the root span, when known.
-    pub http_route: Option<String>,
-    /// Distinct operations of the spans directly under the root, sorted.
-    pub child_operations: Vec<String>,
-    /// Spans in the trace.
+    /// Spans in the trace (of a rolled-up row: in all its traces).
     pub spans: u64,
-    /// Distinct services of the trace's spans, sorted.
-    pub services: Vec<String>,
+    /// Traces this row stands for: 1 for one trace, more for a row of [`TraceRollup`].
+    pub requests: u64,
+}
+
+/// What makes traces the same for journeys and SLIs: the shape, the error signal, the start
+/// minute and the [`DdSketch`] bucket of the latency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct RollupKey {
+    shape: u32,
+    error: bool,
+    error_source: ErrorSource,
+    minute_ms: u64,
+    bucket: Option<i32>,
+}
+
+#[derive(Debug)]
+struct RollupRow {
+    requests: u64,
+    duration_sum_us: u128,
+    spans: u64,
+    first_start_ms: u64,
+    trace_id: Box<str>,
+}
+
+/// Traces rolled up into one row per (shape, error signal, start minute, latency bucket of a
+/// [`DdSketch`] with [`crate::sketch::DEFAULT_ALPHA`]), each shape held once.
+///
+/// Journeys, per-minute SLIs and recommendations need no more than that, so memory follows
+/// shapes × minutes × latency buckets, not the number of requests. A row's latency is the mean
+/// of its requests, which lies in their common bucket, so the per-minute sketches built from
+/// the rows equal those built from the requests bucket for bucket. Rolling up is mergeable:
+/// rows of the same key from several DataFusion passes add up.
+#[derive(Debug, Default)]
+pub struct TraceRollup {
+    shape_ids: HashMap<TraceShape, u32>,
+    shapes: Vec<TraceShape>,
+    rows: HashMap<RollupKey, RollupRow>,
+}
+
+/// The latency bucket of a duration in µs (the bucket of `duration_us / 1000` ms in a default
+/// [`DdSketch`]; `None` for zero).
+pub fn latency_bucket(duration_us: u64) -> Option<i32> {
+    crate::sketch::bucket_key(DdSketch::default().ln_gamma(), duration_us as f64 / 1000.0)
+}
+
+impl TraceRollup {
+    /// An empty rollup.
+    pub fn new() -> Self {
+        TraceRollup::default()
+    }
+
+    fn shape_id(&mut self, shape: &TraceShape) -> u32 {
+        if let Some(&id) = self.shape_ids.get(shape) {
+            return id;
+        }
+        let id = self.shapes.len() as u32;
+        self.shapes.push(shape.clone());
+        self.shape_ids.insert(shape.clone(), id);
+        id
+    }
+
+    /// Adds a row of `t.requests` traces of this shape whose latencies sum to
+    /// `duration_sum_us` and lie in `bucket` (see [`latency_bucket`]). `t.shape` and
+    /// `t.duration_us` are not read.
+    pub fn add_group(&mut self, shape: &TraceShape, t: TraceSummary, duration_sum_us: u128, bucket: Option<i32>) {
+        if t.requests == 0 {
+            return;
+        }
+        let key = RollupKey {
+            shape: self.shape_id(shape),
+            error: t.error,
+            error_source: t.error_source,
+            minute_ms: t.start_ms - t.start_ms % crate::sli::MINUTE_MS,
+            bucket,
+        };
+        match self.rows.get_mut(&key) {
+            Some(r) => {
+                r.requests += t.requests;
+                r.duration_sum_us += duration_sum_us;
+                r.spans += t.spans;
+                r.first_start_ms = r.first_start_ms.min(t.start_ms);
+                if *t.trace_id < *r.trace_id {
+                    r.trace_id = t.trace_id.into_boxed_str();
+                }
+            }
+            None => {
+                let row = RollupRow {
+                    requests: t.requests,
+                    duration_sum_us,
+                    spans: t.spans,
+                    first_start_ms: t.start_ms,
+                    trace_id: t.trace_id.into_boxed_str(),
+                };
+                self.rows.insert(key, row);
+            }
+        }
+    }
+
+    /// Adds one trace of this shape (`t.requests` is taken as 1, `t.shape` is not read).
+    pub fn add(&mut self, shape: &TraceShape, mut t: TraceSummary) {
+        t.requests = 1;
+        let (d, bucket) = (t.duration_us, latency_bucket(t.duration_us));
+        self.add_group(shape, t, u128::from(d), bucket);
+    }
+
+    /// Distinct shapes so far.
+    pub fn shapes(&self) -> usize {
+        self.shapes.len()
+    }
+
+    /// Rows so far.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no trace was added.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The shapes, sorted, and the rows, sorted by trace id (then by the rest, for ties): the
+    /// same whatever order the traces came in.
+    pub fn finish(self) -> (Vec<TraceShape>, Vec<TraceSummary>) {
+        let mut indexed: Vec<(usize, TraceShape)> = self.shapes.into_iter().enumerate().collect();
+        indexed.sort_by(|a, b| a.1.cmp(&b.1));
+        let mut new_id = vec![0u32; indexed.len()];
+        for (new, (old, _)) in indexed.iter().enumerate() {
+            new_id[*old] = new as u32;
+        }
+        let mut rows: Vec<TraceSummary> = self
+            .rows
+            .into_iter()
+            .map(|(k, r)| TraceSummary {
+                trace_id: r.trace_id.into_string(),
+                shape: new_id[k.shape as usize],
+                start_ms: r.first_start_ms,
+                duration_us: u64::try_from(r.duration_sum_us / u128::from(r.requests)).unwrap_or(u64::MAX),
+                error: k.error,
+                error_source: k.error_source,
+                spans: r.spans,
+                requests: r.requests,
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            (&a.trace_id, a.shape, a.start_ms, a.duration_us, a.error, a.error_source)
+                .cmp(&(&b.trace_id, b.shape, b.start_ms, b.duration_us, b.error, b.error_source))
+        });
+        (indexed.into_iter().map(|(_, shape)| shape).collect(), rows)
+    }
 }
 
 /// Every trace of a span set plus what needs the spans themselves: the call graph and the
 /// orphan count.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TraceSet {
-    /// One summary per trace that has a root, sorted by trace id.
+    /// The shapes of the traces, sorted.
+    pub shapes: Vec<TraceShape>,
+    /// The traces that have a root, rolled up ([`TraceRollup`]), sorted by trace id.
     pub traces: Vec<TraceSummary>,
     /// The service call graph, sorted by caller and callee.
     pub call_graph: Vec<Edge>,
@@ -155,7 +325,8 @@ pub struct Edge {
 pub struct Discovery {
     /// Journeys, by rank (most critical first).
     pub journeys: Vec<Journey>,
-    /// One request per trace; `journey` indexes [`Discovery::journeys`].
+    /// The requests, rolled up ([`Request::count`] requests a row); `journey` indexes
+    /// [`Discovery::journeys`].
     pub requests: Vec<Request>,
     /// The service call graph, sorted by caller and callee.
     pub call_graph: Vec<Edge>,
@@ -222,19 +393,14 @@ pub fn discover(spans: &[Span], cfg: &JourneyConfig) -> Discovery {
     discover_traces(&summarize(spans), cfg)
 }
 
-/// Assembles traces from parent/child links: one [`TraceSummary`] per trace, the call graph and
-/// the orphan count. A trace's root is its span without a parent in the data, the earliest
-/// (then the longest, then the smallest span id) when several qualify.
+/// Assembles traces from parent/child links into [`TraceSummary`] rows rolled up by
+/// [`TraceRollup`], plus the call graph and the orphan count. A trace's root is its span without
+/// a parent in the data, the earliest (then the longest, then the smallest span id) when
+/// several qualify.
 pub fn summarize(spans: &[Span]) -> TraceSet {
-    let mut by_trace: HashMap<&str, Vec<u32>> = HashMap::new();
-    for (i, s) in spans.iter().enumerate() {
-        by_trace.entry(s.trace_id.as_str()).or_default().push(i as u32);
-    }
-    let mut index: HashMap<(&str, &str), u32> = HashMap::with_capacity(spans.len());
-    for (i, s) in spans.iter().enumerate() {
-        index.entry((s.trace_id.as_str(), s.span_id.as_str())).or_insert(i as u32);
-    }
-    let parent_of = |s: &Span| s.parent.as_deref().and_then(|p| index.get(&(s.trace_id.as_str(), p)).copied());
+    let links = Links::new(spans);
+    let by_trace = &links.by_trace;
+    let parent_of = |s: &Span| links.parent_of(s);
 
     let mut edges: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     let mut orphan_spans = 0;
@@ -255,35 +421,38 @@ pub fn summarize(spans: &[Span]) -> TraceSet {
 
     let mut trace_ids: Vec<&str> = by_trace.keys().copied().collect();
     trace_ids.sort_unstable();
-    let mut traces = Vec::with_capacity(trace_ids.len());
+    let mut traces = TraceRollup::new();
     for t in trace_ids {
         let members = &by_trace[t];
-        let root = members.iter().copied().filter(|&i| parent_of(&spans[i as usize]).is_none()).min_by(|&a, &b| {
-            let (sa, sb) = (&spans[a as usize], &spans[b as usize]);
-            sa.start_ms.cmp(&sb.start_ms).then(sb.duration_us.cmp(&sa.duration_us)).then(sa.span_id.cmp(&sb.span_id))
-        });
-        let Some(r) = root else { continue };
+        let Some(r) = links.root(members) else { continue };
         let s = &spans[r as usize];
         let mut child_operations: Vec<String> =
             children.get(&r).map(|c| c.iter().map(|&i| spans[i as usize].operation.clone()).collect()).unwrap_or_default();
         child_operations.sort_unstable();
         child_operations.dedup();
         let services: BTreeSet<&str> = members.iter().map(|&m| spans[m as usize].service.as_str()).collect();
-        traces.push(TraceSummary {
-            trace_id: s.trace_id.clone(),
+        let shape = TraceShape {
             service: s.service.clone(),
             operation: s.operation.clone(),
+            http_route: s.http_route.clone(),
+            child_operations,
+            services: services.into_iter().map(str::to_string).collect(),
+        };
+        let trace = TraceSummary {
+            trace_id: s.trace_id.clone(),
+            shape: 0,
             start_ms: s.start_ms,
             duration_us: s.duration_us,
             error: s.error,
             error_source: s.error_source,
-            http_route: s.http_route.clone(),
-            child_operations,
             spans: members.len() as u64,
-            services: services.into_iter().map(str::to_string).collect(),
-        });
+            requests: 1,
+        };
+        traces.add(&shape, trace);
     }
+    let (shapes, traces) = traces.finish();
     TraceSet {
+        shapes,
         traces,
         call_graph: edges.into_iter().map(|((a, b), calls)| Edge { caller: a.to_string(), callee: b.to_string(), calls }).collect(),
         orphan_spans,
@@ -291,19 +460,67 @@ pub fn summarize(spans: &[Span]) -> TraceSet {
     }
 }
 
+/// Spans by trace and each span's parent in the data.
+struct Links<'a> {
+    spans: &'a [Span],
+    by_trace: HashMap<&'a str, Vec<u32>>,
+    index: HashMap<(&'a str, &'a str), u32>,
+}
+
+impl<'a> Links<'a> {
+    fn new(spans: &'a [Span]) -> Self {
+        let mut by_trace: HashMap<&str, Vec<u32>> = HashMap::new();
+        for (i, s) in spans.iter().enumerate() {
+            by_trace.entry(s.trace_id.as_str()).or_default().push(i as u32);
+        }
+        let mut index: HashMap<(&str, &str), u32> = HashMap::with_capacity(spans.len());
+        for (i, s) in spans.iter().enumerate() {
+            index.entry((s.trace_id.as_str(), s.span_id.as_str())).or_insert(i as u32);
+        }
+        Links { spans, by_trace, index }
+    }
+
+    fn parent_of(&self, s: &Span) -> Option<u32> {
+        s.parent.as_deref().and_then(|p| self.index.get(&(s.trace_id.as_str(), p)).copied())
+    }
+
+    /// The root among a trace's spans: without a parent in the data; the earliest, then the
+    /// longest, then the smallest span id.
+    fn root(&self, members: &[u32]) -> Option<u32> {
+        let spans = self.spans;
+        members.iter().copied().filter(|&i| self.parent_of(&spans[i as usize]).is_none()).min_by(|&a, &b| {
+            let (sa, sb) = (&spans[a as usize], &spans[b as usize]);
+            sa.start_ms.cmp(&sb.start_ms).then(sb.duration_us.cmp(&sa.duration_us)).then(sa.span_id.cmp(&sb.span_id))
+        })
+    }
+}
+
+/// The root span of every trace that has one (chosen as [`summarize`] does), by trace id: the
+/// requests one by one, for checks that need exact start times and latencies, which the
+/// rolled-up [`TraceSet`] keeps per minute and latency bucket only.
+pub fn trace_roots(spans: &[Span]) -> Vec<&Span> {
+    let links = Links::new(spans);
+    let mut trace_ids: Vec<&str> = links.by_trace.keys().copied().collect();
+    trace_ids.sort_unstable();
+    trace_ids.into_iter().filter_map(|t| links.root(&links.by_trace[t])).map(|r| &spans[r as usize]).collect()
+}
+
 /// Discovers journeys from assembled traces (see [`summarize`]).
 pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
     let traces = &set.traces;
-    fn key_of(t: &TraceSummary) -> (&str, &str) {
-        (t.service.as_str(), t.operation.as_str())
-    }
+    let shape = |t: &TraceSummary| -> &TraceShape { &set.shapes[t.shape as usize] };
+    let key_of = |t: &TraceSummary| -> (&str, &str) {
+        let s = shape(t);
+        (s.service.as_str(), s.operation.as_str())
+    };
 
     // Generic roots.
-    let mut root_counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut root_counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     for t in traces {
-        *root_counts.entry(key_of(t)).or_default() += 1;
+        *root_counts.entry(key_of(t)).or_default() += t.requests;
     }
-    let total = traces.len().max(1) as f64;
+    let n_traces: u64 = traces.iter().map(|t| t.requests).sum();
+    let total = n_traces.max(1) as f64;
     let generic: BTreeSet<(&str, &str)> =
         root_counts.iter().filter(|(_, n)| **n as f64 / total >= cfg.generic_root_share).map(|(k, _)| *k).collect();
 
@@ -312,7 +529,7 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
     let generic: BTreeSet<(&str, &str)> = generic
         .into_iter()
         .filter(|key| {
-            let mut sigs = traces.iter().filter(|t| key_of(t) == *key).map(|t| &t.child_operations);
+            let mut sigs = set.shapes.iter().filter(|s| (s.service.as_str(), s.operation.as_str()) == *key).map(|s| &s.child_operations);
             let first = sigs.next();
             sigs.any(|s| Some(s) != first)
         })
@@ -321,7 +538,7 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
     let mut groups: BTreeMap<((&str, &str), Vec<&str>), Vec<usize>> = BTreeMap::new();
     for (ti, t) in traces.iter().enumerate() {
         let key = key_of(t);
-        let signature: Vec<&str> = if generic.contains(&key) { t.child_operations.iter().map(String::as_str).collect() } else { Vec::new() };
+        let signature: Vec<&str> = if generic.contains(&key) { shape(t).child_operations.iter().map(String::as_str).collect() } else { Vec::new() };
         groups.entry((key, signature)).or_default().push(ti);
     }
     // Fold rare signatures of a generic root.
@@ -331,7 +548,8 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
     }
     let mut final_groups: Vec<Group> = Vec::new();
     for (key, mut list) in per_root {
-        list.sort_by(|a, b| b.2.len().cmp(&a.2.len()).then_with(|| a.1.cmp(&b.1)));
+        let weight = |members: &[usize]| -> u64 { members.iter().map(|&ti| traces[ti].requests).sum() };
+        list.sort_by(|a, b| weight(&b.2).cmp(&weight(&a.2)).then_with(|| a.1.cmp(&b.1)));
         let mut other: Vec<usize> = Vec::new();
         for (i, (_, sig, members)) in list.into_iter().enumerate() {
             if generic.contains(&key) && i >= cfg.max_signatures.max(1) {
@@ -351,28 +569,36 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
     // Per-group statistics.
     let mut journeys = Vec::with_capacity(final_groups.len());
     let mut requests = Vec::with_capacity(traces.len());
-    let total_errors: u64 = traces.iter().filter(|t| t.error).count() as u64;
-    let total_time: f64 = traces.iter().map(|t| t.duration_us as f64).sum();
+    let total_errors: u64 = traces.iter().filter(|t| t.error).map(|t| t.requests).sum();
+    let total_time: f64 = traces.iter().map(|t| t.duration_us as f64 * t.requests as f64).sum();
     for (gi, g) in final_groups.iter().enumerate() {
         let mut sketch = DdSketch::default();
         let mut errors = 0u64;
         let mut spans_below = 0u64;
         let mut services: BTreeSet<&str> = BTreeSet::new();
-        let mut sources: BTreeMap<ErrorSource, usize> = BTreeMap::new();
+        let mut sources: BTreeMap<ErrorSource, u64> = BTreeMap::new();
         let mut route = None;
+        let mut n = 0u64;
         for &ti in &g.traces {
             let t = &traces[ti];
-            sketch.add(t.duration_us as f64 / 1000.0);
-            errors += u64::from(t.error);
-            *sources.entry(t.error_source).or_default() += 1;
+            sketch.add_n(t.duration_us as f64 / 1000.0, t.requests);
+            n += t.requests;
+            errors += if t.error { t.requests } else { 0 };
+            *sources.entry(t.error_source).or_default() += t.requests;
             if route.is_none() {
-                route = t.http_route.clone();
+                route = shape(t).http_route.clone();
             }
-            spans_below += t.spans.saturating_sub(1);
-            services.extend(t.services.iter().map(String::as_str));
-            requests.push(Request { journey: gi, trace_id: t.trace_id.clone(), start_ms: t.start_ms, duration_us: t.duration_us, error: t.error });
+            spans_below += t.spans.saturating_sub(t.requests);
+            services.extend(shape(t).services.iter().map(String::as_str));
+            requests.push(Request {
+                journey: gi,
+                trace_id: t.trace_id.clone(),
+                start_ms: t.start_ms,
+                duration_us: t.duration_us,
+                error: t.error,
+                count: t.requests,
+            });
         }
-        let n = g.traces.len() as u64;
         journeys.push(Journey {
             name: names[gi].clone(),
             entry_service: g.root_key.0.clone(),
@@ -396,7 +622,7 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
     // Criticality and rank.
     let max_fan = journeys.iter().map(|j| j.fan_out).fold(0.0, f64::max);
     for (gi, j) in journeys.iter_mut().enumerate() {
-        let time: f64 = final_groups[gi].traces.iter().map(|&ti| traces[ti].duration_us as f64).sum();
+        let time: f64 = final_groups[gi].traces.iter().map(|&ti| traces[ti].duration_us as f64 * traces[ti].requests as f64).sum();
         let traffic = j.requests as f64 / total;
         let fan = if max_fan > 0.0 { j.fan_out / max_fan } else { 0.0 };
         let err = if total_errors > 0 { j.errors as f64 / total_errors as f64 } else { 0.0 };
@@ -423,7 +649,7 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
         requests,
         call_graph: set.call_graph.clone(),
         generic_roots: generic.iter().map(|(s, o)| format!("{s}: {o}")).collect(),
-        traces: traces.len(),
+        traces: n_traces as usize,
         orphan_spans: set.orphan_spans,
     }
 }
@@ -497,6 +723,7 @@ fn name_groups(groups: &[Group], generic: &BTreeSet<(String, String)>) -> Vec<St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sli::MINUTE_MS;
     use crate::spans::from_events;
     use slo_dataflow::synthetic::{generate, SyntheticConfig, JOURNEYS};
 
@@ -514,6 +741,89 @@ mod tests {
             http_route: None,
         }
     }
+
+    fn trace(id: &str, start_ms: u64, duration_us: u64, error: bool) -> TraceSummary {
+        TraceSummary { trace_id: id.into(), shape: 0, start_ms, duration_us, error, error_source: ErrorSource::SpanStatus, spans: 3, requests: 1 }
+    }
+
+    fn shape(op: &str) -> TraceShape {
+        TraceShape {
+            service: "frontend".into(),
+            operation: op.into(),
+            http_route: None,
+            child_operations: vec!["a".into()],
+            services: vec!["frontend".into()],
+        }
+    }
+
+    #[test]
+    fn rollup_keeps_counts_and_sketch_buckets() {
+        let mut rng = slo_dataflow::synthetic::SplitMix64::new(3);
+        let mut rollup = TraceRollup::new();
+        let mut exact: BTreeMap<(u64, bool, u32), DdSketch> = BTreeMap::new();
+        // "GET /b" comes first, but sorts after "GET /a": shape ids follow the sorted shapes
+        let shapes = [shape("GET /b"), shape("GET /a")];
+        let mut spans = 0;
+        for i in 0..20_000u64 {
+            let start = 1_735_689_600_000 + i * 37;
+            let d = (80_000.0 * (0.7 * rng.normal()).exp()) as u64;
+            let err = i % 13 == 0;
+            let s = (i % 3 == 0) as usize;
+            exact.entry((start - start % MINUTE_MS, err, 1 - s as u32)).or_default().add(d as f64 / 1000.0);
+            spans += 3;
+            rollup.add(&shapes[s], trace(&format!("t{i:05}"), start, d, err));
+        }
+        // a zero latency goes to the zero bucket, a row of its own
+        rollup.add(&shapes[0], trace("z", 1_735_689_600_000, 0, false));
+        exact.entry((1_735_689_600_000, false, 1)).or_default().add(0.0);
+        spans += 3;
+        let (got_shapes, rows) = rollup.finish();
+        assert_eq!(got_shapes, vec![shapes[1].clone(), shapes[0].clone()]);
+        assert!(rows.len() < 20_000 / 2, "{} rows", rows.len());
+        assert_eq!(rows.iter().map(|r| r.requests).sum::<u64>(), 20_001);
+        assert_eq!(rows.iter().map(|r| r.spans).sum::<u64>(), spans);
+        let mut got: BTreeMap<(u64, bool, u32), DdSketch> = BTreeMap::new();
+        for r in &rows {
+            assert!(r.trace_id == "z" || r.trace_id.starts_with('t'));
+            let key = (r.start_ms - r.start_ms % MINUTE_MS, r.error, r.shape);
+            got.entry(key).or_default().add_n(r.duration_us as f64 / 1000.0, r.requests);
+        }
+        assert_eq!(got.len(), exact.len());
+        for (k, e) in &exact {
+            let g = &got[k];
+            assert_eq!(g.count(), e.count());
+            assert!(g.buckets().eq(e.buckets()), "{k:?}");
+            for q in QUANTILES_TESTED {
+                let (a, b) = (g.quantile(q).unwrap(), e.quantile(q).unwrap());
+                assert!((a - b).abs() <= 0.02 * b + 1e-9, "{k:?} q={q}: {a} vs {b}");
+            }
+        }
+        // Rows of the same key merge: two halves rolled up separately add up to the whole.
+        let mut halves = TraceRollup::new();
+        for r in &rows {
+            let mut a = r.clone();
+            a.requests = r.requests / 2 + r.requests % 2;
+            a.spans = r.spans * a.requests / r.requests;
+            let mut b = r.clone();
+            b.requests = r.requests / 2;
+            b.spans = r.spans - a.spans;
+            let bucket = latency_bucket(r.duration_us);
+            let sum = u128::from(r.duration_us) * u128::from(r.requests);
+            let sa = sum * u128::from(a.requests) / u128::from(r.requests);
+            let s = &got_shapes[r.shape as usize];
+            halves.add_group(s, a, sa, bucket);
+            halves.add_group(s, b, sum - sa, bucket);
+        }
+        assert_eq!(halves.len(), rows.len());
+        let (hs, hr) = halves.finish();
+        assert_eq!(hs, got_shapes);
+        assert_eq!(hr.len(), rows.len());
+        for (a, b) in hr.iter().zip(&rows) {
+            assert_eq!(a, b);
+        }
+    }
+
+    const QUANTILES_TESTED: [f64; 4] = [0.0, 0.5, 0.99, 1.0];
 
     #[test]
     fn synthetic_journeys_match_ground_truth() {
@@ -534,7 +844,7 @@ mod tests {
                 assert_eq!(j.http_route.as_deref(), Some(spec.route));
                 assert!((j.fan_out - spec.calls.len() as f64).abs() < 1e-9);
             }
-            assert_eq!(d.requests.len(), 3_000);
+            assert_eq!(d.requests.iter().map(|r| r.count).sum::<u64>(), 3_000);
             assert_eq!(d.journeys[0].rank, 1);
             assert!(d.journeys.windows(2).all(|w| w[0].criticality >= w[1].criticality));
             assert_eq!(d.edge_set(), truth.call_graph);

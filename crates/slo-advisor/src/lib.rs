@@ -11,7 +11,7 @@
 //!   entry operation (or, when the root operation is generic, by the operations directly under
 //!   it), named, ranked, plus the service call graph.
 //! - [`store_traces`]: the same trace assembly done by DataFusion over the store's `spans`
-//!   table, one row per trace.
+//!   table, traces rolled up by shape, minute, error signal and latency bucket.
 //! - [`sketch`]: a mergeable DDSketch-style quantile sketch (1 % relative accuracy).
 //! - [`sli`]: per journey per minute requests, errors, availability, latency percentiles,
 //!   throughput; rows in the store's `sli_minutes` layout.

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::analyze::Analysis;
+use crate::journeys::trace_roots;
+use crate::spans::Span;
 use crate::error::AdvisorError;
 use crate::sketch::DdSketch;
 
@@ -145,13 +146,14 @@ fn median(mut v: Vec<f64>) -> f64 {
     if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
-/// Compares the latency of requests entering at `service` in the `window_ms` before each metric
-/// row's `Time` with that row's percentiles. Only windows fully inside traced time count.
-pub fn compare_latency(a: &Analysis, rows: &[FrontRow], service: &str, window_ms: u64) -> LatencyComparison {
-    let mut reqs: Vec<(u64, f64)> = a
-        .requests
-        .iter()
-        .filter(|r| a.journeys.get(r.journey).is_some_and(|j| j.entry_service == service))
+/// Compares the latency of requests entering at `service` (traces whose root span is in it) in
+/// the `window_ms` before each metric row's `Time` with that row's percentiles. Only windows
+/// fully inside traced time count. Reads the root spans themselves: the windows are not
+/// minute-aligned, so the analysis' per-minute rollup would not do.
+pub fn compare_latency(spans: &[Span], rows: &[FrontRow], service: &str, window_ms: u64) -> LatencyComparison {
+    let mut reqs: Vec<(u64, f64)> = trace_roots(spans)
+        .into_iter()
+        .filter(|r| r.service == service)
         .map(|r| (r.start_ms, r.duration_us as f64 / 1000.0))
         .collect();
     reqs.sort_by_key(|r| r.0);

@@ -219,7 +219,7 @@ pub fn history_quantile(h: &JourneyHistory, q: f64) -> Option<f64> {
     let slower = |t: f64| -> f64 { (0..h.len()).map(|i| h.requests[i] * h.bad_share(i, SliKind::Latency { threshold_ms: t })).sum::<f64>() / total };
     let mut hi = h.latency.iter().map(|p| p.p999_ms).fold(1.0, f64::max);
     if let Some(l) = &h.latencies_ms {
-        hi = hi.max(l.iter().filter_map(|v| v.last()).map(|x| f64::from(*x)).fold(0.0, f64::max));
+        hi = hi.max(l.iter().filter_map(|v| v.last()).map(|x| f64::from(x.0)).fold(0.0, f64::max));
     }
     let target = 1.0 - q;
     while slower(hi) > target && hi < 1e9 {

@@ -17,6 +17,17 @@ pub const MIN_VALUE: f64 = 1e-9;
 /// Default relative accuracy: 1 %.
 pub const DEFAULT_ALPHA: f64 = 0.01;
 
+/// The bucket of a non-negative value in a sketch with this `ln γ`: `None` for the zero bucket
+/// (`v ≤` [`MIN_VALUE`]), else `⌈ln v / ln γ⌉` (infinity in the bucket of `f64::MAX`).
+/// `store_traces` computes the same key in SQL to roll requests up by latency bucket.
+pub fn bucket_key(ln_gamma: f64, v: f64) -> Option<i32> {
+    if v <= MIN_VALUE {
+        return None;
+    }
+    let v = if v.is_infinite() { f64::MAX } else { v };
+    Some((v.ln() / ln_gamma).ceil() as i32)
+}
+
 /// A DDSketch-style quantile sketch with relative accuracy `alpha`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DdSketch {
@@ -85,8 +96,9 @@ impl DdSketch {
         (self.count > 0).then_some(self.max)
     }
 
-    fn key(&self, v: f64) -> i32 {
-        (v.ln() / self.ln_gamma).ceil() as i32
+    /// `ln γ` of this sketch's buckets (see [`bucket_key`]).
+    pub fn ln_gamma(&self) -> f64 {
+        self.ln_gamma
     }
 
     fn value_of(&self, key: i32) -> f64 {
@@ -110,23 +122,24 @@ impl DdSketch {
 
     /// Adds one value. NaN is ignored; negative values count as zero.
     pub fn add(&mut self, v: f64) {
-        if v.is_nan() {
+        self.add_n(v, 1);
+    }
+
+    /// Adds `n` copies of one value (a rolled-up row of `n` requests). NaN is ignored;
+    /// negative values count as zero.
+    pub fn add_n(&mut self, v: f64, n: u64) {
+        if v.is_nan() || n == 0 {
             return;
         }
         let v = v.max(0.0);
-        if v <= MIN_VALUE {
-            self.zero += 1;
-        } else if v.is_infinite() {
-            let k = self.key(f64::MAX);
-            self.add_to_key(k, 1);
-        } else {
-            let k = self.key(v);
-            self.add_to_key(k, 1);
+        match bucket_key(self.ln_gamma, v) {
+            None => self.zero += n,
+            Some(k) => self.add_to_key(k, n),
         }
-        self.count += 1;
+        self.count += n;
         self.min = self.min.min(v);
         self.max = self.max.max(v);
-        self.sum += v;
+        self.sum += v * n as f64;
     }
 
     /// Adds every bucket of `other` (which must have the same accuracy; a sketch of another
@@ -141,8 +154,10 @@ impl DdSketch {
             }
         } else {
             for (k, n) in other.buckets() {
-                let key = self.key(other.value_of(k));
-                self.add_to_key(key, n);
+                match bucket_key(self.ln_gamma, other.value_of(k)) {
+                    Some(key) => self.add_to_key(key, n),
+                    None => self.zero += n,
+                }
             }
         }
         self.zero += other.zero;

@@ -128,8 +128,8 @@ pub fn minute_sketches<'a>(requests: impl IntoIterator<Item = &'a Request>) -> B
     for r in requests {
         let minute = r.start_ms - r.start_ms % MINUTE_MS;
         let e = out.entry((r.journey, minute)).or_default();
-        e.0.add(r.duration_us as f64 / 1000.0);
-        e.1 += u64::from(r.error);
+        e.0.add_n(r.duration_us as f64 / 1000.0, r.count);
+        e.1 += if r.error { r.count } else { 0 };
     }
     out
 }
@@ -298,11 +298,16 @@ mod tests {
         let d = discover(&spans, &JourneyConfig::default());
         let slis = compute(&d);
         assert_eq!(slis.journeys.len(), 5);
-        for (ji, (j, sli)) in d.journeys.iter().zip(&slis.journeys).enumerate() {
+        // No generic root here: a journey's requests are the root spans of its entry operation,
+        // read from the spans themselves (the discovery's requests are rolled up).
+        assert!(d.generic_roots.is_empty());
+        for (j, sli) in d.journeys.iter().zip(&slis.journeys) {
             assert_eq!(sli.journey, j.name);
             assert_eq!((sli.requests, sli.errors), (j.requests, j.errors));
             assert_eq!(sli.error_source, ErrorSource::SpanStatus);
-            let mut lat: Vec<f64> = d.requests.iter().filter(|r| r.journey == ji).map(|r| r.duration_us as f64 / 1000.0).collect();
+            let roots: Vec<&crate::spans::Span> =
+                spans.iter().filter(|s| s.parent.is_none() && s.service == j.entry_service && s.operation == j.entry_operation).collect();
+            let mut lat: Vec<f64> = roots.iter().map(|r| r.duration_us as f64 / 1000.0).collect();
             lat.sort_by(|a, b| a.total_cmp(b));
             for (q, got) in QUANTILES.iter().zip(sli.latency.as_array()) {
                 let e = exact(&lat, *q);
@@ -310,10 +315,9 @@ mod tests {
             }
             // Per-minute rows also match exact per-minute percentiles.
             for m in slis.minutes.iter().filter(|m| m.journey == j.name).take(20) {
-                let mut l: Vec<f64> = d
-                    .requests
+                let mut l: Vec<f64> = roots
                     .iter()
-                    .filter(|r| r.journey == ji && r.start_ms - r.start_ms % MINUTE_MS == m.minute_ms)
+                    .filter(|r| r.start_ms - r.start_ms % MINUTE_MS == m.minute_ms)
                     .map(|r| r.duration_us as f64 / 1000.0)
                     .collect();
                 l.sort_by(|a, b| a.total_cmp(b));

@@ -3,12 +3,15 @@
 //! [`crate::journeys::summarize`] assembles traces from spans read into Rust values. Here
 //! DataFusion does the span-level work instead — the parent/child self-join, the root of each
 //! trace (a window function), the distinct operations under it and the services it touched
-//! (`array_agg` over a `GROUP BY`), the call graph and the orphan count (`GROUP BY`) — and hands
-//! back **one row per trace**, streamed. Journey discovery, SLIs and recommendations then run on
-//! those rows ([`crate::analyze::analyze_traces`]).
+//! (`array_agg` over a `GROUP BY`), the call graph and the orphan count (`GROUP BY`) — and rolls
+//! the traces up as [`TraceRollup`] does (`GROUP BY` shape, start minute, status and DDSketch
+//! latency bucket, with counts and sums), streamed. Journey discovery, SLIs and recommendations
+//! then run on those rows ([`crate::analyze::analyze_traces`]), whose number follows journeys ×
+//! minutes × latency buckets, not requests.
 //!
-//! Memory follows a pass size, not the store: the traces are split into passes by a stable hash
-//! of the trace id (each trace whole in one pass), and DataFusion assembles one pass at a time.
+//! DataFusion's memory follows a pass size, not the store: the traces are split into passes by a
+//! stable hash of the trace id (each trace whole in one pass), and DataFusion assembles one pass
+//! at a time.
 //! This is done here rather than by DataFusion's own spilling, which on these plans (a self-join,
 //! a window, list aggregations) fails with "resources exhausted" under tight limits instead of
 //! finishing more slowly.
@@ -27,7 +30,8 @@ use std::sync::Arc;
 use futures::StreamExt;
 
 use crate::error::AdvisorError;
-use crate::journeys::{Edge, TraceSet, TraceSummary};
+use crate::journeys::{Edge, TraceRollup, TraceSet, TraceShape, TraceSummary};
+use crate::sketch::DdSketch;
 use crate::spans::{error_signal, sql_quote, status_of, string_column, typed_column};
 
 /// SQL condition: the span's trace touches `service` (`extra` further restricts the traces).
@@ -102,8 +106,8 @@ async fn count_spans(catalog: &Catalog, service: Option<&str>) -> Result<u64, Ad
 
 /// Spans one DataFusion pass of [`traces_from_store`] assembles, about (passes split traces by
 /// a hash, so pass sizes vary around it), by default: 250,000. Over 1M spans that is 5 passes,
-/// 416–443 MB max RSS for the whole `analyze` against 772–780 MB with the in-memory assembly,
-/// in 1.4–2 times its time (BENCHMARKS.md).
+/// 313–320 MB max RSS for the whole `analyze` against 785 MB with the in-memory assembly, in
+/// 1.6 times its time; over 3M spans 276 MB against 1.9 GB (BENCHMARKS.md).
 pub const DEFAULT_SPANS_PER_PASS: usize = 250_000;
 
 /// Assembles the traces of the store's spans (only traces that touch `service`, when given)
@@ -120,9 +124,10 @@ pub async fn traces_from_store(store: &Store, service: Option<&str>) -> Result<T
 /// `stable_hash(trace_id) % passes` (every trace whole in one pass; with `service`, `spans`
 /// counts only the spans of the traces that touch it). Each pass materialises its self-join,
 /// then reads it twice: the call graph, orphans and span count come back aggregated, and the
-/// per-trace rows are streamed into [`TraceSummary`] values batch by batch. What this process holds beyond one
-/// pass's DataFusion working memory is one small row per trace. Each pass reads the span files
-/// again: more passes, less memory, more time.
+/// traces come back rolled up, streamed batch by batch into one [`TraceRollup`] for all passes
+/// (rows of the same key from different passes add up). What this process holds beyond one
+/// pass's DataFusion working memory is the rollup: one row per shape, minute, error signal and
+/// latency bucket. Each pass reads the span files again: more passes, less memory, more time.
 pub async fn traces_from_store_in_passes(store: &Store, service: Option<&str>, spans_per_pass: usize) -> Result<TraceSet, AdvisorError> {
     if store.list_files(Table::Spans).await?.is_empty() {
         return Ok(TraceSet::default());
@@ -139,17 +144,19 @@ pub async fn traces_from_store_in_passes(store: &Store, service: Option<&str>, s
     }
     let mut set = TraceSet::default();
     let mut edges: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut rollup = TraceRollup::new();
     for pass in 0..passes {
         let slice = (passes > 1).then_some((pass, passes));
-        assemble_pass(&catalog, service, slice, &mut set, &mut edges).await?;
+        assemble_pass(&catalog, service, slice, &mut set, &mut edges, &mut rollup).await?;
         // before the next pass builds its own: one pass's self-join in memory at a time
         catalog.deregister("linked")?;
     }
     if passes > 1 {
         tracing::info!(spans = stored, passes, "trace assembly split into passes by trace id");
     }
+    tracing::info!(rows = rollup.len(), shapes = rollup.shapes(), "traces rolled up by shape, minute, error signal and latency bucket");
     set.call_graph = edges.into_iter().map(|((caller, callee), calls)| Edge { caller, callee, calls }).collect();
-    set.traces.sort_by(|a, b| a.trace_id.cmp(&b.trace_id));
+    (set.shapes, set.traces) = rollup.finish();
     Ok(set)
 }
 
@@ -161,6 +168,7 @@ async fn assemble_pass(
     slice: Option<(usize, usize)>,
     set: &mut TraceSet,
     edges: &mut BTreeMap<(String, String), u64>,
+    rollup: &mut TraceRollup,
 ) -> Result<(), AdvisorError> {
     // The pass's self-join once, kept columnar (its size follows the pass size); the two
     // statements below read it.
@@ -192,31 +200,45 @@ async fn assemble_pass(
         }
     }
 
-    // One row per trace: its root (earliest, then longest, then smallest span id), the distinct
-    // operations directly under the root, its span count and services. Distinct values come
-    // from a GROUP BY below the array_agg: `array_agg(DISTINCT ..)` is ~15x slower here.
-    let traces_sql = "WITH roots AS (
+    // Per trace: its root (earliest, then longest, then smallest span id), the distinct
+    // operations directly under the root, its span count and services; then the traces rolled
+    // up as TraceRollup does (same root, operations, services, status, minute, latency bucket),
+    // so what comes back follows journeys x minutes x buckets, not requests. Distinct values
+    // come from a GROUP BY below the array_agg: `array_agg(DISTINCT ..)` is ~15x slower here.
+    let ln_gamma = DdSketch::default().ln_gamma();
+    let traces_sql = format!(
+        "WITH roots AS (
             SELECT * FROM (
                 SELECT trace_id, span_id, service, operation, start, duration_us, status, http_route, http_status,
                        ROW_NUMBER() OVER (PARTITION BY trace_id ORDER BY start ASC NULLS FIRST, duration_us DESC NULLS LAST, span_id) AS rn
                 FROM linked WHERE NOT has_parent) ranked
             WHERE rn = 1),
         kids AS (
-            SELECT trace_id, array_agg(operation) AS child_operations FROM (
+            SELECT trace_id, array_sort(array_agg(operation)) AS child_operations FROM (
                 SELECT DISTINCT l.trace_id, l.operation
                 FROM linked l JOIN roots r ON l.trace_id = r.trace_id AND l.parent = r.span_id) k
             GROUP BY trace_id),
         per_trace AS (
-            SELECT trace_id, SUM(n) AS n_spans, array_agg(service) AS services FROM (
+            SELECT trace_id, SUM(n) AS n_spans, array_sort(array_agg(service)) AS services FROM (
                 SELECT trace_id, service, COUNT(*) AS n FROM linked GROUP BY trace_id, service) t
-            GROUP BY trace_id)
-        SELECT r.trace_id, r.service, r.operation, r.start, r.duration_us, r.status, r.http_route, r.http_status,
-               k.child_operations, t.n_spans, t.services
-        FROM roots r LEFT JOIN kids k ON r.trace_id = k.trace_id JOIN per_trace t ON r.trace_id = t.trace_id";
-    let mut rows = catalog.query_stream(traces_sql).await?;
+            GROUP BY trace_id),
+        traces AS (
+            SELECT r.trace_id, r.service, r.operation, r.start, r.http_route, r.status, r.http_status,
+                   k.child_operations, t.n_spans, t.services,
+                   CASE WHEN r.duration_us > 0 THEN r.duration_us ELSE 0 END AS duration_us,
+                   CASE WHEN r.duration_us > 0
+                        THEN CAST(CEIL(LN(CAST(r.duration_us AS DOUBLE) / 1000.0) / {ln_gamma:?}) AS INT) END AS bucket,
+                   date_trunc('minute', r.start) AS minute
+            FROM roots r LEFT JOIN kids k ON r.trace_id = k.trace_id JOIN per_trace t ON r.trace_id = t.trace_id)
+        SELECT MIN(trace_id) AS trace_id, service, operation, MIN(start) AS start, http_route, status, http_status,
+               child_operations, services, bucket, COUNT(*) AS n, SUM(duration_us) AS duration_sum_us, SUM(n_spans) AS n_spans
+        FROM traces
+        GROUP BY service, operation, http_route, status, http_status, child_operations, services, minute, bucket"
+    );
+    let mut rows = catalog.query_stream(&traces_sql).await?;
     while let Some(batch) = rows.next().await {
         let batch = batch.map_err(|e| AdvisorError::Storage(slo_storage::StorageError::Sql(e.to_string())))?;
-        append_traces(&batch, &mut set.traces)?;
+        append_groups(&batch, rollup)?;
     }
     Ok(())
 }
@@ -252,14 +274,17 @@ fn string_lists(batch: &RecordBatch, name: &str) -> Result<Vec<Vec<String>>, Adv
     Ok(out)
 }
 
-fn append_traces(b: &RecordBatch, out: &mut Vec<TraceSummary>) -> Result<(), AdvisorError> {
+/// Adds the rolled-up rows of `b` (see `assemble_pass`) to `rollup`.
+fn append_groups(b: &RecordBatch, rollup: &mut TraceRollup) -> Result<(), AdvisorError> {
     let trace = string_column(b, "trace_id")?;
     let service = string_column(b, "service")?;
     let op = string_column(b, "operation")?;
     let status = string_column(b, "status")?;
     let route = string_column(b, "http_route")?;
     let start: TimestampMillisecondArray = typed_column(b, "start", &DataType::Timestamp(TimeUnit::Millisecond, None))?;
-    let dur: Int64Array = typed_column(b, "duration_us", &DataType::Int64)?;
+    let dur: Int64Array = typed_column(b, "duration_sum_us", &DataType::Int64)?;
+    let n: Int64Array = typed_column(b, "n", &DataType::Int64)?;
+    let bucket: Int32Array = typed_column(b, "bucket", &DataType::Int32)?;
     let http: Int32Array = typed_column(b, "http_status", &DataType::Int32)?;
     let n_spans: Int64Array = typed_column(b, "n_spans", &DataType::Int64)?;
     let kids = string_lists(b, "child_operations")?;
@@ -269,19 +294,25 @@ fn append_traces(b: &RecordBatch, out: &mut Vec<TraceSummary>) -> Result<(), Adv
         let st = get(&status, i).and_then(|s| status_of(&s));
         let hs = (!http.is_null(i)).then(|| u16::try_from(http.value(i)).ok()).flatten();
         let (error, error_source) = error_signal(st, hs);
-        out.push(TraceSummary {
-            trace_id: get(&trace, i).unwrap_or_default(),
+        let duration_sum_us = if dur.is_null(i) { 0 } else { dur.value(i).max(0) as u128 };
+        let shape = TraceShape {
             service: get(&service, i).unwrap_or_default(),
             operation: get(&op, i).unwrap_or_default(),
-            start_ms: if start.is_null(i) { 0 } else { start.value(i).max(0) as u64 },
-            duration_us: if dur.is_null(i) { 0 } else { dur.value(i).max(0) as u64 },
-            error,
-            error_source,
             http_route: get(&route, i),
             child_operations,
-            spans: n_spans.value(i).max(0) as u64,
             services,
-        });
+        };
+        let t = TraceSummary {
+            trace_id: get(&trace, i).unwrap_or_default(),
+            shape: 0,
+            start_ms: if start.is_null(i) { 0 } else { start.value(i).max(0) as u64 },
+            duration_us: 0,
+            error,
+            error_source,
+            spans: n_spans.value(i).max(0) as u64,
+            requests: n.value(i).max(0) as u64,
+        };
+        rollup.add_group(&shape, t, duration_sum_us, (!bucket.is_null(i)).then(|| bucket.value(i)));
     }
     Ok(())
 }

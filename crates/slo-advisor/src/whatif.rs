@@ -247,7 +247,7 @@ pub fn apply(h: &JourneyHistory, w: &WhatIf) -> JourneyHistory {
         scale_percentiles(&mut out.latency[i], mul, add);
         if let Some(l) = out.latencies_ms.as_mut() {
             for x in &mut l[i] {
-                *x = (f64::from(*x) * mul + add).max(0.0) as f32;
+                x.0 = (f64::from(x.0) * mul + add).max(0.0) as f32;
             }
         }
     }

@@ -48,7 +48,8 @@ pub struct SpanSourceArgs {
     #[arg(long = "error-rule", value_name = "RULE")]
     pub error_rule: Vec<String>,
     /// With --store: assemble traces with DataFusion SQL over the span files, whatever the
-    /// store's size (see --sql-assembly-above). One row per trace reaches the advisor, and
+    /// store's size (see --sql-assembly-above). Traces reach the advisor rolled up (one row per
+    /// trace shape, minute, error signal and 2 % latency bucket), and
     /// DataFusion assembles about --sql-spans-per-pass spans at a time (traces split into
     /// passes by a hash of the trace id), so memory follows the pass size, not the store
     /// (BENCHMARKS.md has memory and time against the in-memory assembly). Same results. Spans
@@ -264,7 +265,7 @@ pub fn truncate(s: &str, n: usize) -> String {
 ///
 /// With `--sql-assembly`, or without `--memory-assembly` when the store holds more than
 /// `--sql-assembly-above` spans, a store whose spans all carry a status is assembled by
-/// DataFusion in passes, one row per trace ([`traces_from_store_in_passes`]); otherwise the
+/// DataFusion in passes and rolled up in SQL ([`traces_from_store_in_passes`]); otherwise the
 /// spans are read whole.
 pub fn load_traces(args: &SpanSourceArgs, store: Option<&Store>, requests: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<LoadedTraces> {
     let sql = match (args.input.as_deref(), store) {
