@@ -46,7 +46,8 @@ pub struct Analysis {
     /// applied [`crate::fallback::apply`]; `None` when it was not needed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_fallback: Option<crate::fallback::FallbackReport>,
-    /// Every request with its journey (not serialised).
+    /// The requests with their journey, rolled up (a row stands for [`Request::count`]
+    /// requests; not serialised).
     #[serde(skip)]
     pub requests: Vec<Request>,
 }

@@ -106,16 +106,24 @@ impl ErrorLogs {
     }
 
     /// Error logs from a store: its `raw_events` archive when that holds logs (complete), else
-    /// the samples of its `capsules` (partial).
+    /// the samples of its `capsules` (partial). The archive's logs are streamed batch by batch
+    /// (a `kind = 'log'` filter in SQL): memory follows the error logs' ids, not the archive.
     pub async fn from_store(store: &Store) -> Result<Self, AdvisorError> {
         let mut raw = ErrorLogs::new(ErrorSource::LogTraceIds);
-        for (_, batch) in store.read_table(Table::RawEvents).await? {
-            let kind = string_col(&batch, "kind")?;
+        let mut logs = if store.list_files(Table::RawEvents).await?.is_empty() {
+            None
+        } else {
+            let catalog = slo_storage::catalog::Catalog::open(store, None)?;
+            let sql = format!("SELECT event FROM raw_events WHERE kind = {}", crate::spans::sql_quote(EventKind::Log.as_str()));
+            Some(catalog.query_stream(&sql).await?)
+        };
+        while let Some(batch) = match logs.as_mut() {
+            Some(stream) => futures::StreamExt::next(stream).await,
+            None => None,
+        } {
+            let batch = batch.map_err(|e| slo_storage::StorageError::Sql(e.to_string()))?;
             let event = string_col(&batch, "event")?;
             for i in 0..batch.num_rows() {
-                if kind.value(i) != EventKind::Log.as_str() {
-                    continue;
-                }
                 let e: LinkedLog = serde_json::from_str(event.value(i))
                     .map_err(|err| slo_storage::StorageError::Schema(format!("raw_events: event column is not a telemetry event: {err}")))?;
                 raw.observe_log(e.severity, e.trace_id.as_deref(), e.span_id.as_deref());
@@ -145,6 +153,16 @@ impl ErrorLogs {
     /// Whether the logs can decide anything: at least one log carried a trace id.
     pub fn usable(&self) -> bool {
         self.linked > 0
+    }
+
+    /// The trace ids that an error log carries.
+    pub fn failed_trace_ids(&self) -> impl Iterator<Item = &str> {
+        self.traces.iter().map(String::as_str)
+    }
+
+    /// The `(trace id, span id)` pairs that an error log carries.
+    pub fn failed_span_ids(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.spans.iter().map(|(t, s)| (t.as_str(), s.as_str()))
     }
 
     /// Whether an error log carries this trace id.
@@ -229,6 +247,36 @@ impl Condition {
         }
     }
 
+    /// The condition in SQL over the span columns of [`ErrorRule::to_sql`].
+    fn to_sql(&self) -> String {
+        let column = match self.field {
+            Field::Operation => "operation",
+            Field::Service => "service",
+            Field::Route => "http_route",
+            Field::DurationMs => "duration_us",
+        };
+        // a missing text (a span without a route) matches only the negated tests, as in `matches`
+        let text_test = |matched: String, want: bool| {
+            let m = format!("COALESCE({matched}, FALSE)");
+            if want { m } else { format!("NOT {m}") }
+        };
+        match &self.test {
+            Test::Num(op, v) => {
+                let op = match op {
+                    NumOp::Gt => ">",
+                    NumOp::Ge => ">=",
+                    NumOp::Lt => "<",
+                    NumOp::Le => "<=",
+                    NumOp::Eq => "=",
+                    NumOp::Ne => "<>",
+                };
+                format!("(CAST(CASE WHEN duration_us > 0 THEN duration_us ELSE 0 END AS DOUBLE) / 1000.0 {op} CAST({v:?} AS DOUBLE))")
+            }
+            Test::Equals(want, v) => text_test(format!("{column} = {}", crate::spans::sql_quote(v)), *want),
+            Test::Regex(want, re) => text_test(format!("regexp_like({column}, {})", crate::spans::sql_quote(re.as_str())), *want),
+        }
+    }
+
     fn text<'a>(&self, s: &'a Span) -> Option<&'a str> {
         match self.field {
             Field::Operation => Some(&s.operation),
@@ -256,6 +304,18 @@ impl ErrorRule {
     /// The rule as written.
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// The rule as a SQL boolean expression over the span columns `duration_us` (µs),
+    /// `operation`, `service` and `http_route` (text), with the verdicts of
+    /// [`ErrorRule::matches`]: DataFusion's `regexp_like` uses the same regex engine.
+    pub fn to_sql(&self) -> String {
+        let any: Vec<String> = self
+            .any_of
+            .iter()
+            .map(|all| format!("({})", all.iter().map(Condition::to_sql).collect::<Vec<_>>().join(" AND ")))
+            .collect();
+        format!("({})", any.join(" OR "))
     }
 }
 

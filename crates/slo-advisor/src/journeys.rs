@@ -57,6 +57,12 @@ pub struct Request {
     pub duration_us: u64,
     /// Whether the request failed (the root span's error flag).
     pub error: bool,
+    /// Fastest latency among the row's requests, µs (`duration_us` for one request).
+    #[serde(default)]
+    pub min_duration_us: u64,
+    /// Slowest latency among the row's requests, µs (`duration_us` for one request).
+    #[serde(default)]
+    pub max_duration_us: u64,
     /// Requests this row stands for (see [`TraceRollup`]).
     #[serde(default = "one")]
     pub count: u64,
@@ -97,6 +103,10 @@ pub struct TraceSummary {
     pub start_ms: u64,
     /// Root duration, µs (the request latency; of a rolled-up row: the mean, rounded down).
     pub duration_us: u64,
+    /// Fastest root duration among the row's traces, µs (`duration_us` for one trace).
+    pub min_duration_us: u64,
+    /// Slowest root duration among the row's traces, µs (`duration_us` for one trace).
+    pub max_duration_us: u64,
     /// Whether the root span failed.
     pub error: bool,
     /// Which signal decided [`TraceSummary::error`].
@@ -122,6 +132,8 @@ struct RollupKey {
 struct RollupRow {
     requests: u64,
     duration_sum_us: u128,
+    min_duration_us: u64,
+    max_duration_us: u64,
     spans: u64,
     first_start_ms: u64,
     trace_id: Box<str>,
@@ -142,11 +154,22 @@ pub struct TraceRollup {
     rows: HashMap<RollupKey, RollupRow>,
 }
 
+/// Latencies above this (2^40 µs, about 12.7 days) are taken as this much when rolled up, so
+/// that sums of a row's latencies stay far from overflowing (in SQL they are 64-bit).
+pub const MAX_DURATION_US: u64 = 1 << 40;
+
+/// `ln γ` of a default [`DdSketch`] (α = 1 %).
+fn default_ln_gamma() -> f64 {
+    static LN_GAMMA: std::sync::LazyLock<f64> = std::sync::LazyLock::new(|| DdSketch::default().ln_gamma());
+    *LN_GAMMA
+}
+
 /// The latency bucket of a duration in µs (the bucket of `duration_us / 1000` ms in a default
 /// [`DdSketch`]; `None` for zero).
 pub fn latency_bucket(duration_us: u64) -> Option<i32> {
-    crate::sketch::bucket_key(DdSketch::default().ln_gamma(), duration_us as f64 / 1000.0)
+    crate::sketch::bucket_key(default_ln_gamma(), duration_us as f64 / 1000.0)
 }
+
 
 impl TraceRollup {
     /// An empty rollup.
@@ -165,8 +188,8 @@ impl TraceRollup {
     }
 
     /// Adds a row of `t.requests` traces of this shape whose latencies sum to
-    /// `duration_sum_us` and lie in `bucket` (see [`latency_bucket`]). `t.shape` and
-    /// `t.duration_us` are not read.
+    /// `duration_sum_us`, lie in `bucket` (see [`latency_bucket`]) and range from
+    /// `t.min_duration_us` to `t.max_duration_us`. `t.shape` and `t.duration_us` are not read.
     pub fn add_group(&mut self, shape: &TraceShape, t: TraceSummary, duration_sum_us: u128, bucket: Option<i32>) {
         if t.requests == 0 {
             return;
@@ -182,6 +205,8 @@ impl TraceRollup {
             Some(r) => {
                 r.requests += t.requests;
                 r.duration_sum_us += duration_sum_us;
+                r.min_duration_us = r.min_duration_us.min(t.min_duration_us);
+                r.max_duration_us = r.max_duration_us.max(t.max_duration_us);
                 r.spans += t.spans;
                 r.first_start_ms = r.first_start_ms.min(t.start_ms);
                 if *t.trace_id < *r.trace_id {
@@ -192,6 +217,8 @@ impl TraceRollup {
                 let row = RollupRow {
                     requests: t.requests,
                     duration_sum_us,
+                    min_duration_us: t.min_duration_us,
+                    max_duration_us: t.max_duration_us,
                     spans: t.spans,
                     first_start_ms: t.start_ms,
                     trace_id: t.trace_id.into_boxed_str(),
@@ -201,11 +228,12 @@ impl TraceRollup {
         }
     }
 
-    /// Adds one trace of this shape (`t.requests` is taken as 1, `t.shape` is not read).
+    /// Adds one trace of this shape (`t.requests` is taken as 1, `t.shape` is not read; its
+    /// latency is capped at [`MAX_DURATION_US`]).
     pub fn add(&mut self, shape: &TraceShape, mut t: TraceSummary) {
-        t.requests = 1;
-        let (d, bucket) = (t.duration_us, latency_bucket(t.duration_us));
-        self.add_group(shape, t, u128::from(d), bucket);
+        let d = t.duration_us.min(MAX_DURATION_US);
+        (t.requests, t.min_duration_us, t.max_duration_us) = (1, d, d);
+        self.add_group(shape, t, u128::from(d), latency_bucket(d));
     }
 
     /// Distinct shapes so far.
@@ -240,6 +268,8 @@ impl TraceRollup {
                 shape: new_id[k.shape as usize],
                 start_ms: r.first_start_ms,
                 duration_us: u64::try_from(r.duration_sum_us / u128::from(r.requests)).unwrap_or(u64::MAX),
+                min_duration_us: r.min_duration_us,
+                max_duration_us: r.max_duration_us,
                 error: k.error,
                 error_source: k.error_source,
                 spans: r.spans,
@@ -305,7 +335,8 @@ pub struct Journey {
     pub criticality: f64,
     /// 1-based rank by criticality.
     pub rank: usize,
-    /// Up to 5 trace ids, for evidence.
+    /// Up to 5 trace ids, for evidence (the smallest trace id of each of the journey's first
+    /// rolled-up rows by trace id).
     pub sample_trace_ids: Vec<String>,
 }
 
@@ -443,6 +474,8 @@ pub fn summarize(spans: &[Span]) -> TraceSet {
             shape: 0,
             start_ms: s.start_ms,
             duration_us: s.duration_us,
+            min_duration_us: s.duration_us,
+            max_duration_us: s.duration_us,
             error: s.error,
             error_source: s.error_source,
             spans: members.len() as u64,
@@ -581,7 +614,7 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
         let mut n = 0u64;
         for &ti in &g.traces {
             let t = &traces[ti];
-            sketch.add_n(t.duration_us as f64 / 1000.0, t.requests);
+            sketch.add_range(t.duration_us as f64 / 1000.0, t.requests, t.min_duration_us as f64 / 1000.0, t.max_duration_us as f64 / 1000.0);
             n += t.requests;
             errors += if t.error { t.requests } else { 0 };
             *sources.entry(t.error_source).or_default() += t.requests;
@@ -596,6 +629,8 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
                 start_ms: t.start_ms,
                 duration_us: t.duration_us,
                 error: t.error,
+                min_duration_us: t.min_duration_us,
+                max_duration_us: t.max_duration_us,
                 count: t.requests,
             });
         }
@@ -743,7 +778,18 @@ mod tests {
     }
 
     fn trace(id: &str, start_ms: u64, duration_us: u64, error: bool) -> TraceSummary {
-        TraceSummary { trace_id: id.into(), shape: 0, start_ms, duration_us, error, error_source: ErrorSource::SpanStatus, spans: 3, requests: 1 }
+        TraceSummary {
+            trace_id: id.into(),
+            shape: 0,
+            start_ms,
+            duration_us,
+            min_duration_us: 0,
+            max_duration_us: 0,
+            error,
+            error_source: ErrorSource::SpanStatus,
+            spans: 3,
+            requests: 1,
+        }
     }
 
     fn shape(op: &str) -> TraceShape {
@@ -786,16 +832,17 @@ mod tests {
         for r in &rows {
             assert!(r.trace_id == "z" || r.trace_id.starts_with('t'));
             let key = (r.start_ms - r.start_ms % MINUTE_MS, r.error, r.shape);
-            got.entry(key).or_default().add_n(r.duration_us as f64 / 1000.0, r.requests);
+            let ms = |us: u64| us as f64 / 1000.0;
+            got.entry(key).or_default().add_range(ms(r.duration_us), r.requests, ms(r.min_duration_us), ms(r.max_duration_us));
         }
         assert_eq!(got.len(), exact.len());
         for (k, e) in &exact {
             let g = &got[k];
             assert_eq!(g.count(), e.count());
             assert!(g.buckets().eq(e.buckets()), "{k:?}");
+            // with each row's extremes carried, the quantiles are those of the requests' sketch
             for q in QUANTILES_TESTED {
-                let (a, b) = (g.quantile(q).unwrap(), e.quantile(q).unwrap());
-                assert!((a - b).abs() <= 0.02 * b + 1e-9, "{k:?} q={q}: {a} vs {b}");
+                assert_eq!(g.quantile(q), e.quantile(q), "{k:?} q={q}");
             }
         }
         // Rows of the same key merge: two halves rolled up separately add up to the whole.

@@ -20,7 +20,8 @@
 //! - [`analyze`]: the whole analysis in one call, as used by `slo-runner analyze`.
 //! - [`nezha`]: checks against the Nezha benchmark's metric tables.
 //! - [`history`]: a journey's dense per-minute history (from `sli_minutes` rows or from an
-//!   analysis, with exact request latencies), bad events per SLI, a synthetic history generator.
+//!   analysis, with its requests' latencies rolled up per minute and 2 % bucket), bad events per
+//!   SLI, a synthetic history generator.
 //! - [`recommend`]: SLO variants per journey (availability, latency at p95/p99/p99.9) with an
 //!   achievable objective from rolling-window attainment, a confidence score and evidence.
 //! - [`rationale`]: why the recommended objectives, in words — statistical by default, or

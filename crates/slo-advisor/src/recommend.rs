@@ -210,7 +210,8 @@ pub fn rolling_windows(requests: &[f64], bad: &[f64], window: usize) -> Vec<(usi
 }
 
 /// The latency under which a share `q` of the history's requests fall (bisection over the
-/// per-minute bad shares, so exact with request latencies and interpolated with percentiles).
+/// per-minute bad shares: counted over 2 % latency buckets with the rolled-up request latencies,
+/// interpolated with percentiles).
 pub fn history_quantile(h: &JourneyHistory, q: f64) -> Option<f64> {
     let total = h.total_requests();
     if total <= 0.0 {
@@ -336,7 +337,8 @@ pub fn recommend(h: &JourneyHistory, cfg: &RecommendConfig) -> JourneyRecommenda
 }
 
 /// Recommendations for every journey of an analysis (rank order), with trace ids of bad
-/// requests (the analysis' own requests).
+/// requests (from the analysis' rolled-up requests: a latency variant names only rows whose
+/// requests were all slower than its threshold).
 pub fn recommend_analysis(a: &Analysis, cfg: &RecommendConfig) -> Vec<JourneyRecommendations> {
     let histories = JourneyHistory::from_analysis(a);
     let mut out = Vec::with_capacity(histories.len());
@@ -348,7 +350,8 @@ pub fn recommend_analysis(a: &Analysis, cfg: &RecommendConfig) -> Vec<JourneyRec
             v.evidence.sample_trace_ids = j.sample_trace_ids.clone();
             let is_bad = |r: &crate::journeys::Request| match v.sli {
                 SliKind::Availability => r.error,
-                SliKind::Latency { threshold_ms } => r.duration_us as f64 / 1000.0 > threshold_ms,
+                // every request of the row, so the one whose id it carries, was slower
+                SliKind::Latency { threshold_ms } => r.min_duration_us as f64 / 1000.0 > threshold_ms,
             };
             let in_breach = |t: u64| v.evidence.breaches.iter().any(|b| t >= b.start_ms && t < b.end_ms);
             let mut ids: Vec<String> = Vec::new();

@@ -125,8 +125,18 @@ impl DdSketch {
         self.add_n(v, 1);
     }
 
-    /// Adds `n` copies of one value (a rolled-up row of `n` requests). NaN is ignored;
-    /// negative values count as zero.
+    /// Adds `n` values that all fall in `mean`'s bucket and range from `min` to `max` (a
+    /// rolled-up row of `n` requests): the same buckets, count and extremes as adding them one
+    /// by one; the sum is `n · mean`.
+    pub fn add_range(&mut self, mean: f64, n: u64, min: f64, max: f64) {
+        self.add_n(mean, n);
+        if n > 0 && !mean.is_nan() {
+            self.min = self.min.min(min.max(0.0));
+            self.max = self.max.max(max.max(0.0));
+        }
+    }
+
+    /// Adds `n` copies of one value. NaN is ignored; negative values count as zero.
     pub fn add_n(&mut self, v: f64, n: u64) {
         if v.is_nan() || n == 0 {
             return;

@@ -128,7 +128,8 @@ pub fn minute_sketches<'a>(requests: impl IntoIterator<Item = &'a Request>) -> B
     for r in requests {
         let minute = r.start_ms - r.start_ms % MINUTE_MS;
         let e = out.entry((r.journey, minute)).or_default();
-        e.0.add_n(r.duration_us as f64 / 1000.0, r.count);
+        let ms = |us: u64| us as f64 / 1000.0;
+        e.0.add_range(ms(r.duration_us), r.count, ms(r.min_duration_us), ms(r.max_duration_us));
         e.1 += if r.error { r.count } else { 0 };
     }
     out

@@ -7,8 +7,8 @@
 //! 1. **traffic ×k**: requests and errors ×k (the error ratio is unchanged; latencies too,
 //!    unless a replica count is given, see 4).
 //! 2. **errors ×k**: failed requests ×k, capped at the requests.
-//! 3. **latency**: every latency `l` (each request's when the history has them, else each
-//!    percentile) becomes `l × mul + add`.
+//! 3. **latency**: every latency `l` (each rolled-up request row's when the history has them,
+//!    else each percentile) becomes `l × mul + add`.
 //! 4. **replicas** `from->to` (or `n`, meaning unchanged, to see the effect of traffic alone):
 //!    an **M/M/c approximation**. A journey's requests are served by `c = replicas × workers`
 //!    identical servers (`workers` concurrent requests per replica, default 1), arrivals are

@@ -410,7 +410,8 @@ fn sql_trace_assembly_over_a_store_gives_the_same_analysis() {
     assert_eq!(memory, sql);
     assert_eq!(sql["journeys"].as_array().unwrap().len(), 1);
 
-    // Spans without a status need the span-level fallback: the SQL assembly steps aside, loudly.
+    // Spans without a status: the SQL assembly decides them by the error logs (or a rule) as the
+    // in-memory assembly does, and says what it did.
     let stripped_dir = dir.path().join("stripped");
     std::fs::create_dir_all(&stripped_dir).unwrap();
     let mut lines = String::new();
@@ -425,10 +426,17 @@ fn sql_trace_assembly_over_a_store_gives_the_same_analysis() {
     let bare = dir.path().join("bare");
     let run = bin().args(["run", "--archive-raw", "--input"]).arg(&stripped_dir).arg("--store").arg(&bare).arg("--out").arg(dir.path().join("out2")).output().unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let out = bin().args(["analyze", "--format", "json", "--sql-assembly", "--store"]).arg(&bare).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("carry no status: assembling traces in memory"), "{err}");
-    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(a["error_fallback"]["source"], "log_trace_ids", "{}", a["error_fallback"]);
+    for extra in [&[][..], &["--error-rule", "duration_ms > 200 || op ~= login"][..]] {
+        let out = bin().args(["analyze", "--format", "json", "--sql-assembly", "--sql-spans-per-pass", "2000"]).args(extra).arg("--store").arg(&bare).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("spans carry no status: "), "{err}");
+        let mem = bin().args(["analyze", "--format", "json", "--memory-assembly"]).args(extra).arg("--store").arg(&bare).output().unwrap();
+        assert!(mem.status.success(), "{}", String::from_utf8_lossy(&mem.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&mem.stdout), "{extra:?}");
+        let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let source = if extra.is_empty() { "log_trace_ids" } else { "rule" };
+        assert_eq!(a["error_fallback"]["source"], source, "{}", a["error_fallback"]);
+        assert!(a["error_fallback"]["failed"].as_u64().unwrap() > 0, "{}", a["error_fallback"]);
+    }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use slo_advisor::analyze::{analyze_traces, traces_touching, AnalyzeConfig, Analysis};
 use slo_advisor::journeys::{summarize, TraceSet};
-use slo_advisor::store_traces::{spans_without_status, stored_spans, traces_from_store_in_passes};
+use slo_advisor::store_traces::{spans_without_status, stored_spans, traces_from_store_with_fallback};
 use slo_advisor::history::SliKind;
 use slo_advisor::promql::MetricConvention;
 use slo_advisor::rationale::{attach_rationales, LlmConfig, RationaleSource};
@@ -52,8 +52,8 @@ pub struct SpanSourceArgs {
     /// trace shape, minute, error signal and 2 % latency bucket), and
     /// DataFusion assembles about --sql-spans-per-pass spans at a time (traces split into
     /// passes by a hash of the trace id), so memory follows the pass size, not the store
-    /// (BENCHMARKS.md has memory and time against the in-memory assembly). Same results. Spans
-    /// without a status still need the in-memory path (the fallback decides them span by span).
+    /// (BENCHMARKS.md has memory and time against the in-memory assembly). Same results, the
+    /// error-signal fallback for spans without a status included (done in the SQL).
     #[arg(long, conflicts_with = "memory_assembly")]
     pub sql_assembly: bool,
     /// With --store: read every span into memory and assemble traces there, whatever the
@@ -264,9 +264,9 @@ pub fn truncate(s: &str, n: usize) -> String {
 /// error logs of the same source (unless `--no-error-logs`). No spans is an error.
 ///
 /// With `--sql-assembly`, or without `--memory-assembly` when the store holds more than
-/// `--sql-assembly-above` spans, a store whose spans all carry a status is assembled by
-/// DataFusion in passes and rolled up in SQL ([`traces_from_store_in_passes`]); otherwise the
-/// spans are read whole.
+/// `--sql-assembly-above` spans, a store is assembled by DataFusion in passes and rolled up in
+/// SQL, the error-signal fallback decided there too ([`traces_from_store_with_fallback`]);
+/// otherwise the spans are read whole.
 pub fn load_traces(args: &SpanSourceArgs, store: Option<&Store>, requests: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<LoadedTraces> {
     let sql = match (args.input.as_deref(), store) {
         (None, Some(store)) if !args.memory_assembly => {
@@ -285,29 +285,41 @@ pub fn load_traces(args: &SpanSourceArgs, store: Option<&Store>, requests: usize
         _ => false,
     };
     if let (None, Some(store), true) = (args.input.as_deref(), store, sql) {
-        let unset = rt.block_on(spans_without_status(store, args.service.as_deref()))?;
-        if unset > 0 {
-            eprintln!("{unset} spans carry no status: assembling traces in memory so the error-signal fallback can decide them");
+        let rule = error_rule(args)?;
+        // the error logs are read only when spans without a status need them
+        let logs = if rule.is_none() && !args.no_error_logs && rt.block_on(spans_without_status(store, args.service.as_deref()))? > 0 {
+            Some(rt.block_on(ErrorLogs::from_store(store))?)
         } else {
-            let per_pass = usize::try_from(args.sql_spans_per_pass).unwrap_or(usize::MAX);
-            let traces = rt.block_on(traces_from_store_in_passes(store, args.service.as_deref(), per_pass))?;
-            let source = format!("store {}", store.base_url());
-            if traces.spans == 0 {
-                anyhow::bail!("no spans found in {source}");
-            }
-            return Ok(LoadedTraces { traces, source, fallback: None });
+            None
+        };
+        let per_pass = usize::try_from(args.sql_spans_per_pass).unwrap_or(usize::MAX);
+        let (traces, fallback) =
+            rt.block_on(traces_from_store_with_fallback(store, args.service.as_deref(), per_pass, rule.as_ref(), logs.as_ref()))?;
+        let source = format!("store {}", store.base_url());
+        if traces.spans == 0 {
+            anyhow::bail!("no spans found in {source}");
         }
+        if let Some(f) = &fallback {
+            eprintln!("{}", describe_fallback(f));
+        }
+        return Ok(LoadedTraces { traces, source, fallback });
     }
     let (spans, source, fallback) = load_spans(args, store, requests, rt)?;
     Ok(LoadedTraces { traces: summarize(&spans), source, fallback })
 }
 
-/// Spans, read whole: what [`load_traces`] does when spans need the error-signal fallback.
-fn load_spans(args: &SpanSourceArgs, store: Option<&Store>, requests: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<(Vec<Span>, String, Option<FallbackReport>)> {
-    let rule: Option<ErrorRule> = match args.error_rule.as_slice() {
+/// The `--error-rule`s as one rule (alternatives), if any.
+fn error_rule(args: &SpanSourceArgs) -> anyhow::Result<Option<ErrorRule>> {
+    Ok(match args.error_rule.as_slice() {
         [] => None,
         rules => Some(rules.join(" || ").parse().context("--error-rule")?),
-    };
+    })
+}
+
+/// Spans, read whole: what [`load_traces`] does for files, the generated sample, and a store
+/// assembled in memory.
+fn load_spans(args: &SpanSourceArgs, store: Option<&Store>, requests: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<(Vec<Span>, String, Option<FallbackReport>)> {
+    let rule = error_rule(args)?;
     let service = args.service.as_deref();
     let only_service = |spans: Vec<Span>| match service {
         Some(s) => traces_touching(spans, s),

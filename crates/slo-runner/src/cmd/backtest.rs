@@ -144,7 +144,8 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     }
     if histories.is_empty() {
         let loaded = load_traces(src, store.as_ref(), args.requests, &rt)?;
-        tracing::info!(spans = loaded.traces.spans, traces = loaded.traces.traces.len(), source = %loaded.source, "history from spans");
+        let traces: u64 = loaded.traces.traces.iter().map(|t| t.requests).sum();
+        tracing::info!(spans = loaded.traces.spans, traces, rows = loaded.traces.traces.len(), source = %loaded.source, "history from spans");
         histories = JourneyHistory::from_analysis(&analyze_traces(&loaded.traces, &AnalyzeConfig::default()));
     }
     let cfg = BacktestConfig { breach_window_minutes: (breach.seconds() / 60).max(1) as usize, ..Default::default() };
