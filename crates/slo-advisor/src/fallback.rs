@@ -121,7 +121,19 @@ impl ErrorLogs {
             Some(stream) => futures::StreamExt::next(stream).await,
             None => None,
         } {
-            let batch = batch.map_err(|e| slo_storage::StorageError::Sql(e.to_string()))?;
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(e) => {
+                    // name the damaged files, as reading them one by one would
+                    let bad = store.verify(Table::RawEvents).await.unwrap_or_default();
+                    let why = if bad.is_empty() {
+                        e.to_string()
+                    } else {
+                        bad.iter().map(|(path, why)| format!("{path}: {why}")).collect::<Vec<_>>().join("; ")
+                    };
+                    return Err(slo_storage::StorageError::Sql(format!("reading the raw_events archive: {why}")).into());
+                }
+            };
             let event = string_col(&batch, "event")?;
             for i in 0..batch.num_rows() {
                 let e: LinkedLog = serde_json::from_str(event.value(i))
@@ -273,7 +285,9 @@ impl Condition {
                 format!("(CAST(CASE WHEN duration_us > 0 THEN duration_us ELSE 0 END AS DOUBLE) / 1000.0 {op} CAST({v:?} AS DOUBLE))")
             }
             Test::Equals(want, v) => text_test(format!("{column} = {}", crate::spans::sql_quote(v)), *want),
-            Test::Regex(want, re) => text_test(format!("regexp_like({column}, {})", crate::spans::sql_quote(re.as_str())), *want),
+            // `regexp_match`, not `regexp_like`/`~`: DataFusion's optimizer lowers literal `~`
+            // patterns to LIKE, where a backslash is an escape character
+            Test::Regex(want, re) => text_test(format!("regexp_match({column}, {}) IS NOT NULL", crate::spans::sql_quote(re.as_str())), *want),
         }
     }
 
@@ -308,7 +322,7 @@ impl ErrorRule {
 
     /// The rule as a SQL boolean expression over the span columns `duration_us` (µs),
     /// `operation`, `service` and `http_route` (text), with the verdicts of
-    /// [`ErrorRule::matches`]: DataFusion's `regexp_like` uses the same regex engine.
+    /// [`ErrorRule::matches`]: DataFusion's `regexp_match` uses the same regex engine.
     pub fn to_sql(&self) -> String {
         let any: Vec<String> = self
             .any_of
@@ -371,7 +385,13 @@ fn parse_condition(rule: &str, text: &str) -> Result<Condition, AdvisorError> {
         return Err(bad(format!("condition {text:?} has no value")));
     }
     let test = if field == Field::DurationMs {
-        let v: f64 = value.parse().map_err(|_| bad(format!("duration_ms needs a number, got {value:?}")))?;
+        let v: f64 = value
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .ok_or_else(|| bad(format!("duration_ms needs a number (finite), got {value:?}")))?;
+        // -0 compares equal to 0 here but not in SQL's total order
+        let v = v + 0.0;
         let op = match op {
             ">" => NumOp::Gt,
             ">=" => NumOp::Ge,
@@ -484,6 +504,83 @@ pub fn apply(spans: &mut [Span], rule: Option<&ErrorRule>, logs: Option<&ErrorLo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `ErrorRule::to_sql` run by DataFusion gives `ErrorRule::matches`' verdicts.
+    #[tokio::test]
+    async fn rules_in_sql_decide_as_in_rust() {
+        use arrow::array::{Int64Array, StringArray};
+        use arrow::datatypes::{DataType, Field, Schema};
+        use std::sync::Arc;
+        let span = |op: &str, service: &str, route: Option<&str>, duration_us: u64| Span {
+            trace_id: "t".into(),
+            span_id: "s".into(),
+            parent: None,
+            service: service.into(),
+            operation: op.into(),
+            start_ms: 0,
+            duration_us,
+            error: false,
+            error_source: ErrorSource::None,
+            http_route: route.map(str::to_string),
+        };
+        let spans = [
+            span("GET /cart", "frontend", Some("/cart"), 0),
+            span(r"a\b", "cart", None, 150_000),
+            span("ab", "cart", Some("/cart/x"), 5_000_001),
+            span("PaymentError", "payment", None, 999),
+            span("POST /login", "auth", Some("/login"), 300_000),
+            span("x%y_z", "svc's", Some(""), 1),
+        ];
+        let rules = [
+            "duration_ms > 150",
+            "duration_ms >= 150 && duration_ms <= 5000",
+            "duration_ms == -0 || duration_ms != 0.999",
+            "op ~= 'a\\\\b'",
+            "op ~= ab && route !~ cart",
+            "route == /cart || route != /login && service == cart",
+            "op ~= ^POST || service == \"svc's\"",
+            "op ~= x%y_z || route ~= ^$",
+            "op !~ Error && duration_ms < 1",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let store = slo_storage::Store::open(dir.path().to_str().unwrap()).unwrap();
+        let catalog = slo_storage::catalog::Catalog::open(&store, None).unwrap();
+        let schema = Schema::new(vec![
+            Field::new("idx", DataType::Int64, false),
+            Field::new("duration_us", DataType::Int64, false),
+            Field::new("operation", DataType::Utf8, false),
+            Field::new("service", DataType::Utf8, false),
+            Field::new("http_route", DataType::Utf8, true),
+        ]);
+        let batch = arrow::array::RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..spans.len() as i64)),
+                Arc::new(Int64Array::from_iter_values(spans.iter().map(|s| s.duration_us as i64))),
+                Arc::new(StringArray::from_iter_values(spans.iter().map(|s| s.operation.clone()))),
+                Arc::new(StringArray::from_iter_values(spans.iter().map(|s| s.service.clone()))),
+                Arc::new(StringArray::from_iter(spans.iter().map(|s| s.http_route.clone()))),
+            ],
+        )
+        .unwrap();
+        catalog.register_batches("t", vec![batch]).unwrap();
+        for text in rules {
+            let rule: ErrorRule = text.parse().unwrap();
+            let sql = format!("SELECT idx, {} AS m FROM t ORDER BY idx", rule.to_sql());
+            let got: Vec<bool> = catalog
+                .query(&sql)
+                .await
+                .unwrap()
+                .iter()
+                .flat_map(|b| b.column_by_name("m").unwrap().as_any().downcast_ref::<arrow::array::BooleanArray>().unwrap().iter().collect::<Vec<_>>())
+                .map(|v| v.expect("a verdict, never NULL"))
+                .collect();
+            let want: Vec<bool> = spans.iter().map(|s| rule.matches(s)).collect();
+            assert_eq!(got, want, "{text}: {}", rule.to_sql());
+        }
+        assert!("duration_ms > inf".parse::<ErrorRule>().is_err());
+        assert!("duration_ms > NaN".parse::<ErrorRule>().is_err());
+    }
     use crate::analyze::{analyze, AnalyzeConfig};
     use crate::spans::from_events;
     use slo_dataflow::synthetic::{generate, SyntheticConfig};
@@ -659,6 +756,7 @@ mod tests {
         for (bad, needle) in [
             ("attr:http.status_code>=500", "unknown field"),
             ("duration_ms > slow", "needs a number"),
+            ("duration_ms > inf", "needs a number"),
             ("duration_ms ~= 5", "cannot use"),
             ("operation > 5", "is text"),
             ("op ~= (", "regex"),

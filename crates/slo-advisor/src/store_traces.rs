@@ -65,7 +65,8 @@ fn base_ctes(service: Option<&str>, slice: Option<(usize, usize)>) -> String {
 
 /// SQL condition: the span carries neither a span status nor an HTTP status (as
 /// [`crate::spans::error_signal`] says [`ErrorSource::None`]).
-const WITHOUT_STATUS: &str = "((status IS NULL OR status NOT IN ('ok', 'error', 'unset')) AND http_status IS NULL)";
+const WITHOUT_STATUS: &str =
+    "((status IS NULL OR status NOT IN ('ok', 'error', 'unset')) AND (http_status IS NULL OR http_status NOT BETWEEN 0 AND 65535))";
 
 /// Spans with neither a span status nor an HTTP status (the error-signal fallback decides them:
 /// [`crate::fallback::apply`] in memory, [`traces_from_store_with_fallback`] here).
@@ -139,7 +140,9 @@ pub async fn traces_from_store_in_passes(store: &Store, service: Option<&str>, s
 /// applies); with the source the verdicts come from.
 fn fallback_sql(catalog: &Catalog, rule: Option<&ErrorRule>, logs: Option<&ErrorLogs>) -> Result<(String, Option<ErrorSource>), AdvisorError> {
     if let Some(rule) = rule {
-        return Ok((format!("SELECT *, {} AS fallback_failed FROM linked", rule.to_sql()), Some(ErrorSource::Rule)));
+        // only spans without a status take the rule's verdict (as in memory)
+        let select = format!("SELECT *, CASE WHEN {WITHOUT_STATUS} THEN {} ELSE FALSE END AS fallback_failed FROM linked", rule.to_sql());
+        return Ok((select, Some(ErrorSource::Rule)));
     }
     let Some(logs) = logs.filter(|l| l.usable()) else { return Ok(("SELECT *, FALSE AS fallback_failed FROM linked".into(), None)) };
     // The error logs' ids as two small tables (their size follows the error logs, not the spans).
