@@ -147,11 +147,28 @@ struct RollupRow {
 /// of its requests, which lies in their common bucket, so the per-minute sketches built from
 /// the rows equal those built from the requests bucket for bucket. Rolling up is mergeable:
 /// rows of the same key from several DataFusion passes add up.
-#[derive(Debug, Default)]
+///
+/// Shapes are capped ([`DEFAULT_MAX_SHAPES`], [`TraceRollup::with_max_shapes`]): past the cap, a
+/// trace of a new shape keeps its root (service, operation, route) but its operations under
+/// the root become `(other)` and its services are dropped, and [`TraceRollup::folded`] counts
+/// such traces. Which shapes come first then depends on the order the traces arrive in.
+#[derive(Debug)]
 pub struct TraceRollup {
     shape_ids: HashMap<TraceShape, u32>,
     shapes: Vec<TraceShape>,
     rows: HashMap<RollupKey, RollupRow>,
+    max_shapes: usize,
+    folded: u64,
+}
+
+/// Distinct trace shapes a [`TraceRollup`] keeps by default: 100,000 (journeys need a few
+/// dozen; a generic root folds all but its 30 most common signatures anyway).
+pub const DEFAULT_MAX_SHAPES: usize = 100_000;
+
+impl Default for TraceRollup {
+    fn default() -> Self {
+        TraceRollup::with_max_shapes(DEFAULT_MAX_SHAPES)
+    }
 }
 
 /// Latencies above this (2^40 µs, about 12.7 days) are taken as this much when rolled up, so
@@ -177,13 +194,43 @@ impl TraceRollup {
         TraceRollup::default()
     }
 
-    fn shape_id(&mut self, shape: &TraceShape) -> u32 {
+    /// An empty rollup that keeps at most `max_shapes` distinct shapes (at least 1) before
+    /// folding new ones (see the type's docs).
+    pub fn with_max_shapes(max_shapes: usize) -> Self {
+        TraceRollup { shape_ids: HashMap::new(), shapes: Vec::new(), rows: HashMap::new(), max_shapes: max_shapes.max(1), folded: 0 }
+    }
+
+    /// Traces whose shape was folded because the shape cap was reached.
+    pub fn folded(&self) -> u64 {
+        self.folded
+    }
+
+    fn shape_id(&mut self, shape: &TraceShape, requests: u64) -> u32 {
         if let Some(&id) = self.shape_ids.get(shape) {
             return id;
         }
+        if self.shapes.len() >= self.max_shapes {
+            self.folded += requests;
+            let other = TraceShape {
+                service: shape.service.clone(),
+                operation: shape.operation.clone(),
+                http_route: shape.http_route.clone(),
+                child_operations: vec!["(other)".to_string()],
+                services: Vec::new(),
+            };
+            if let Some(&id) = self.shape_ids.get(&other) {
+                return id;
+            }
+            // folded shapes are few (one per root), so they may pass the cap
+            return self.intern(other);
+        }
+        self.intern(shape.clone())
+    }
+
+    fn intern(&mut self, shape: TraceShape) -> u32 {
         let id = self.shapes.len() as u32;
         self.shapes.push(shape.clone());
-        self.shape_ids.insert(shape.clone(), id);
+        self.shape_ids.insert(shape, id);
         id
     }
 
@@ -195,7 +242,7 @@ impl TraceRollup {
             return;
         }
         let key = RollupKey {
-            shape: self.shape_id(shape),
+            shape: self.shape_id(shape, t.requests),
             error: t.error,
             error_source: t.error_source,
             minute_ms: t.start_ms - t.start_ms % crate::sli::MINUTE_MS,
@@ -254,6 +301,9 @@ impl TraceRollup {
     /// The shapes, sorted, and the rows, sorted by trace id (then by the rest, for ties): the
     /// same whatever order the traces came in.
     pub fn finish(self) -> (Vec<TraceShape>, Vec<TraceSummary>) {
+        if self.folded > 0 {
+            tracing::warn!(folded = self.folded, max_shapes = self.max_shapes, "more distinct trace shapes than the cap: traces of new shapes folded into '(other)' under their root");
+        }
         let mut indexed: Vec<(usize, TraceShape)> = self.shapes.into_iter().enumerate().collect();
         indexed.sort_by(|a, b| a.1.cmp(&b.1));
         let mut new_id = vec![0u32; indexed.len()];
@@ -871,6 +921,23 @@ mod tests {
     }
 
     const QUANTILES_TESTED: [f64; 4] = [0.0, 0.5, 0.99, 1.0];
+
+    #[test]
+    fn shapes_past_the_cap_fold_under_their_root() {
+        let mut rollup = TraceRollup::with_max_shapes(2);
+        let with_child = |op: &str, child: &str| TraceShape { child_operations: vec![child.into()], ..shape(op) };
+        for (i, s) in [with_child("GET /", "a"), with_child("GET /", "b"), with_child("GET /", "c"), with_child("GET /x", "d"), with_child("GET /", "a")]
+            .iter()
+            .enumerate()
+        {
+            rollup.add(s, trace(&format!("t{i}"), 1_735_689_600_000, 1_000, false));
+        }
+        assert_eq!(rollup.folded(), 2);
+        let (shapes, rows) = rollup.finish();
+        let kids: Vec<(&str, &[String])> = shapes.iter().map(|s| (s.operation.as_str(), s.child_operations.as_slice())).collect();
+        assert_eq!(kids, [("GET /", &["(other)".to_string()][..]), ("GET /", &["a".to_string()][..]), ("GET /", &["b".to_string()][..]), ("GET /x", &["(other)".to_string()][..])]);
+        assert_eq!(rows.iter().map(|r| r.requests).sum::<u64>(), 5);
+    }
 
     #[test]
     fn synthetic_journeys_match_ground_truth() {
