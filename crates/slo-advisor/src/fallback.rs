@@ -110,17 +110,21 @@ impl ErrorLogs {
     /// (a `kind = 'log'` filter in SQL): memory follows the error logs' ids, not the archive.
     pub async fn from_store(store: &Store) -> Result<Self, AdvisorError> {
         let mut raw = ErrorLogs::new(ErrorSource::LogTraceIds);
-        let mut logs = if store.list_files(Table::RawEvents).await?.is_empty() {
-            None
-        } else {
-            let catalog = slo_storage::catalog::Catalog::open(store, None)?;
-            let sql = format!("SELECT event FROM raw_events WHERE kind = {}", crate::spans::sql_quote(EventKind::Log.as_str()));
-            Some(catalog.query_stream(&sql).await?)
-        };
-        while let Some(batch) = match logs.as_mut() {
-            Some(stream) => futures::StreamExt::next(stream).await,
-            None => None,
-        } {
+        if !store.list_files(Table::RawEvents).await?.is_empty() {
+            raw.observe_archive(store).await?;
+        }
+        if raw.linked > 0 {
+            return Ok(raw);
+        }
+        Ok(ErrorLogs::from_capsules(&store.read_capsules(None).await?))
+    }
+
+    /// Observes the logs of the store's `raw_events` archive, streamed.
+    async fn observe_archive(&mut self, store: &Store) -> Result<(), AdvisorError> {
+        let catalog = slo_storage::catalog::Catalog::open(store, None)?;
+        let sql = format!("SELECT event FROM raw_events WHERE kind = {}", crate::spans::sql_quote(EventKind::Log.as_str()));
+        let mut logs = catalog.query_stream(&sql).await?;
+        while let Some(batch) = futures::StreamExt::next(&mut logs).await {
             let batch = match batch {
                 Ok(batch) => batch,
                 Err(e) => {
@@ -138,13 +142,10 @@ impl ErrorLogs {
             for i in 0..batch.num_rows() {
                 let e: LinkedLog = serde_json::from_str(event.value(i))
                     .map_err(|err| slo_storage::StorageError::Schema(format!("raw_events: event column is not a telemetry event: {err}")))?;
-                raw.observe_log(e.severity, e.trace_id.as_deref(), e.span_id.as_deref());
+                self.observe_log(e.severity, e.trace_id.as_deref(), e.span_id.as_deref());
             }
         }
-        if raw.linked > 0 {
-            return Ok(raw);
-        }
-        Ok(ErrorLogs::from_capsules(&store.read_capsules(None).await?))
+        Ok(())
     }
 
     /// Where the ids came from.

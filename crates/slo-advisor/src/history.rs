@@ -390,9 +390,9 @@ mod tests {
             assert_eq!(h.bad_series(SliKind::Availability).iter().sum::<f64>() as u64, j.errors);
             // Latency counts against the requests themselves (the journey's root spans): only
             // requests in the 2 % bucket around the threshold can land on the wrong side.
-            let roots: Vec<f64> = spans
-                .iter()
-                .filter(|s| s.parent.is_none() && s.service == j.entry_service && s.operation == j.entry_operation)
+            let roots: Vec<f64> = crate::journeys::trace_roots(&spans)
+                .into_iter()
+                .filter(|s| s.service == j.entry_service && s.operation == j.entry_operation)
                 .map(|s| s.duration_us as f64 / 1000.0)
                 .collect();
             for t in [j.p50_ms, j.p95_ms, j.p99_ms, j.p50_ms * 1.234] {

@@ -72,6 +72,15 @@ fn one() -> u64 {
     1
 }
 
+impl Request {
+    /// Adds this row's latencies (ms) to `sketch`: [`Request::count`] values in one bucket,
+    /// from the fastest to the slowest.
+    pub fn add_latencies_to(&self, sketch: &mut DdSketch) {
+        let ms = |us: u64| us as f64 / 1000.0;
+        sketch.add_range(ms(self.duration_us), self.count, ms(self.min_duration_us), ms(self.max_duration_us));
+    }
+}
+
 /// What a trace looks like to journey discovery: its entry (root) span, the distinct
 /// operations directly under it and the services it touched. Many traces share one shape, so
 /// a [`TraceSet`] holds each once.
@@ -176,7 +185,7 @@ impl Default for TraceRollup {
 pub const MAX_DURATION_US: u64 = 1 << 40;
 
 /// `ln γ` of a default [`DdSketch`] (α = 1 %).
-fn default_ln_gamma() -> f64 {
+pub(crate) fn default_ln_gamma() -> f64 {
     static LN_GAMMA: std::sync::LazyLock<f64> = std::sync::LazyLock::new(|| DdSketch::default().ln_gamma());
     *LN_GAMMA
 }
@@ -186,7 +195,6 @@ fn default_ln_gamma() -> f64 {
 pub fn latency_bucket(duration_us: u64) -> Option<i32> {
     crate::sketch::bucket_key(default_ln_gamma(), duration_us as f64 / 1000.0)
 }
-
 
 impl TraceRollup {
     /// An empty rollup.
@@ -664,7 +672,6 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
         let mut n = 0u64;
         for &ti in &g.traces {
             let t = &traces[ti];
-            sketch.add_range(t.duration_us as f64 / 1000.0, t.requests, t.min_duration_us as f64 / 1000.0, t.max_duration_us as f64 / 1000.0);
             n += t.requests;
             errors += if t.error { t.requests } else { 0 };
             *sources.entry(t.error_source).or_default() += t.requests;
@@ -673,7 +680,7 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
             }
             spans_below += t.spans.saturating_sub(t.requests);
             services.extend(shape(t).services.iter().map(String::as_str));
-            requests.push(Request {
+            let request = Request {
                 journey: gi,
                 trace_id: t.trace_id.clone(),
                 start_ms: t.start_ms,
@@ -682,7 +689,9 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
                 min_duration_us: t.min_duration_us,
                 max_duration_us: t.max_duration_us,
                 count: t.requests,
-            });
+            };
+            request.add_latencies_to(&mut sketch);
+            requests.push(request);
         }
         journeys.push(Journey {
             name: names[gi].clone(),

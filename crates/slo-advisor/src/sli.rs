@@ -128,8 +128,7 @@ pub fn minute_sketches<'a>(requests: impl IntoIterator<Item = &'a Request>) -> B
     for r in requests {
         let minute = r.start_ms - r.start_ms % MINUTE_MS;
         let e = out.entry((r.journey, minute)).or_default();
-        let ms = |us: u64| us as f64 / 1000.0;
-        e.0.add_range(ms(r.duration_us), r.count, ms(r.min_duration_us), ms(r.max_duration_us));
+        r.add_latencies_to(&mut e.0);
         e.1 += if r.error { r.count } else { 0 };
     }
     out
@@ -306,8 +305,10 @@ mod tests {
             assert_eq!(sli.journey, j.name);
             assert_eq!((sli.requests, sli.errors), (j.requests, j.errors));
             assert_eq!(sli.error_source, ErrorSource::SpanStatus);
-            let roots: Vec<&crate::spans::Span> =
-                spans.iter().filter(|s| s.parent.is_none() && s.service == j.entry_service && s.operation == j.entry_operation).collect();
+            let roots: Vec<&crate::spans::Span> = crate::journeys::trace_roots(&spans)
+                .into_iter()
+                .filter(|s| s.service == j.entry_service && s.operation == j.entry_operation)
+                .collect();
             let mut lat: Vec<f64> = roots.iter().map(|r| r.duration_us as f64 / 1000.0).collect();
             lat.sort_by(|a, b| a.total_cmp(b));
             for (q, got) in QUANTILES.iter().zip(sli.latency.as_array()) {

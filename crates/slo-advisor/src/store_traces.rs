@@ -32,7 +32,6 @@ use futures::StreamExt;
 use crate::error::AdvisorError;
 use crate::fallback::{ErrorLogs, ErrorRule, FallbackReport};
 use crate::journeys::{Edge, TraceRollup, TraceSet, TraceShape, TraceSummary};
-use crate::sketch::DdSketch;
 use crate::spans::{error_signal, sql_quote, status_of, string_column, typed_column, ErrorSource};
 
 /// SQL condition: the span's trace touches `service` (`extra` further restricts the traces).
@@ -221,13 +220,11 @@ pub async fn traces_from_store_with_fallback(
             r.source = source;
             r.decided = r.spans_without_status;
             r.failed = failed_without_status as usize;
-            match rule {
-                Some(rule) => r.rule = Some(rule.to_string()),
-                None => {
-                    let logs = logs.filter(|l| l.usable());
-                    r.linked_logs = logs.map_or(0, ErrorLogs::linked_logs);
-                    r.failed_traces = logs.map_or(0, ErrorLogs::failed_traces);
-                }
+            // a source means the rule decided, or else the (usable) logs did
+            match (rule, logs) {
+                (Some(rule), _) => r.rule = Some(rule.to_string()),
+                (None, Some(logs)) => (r.linked_logs, r.failed_traces) = (logs.linked_logs(), logs.failed_traces()),
+                (None, None) => {}
             }
         }
         tracing::info!(without_status = r.spans_without_status, decided = r.decided, failed = r.failed, source = r.source.as_str(), "error-signal fallback (SQL)");
@@ -289,7 +286,7 @@ async fn assemble_pass(
     // up as TraceRollup does (same root, operations, services, status, minute, latency bucket),
     // so what comes back follows journeys x minutes x buckets, not requests. Distinct values
     // come from a GROUP BY below the array_agg: `array_agg(DISTINCT ..)` is ~15x slower here.
-    let ln_gamma = DdSketch::default().ln_gamma();
+    let ln_gamma = crate::journeys::default_ln_gamma();
     let max_us = crate::journeys::MAX_DURATION_US;
     let traces_sql = format!(
         "WITH roots AS (
@@ -307,14 +304,16 @@ async fn assemble_pass(
             SELECT trace_id, SUM(n) AS n_spans, array_sort(array_agg(service)) AS services FROM (
                 SELECT trace_id, service, COUNT(*) AS n FROM linked GROUP BY trace_id, service) t
             GROUP BY trace_id),
-        traces AS (
+        capped AS (
             SELECT r.trace_id, r.service, r.operation, r.start, r.http_route, r.status, r.http_status, r.fallback_failed,
                    k.child_operations, t.n_spans, t.services,
                    CASE WHEN r.duration_us > {max_us} THEN {max_us} WHEN r.duration_us > 0 THEN r.duration_us ELSE 0 END AS duration_us,
-                   CASE WHEN r.duration_us > 0
-                        THEN CAST(CEIL(LN(CAST(LEAST(r.duration_us, {max_us}) AS DOUBLE) / 1000.0) / {ln_gamma:?}) AS INT) END AS bucket,
                    date_trunc('minute', r.start) AS minute
-            FROM roots r LEFT JOIN kids k ON r.trace_id = k.trace_id JOIN per_trace t ON r.trace_id = t.trace_id)
+            FROM roots r LEFT JOIN kids k ON r.trace_id = k.trace_id JOIN per_trace t ON r.trace_id = t.trace_id),
+        traces AS (
+            SELECT *, CASE WHEN duration_us > 0
+                           THEN CAST(CEIL(LN(CAST(duration_us AS DOUBLE) / 1000.0) / {ln_gamma:?}) AS INT) END AS bucket
+            FROM capped)
         SELECT MIN(trace_id) AS trace_id, service, operation, MIN(start) AS start, http_route, status, http_status, fallback_failed,
                child_operations, services, bucket, COUNT(*) AS n, SUM(duration_us) AS duration_sum_us,
                MIN(duration_us) AS min_duration_us, MAX(duration_us) AS max_duration_us, SUM(n_spans) AS n_spans

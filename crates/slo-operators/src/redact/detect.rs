@@ -1469,7 +1469,7 @@ pub(super) fn key_before(b: &[u8], i: usize) -> &[u8] {
         j -= 1;
     }
     let e = j;
-    while j > 0 && (is_word(b[j - 1]) || b[j - 1] == b'-' || b[j - 1] == b'.') {
+    while j > 0 && Run::KeyIdent.has(b[j - 1]) {
         j -= 1;
     }
     &b[j..e]
