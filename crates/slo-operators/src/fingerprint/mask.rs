@@ -236,8 +236,15 @@ pub fn mask_line(content: &str) -> String {
     m.joined()
 }
 
+/// Whether `b` is a strong delimiter (a table lookup: this runs for every byte of a token that
+/// is partially masked).
 #[inline]
-const fn is_strong(b: u8) -> bool {
+fn is_strong(b: u8) -> bool {
+    BYTE_FLAGS[b as usize] & STRONG != 0
+}
+
+#[inline]
+const fn strong_delimiter(b: u8) -> bool {
     matches!(
         b,
         b'=' | b':'
@@ -297,6 +304,8 @@ const C_OTHER: u8 = 16; // anything else (letters, `-`, `_`, non-ASCII …)
 const C_DIGIT: u8 = 1;
 const C_STRONG: u8 = 2; // strong delimiter or '.'
 const C_SLASH: u8 = 4; // '/' or '\\'
+const C_COLON: u8 = 32; // ':' (also C_STRONG)
+const C_DOT: u8 = 64; // '.' (also C_STRONG)
 
 /// Byte classes for the single-pass scan of [`mask_token`].
 static CLASS: [u8; 256] = {
@@ -310,7 +319,11 @@ static CLASS: [u8; 256] = {
             C_DIGIT
         } else if b == b'/' || b == b'\\' {
             C_SLASH
-        } else if is_strong(b) || b == b'.' {
+        } else if b == b':' {
+            C_STRONG | C_COLON
+        } else if b == b'.' {
+            C_STRONG | C_DOT
+        } else if strong_delimiter(b) {
             C_STRONG
         } else {
             C_OTHER
@@ -320,17 +333,43 @@ static CLASS: [u8; 256] = {
     t
 };
 
+const STRONG: u8 = 1;
+const OPEN_WRAP: u8 = 2;
+const CLOSE_WRAP: u8 = 4;
+
+/// Per byte: [`STRONG`], [`OPEN_WRAP`], [`CLOSE_WRAP`].
+static BYTE_FLAGS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut f = 0;
+        if strong_delimiter(b) {
+            f |= STRONG;
+        }
+        if matches!(b, b'(' | b'[' | b'{' | b'<' | b'"' | b'\'') {
+            f |= OPEN_WRAP;
+        }
+        if matches!(
+            b,
+            b')' | b']' | b'}' | b'>' | b'"' | b'\'' | b',' | b';' | b':' | b'.' | b'!' | b'?'
+        ) {
+            f |= CLOSE_WRAP;
+        }
+        t[i] = f;
+        i += 1;
+    }
+    t
+};
+
 #[inline]
 fn is_open_wrap(b: u8) -> bool {
-    matches!(b, b'(' | b'[' | b'{' | b'<' | b'"' | b'\'')
+    BYTE_FLAGS[b as usize] & OPEN_WRAP != 0
 }
 
 #[inline]
 fn is_close_wrap(b: u8) -> bool {
-    matches!(
-        b,
-        b')' | b']' | b'}' | b'>' | b'"' | b'\'' | b',' | b';' | b':' | b'.' | b'!' | b'?'
-    )
+    BYTE_FLAGS[b as usize] & CLOSE_WRAP != 0
 }
 
 const NAMES: [&[u8]; 19] = [
@@ -449,7 +488,12 @@ fn mask_token(tok: &str, classes: u8, out: &mut String) -> u8 {
         out.push_str(tok);
         return 0;
     }
-    if has_digit && (is_clock(core) || is_path_or_url(core) || is_host_port_or_ip(core)) {
+    // (each test needs a byte class the token has: skip the scans that cannot match)
+    if has_digit
+        && ((classes & C_COLON != 0 && is_clock(core))
+            || (classes & C_SLASH != 0 && is_path_or_url(core))
+            || (classes & (C_COLON | C_DOT) != 0 && is_host_port_or_ip(core)))
+    {
         out.push_str(&tok[..s]);
         out.push_str(WILDCARD);
         out.push_str(&tok[e..]);

@@ -763,6 +763,51 @@ proptest! {
     }
 
     #[test]
+    fn keyword_matcher_equals_aho_corasick(
+        parts in proptest::collection::vec(prop_oneof![
+            "[ -~]{0,10}",
+            "[a-zA-Z_:/\\\\-]{0,6}",
+            proptest::sample::select(super::detect::keywords().collect::<Vec<_>>())
+                .prop_map(str::to_string),
+            (proptest::sample::select(super::detect::keywords().collect::<Vec<_>>()), any::<u64>())
+                .prop_map(|(k, bits)| k
+                    .chars()
+                    .enumerate()
+                    .map(|(i, c)| if bits >> (i % 64) & 1 == 1 { c.to_ascii_uppercase() } else { c })
+                    .collect::<String>()),
+            "\\PC{0,4}",
+        ], 0..10),
+    ) {
+        let text = parts.concat();
+        let (ours, theirs) = super::detect::keyword_matches_both(&text);
+        prop_assert_eq!(ours, theirs, "{:?}", text);
+    }
+
+    #[test]
+    fn structural_skipping_equals_every_step(
+        parts in proptest::collection::vec(prop_oneof![
+            "[ -~]{0,12}",
+            "[0-9a-fA-F:.@+()-]{1,12}",
+            "[0-9 .-]{1,16}",
+            (pii_value()).prop_map(|(v, _)| v),
+            Just("fe80::1".to_string()),
+            Just("DE89 3704 0044 0532 0130 00".to_string()),
+            Just("GB82WEST12345698765432".to_string()),
+            "[a-f]{2}(-[a-f]{2}){5}",
+            "[a-fA-F]{1,4}(:[a-fA-F]{0,4}){2,7}",
+        ], 0..8),
+    ) {
+        let text = parts.concat();
+        let (skipping, every) = super::detect::structural_both(&text);
+        let key = |c: &super::Cand| (c.start, c.end, c.entity.clone());
+        prop_assert_eq!(
+            skipping.iter().map(key).collect::<Vec<_>>(),
+            every.iter().map(key).collect::<Vec<_>>(),
+            "{:?}", text
+        );
+    }
+
+    #[test]
     fn arbitrary_text_is_safe(text in "\\PC{0,120}") {
         let out = r().redact(&text);
         for f in &out.findings {
