@@ -504,7 +504,11 @@ fn mask_token(tok: &str, classes: u8, out: &mut String) -> u8 {
         && e == b.len()
         && core[0].is_ascii_digit()
         && core.iter().all(|&c| c.is_ascii_digit() || c == b'.');
-    // partial masking on strong delimiters
+    // partial masking on strong delimiters: without any, the token is one piece
+    if classes & C_STRONG == 0 {
+        emit_piece(tok, out);
+        return if pure_number { F_NUM } else { 0 };
+    }
     let mut i = 0;
     let mut piece_start = 0;
     while i <= b.len() {

@@ -295,6 +295,9 @@ struct Ctx<'a> {
     last_at: Cell<(usize, usize, usize)>,
     /// The last search for a PEM footer: `(searched from, found at or usize::MAX)`.
     pem_end: Cell<(usize, usize)>,
+    /// Run every detector at every number (no quick rejection): what the tests compare the
+    /// quick path against.
+    exhaustive: bool,
 }
 
 /// Byte classes whose runs keyword handlers measure; their results are remembered so that many
@@ -370,6 +373,7 @@ pub(super) fn scan(text: &str, mask: u32, keywords: &KeywordMatcher, out: &mut V
         back: std::array::from_fn(|_| Cell::new(NO_RUN)),
         last_at: Cell::new((usize::MAX, 0, usize::MAX)),
         pem_end: Cell::new(NO_RUN),
+        exhaustive: false,
     };
     cx.structural();
     keywords.for_each(text.as_bytes(), |k, start, end| cx.keyword(KEYWORDS[k].1, start, end));
@@ -404,8 +408,8 @@ pub(super) fn keywords() -> impl Iterator<Item = &'static str> {
     KEYWORDS.iter().map(|(k, _)| *k)
 }
 
-/// The structural pass's candidates over `text`, with skipping and step by step (the two
-/// must agree).
+/// The structural pass's candidates over `text`: with skipping and quick rejection of numbers,
+/// and step by step with every detector at every number (the two must agree).
 #[cfg(test)]
 pub(super) fn structural_both(text: &str) -> (Vec<Cand>, Vec<Cand>) {
     let run = |every: bool| {
@@ -418,6 +422,7 @@ pub(super) fn structural_both(text: &str) -> (Vec<Cand>, Vec<Cand>) {
             back: std::array::from_fn(|_| Cell::new(NO_RUN)),
             last_at: Cell::new((usize::MAX, 0, usize::MAX)),
             pem_end: Cell::new(NO_RUN),
+            exhaustive: every,
         };
         if every {
             cx.structural_every_step();
@@ -642,6 +647,10 @@ impl Ctx<'_> {
             let is_strong = STRONG.contains(&&*w);
             if words == 0 {
                 last_ok = is_strong || LAST.contains(&&*w);
+                if !last_ok {
+                    // the word right before decides: no need to look further back
+                    return false;
+                }
             }
             strong |= is_strong;
             words += 1;
@@ -652,6 +661,22 @@ impl Ctx<'_> {
     /// Handles a digit at a word start. Returns where scanning continues.
     fn numeric(&mut self, i: usize) -> usize {
         let b = self.b;
+        // Most numbers in logs are short and followed by a letter, a space and a word, or
+        // punctuation no detector continues over: none of the detectors below can match then
+        // (each needs 7+ digits, or a `.`/`-`/`:`/`/`/`(`, a hex letter, or a space and a
+        // digit right after the digits).
+        if !self.exhaustive {
+            let dl = self.run(i, is_digit) - i;
+            let c1 = self.at(i + dl);
+            let c2 = self.at(i + dl + 1);
+            let may_match = dl >= 7
+                || matches!(c1, b'.' | b'-' | b':' | b'/' | b'(')
+                || (c1 == b' ' && (is_digit(c2) || c2 == b'('))
+                || c1.is_ascii_hexdigit();
+            if !may_match {
+                return self.word_end(i);
+            }
+        }
         // part of a larger dotted/dashed token (uuid tail, version, path)
         if i >= 2 && matches!(b[i - 1], b'.' | b'-') && is_word(b[i - 2]) {
             return self.word_end(i);
