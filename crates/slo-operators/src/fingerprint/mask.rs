@@ -66,6 +66,7 @@ pub struct Masked {
 
 const F_NAME: u8 = 1; // weekday / month name
 const F_NUM: u8 = 2; // pure number or clock time
+const F_SAME: u8 = 0x80; // returned by `mask_token`: the token stays as it is, nothing written
 
 impl Masked {
     /// Creates an empty buffer (reuse it across lines to avoid allocations).
@@ -147,6 +148,15 @@ impl Masked {
             } else {
                 mask_token(&content[st..en], classes, &mut self.buf)
             };
+            if flag & F_SAME != 0 {
+                // kept as it is: refer to the copy of the content (never a quantity: that
+                // needs a `<*>` written)
+                let flag = flag & !F_SAME;
+                any_name |= flag == F_NAME;
+                self.spans.push((st as u32, en as u32));
+                self.flags.push(flag);
+                continue;
+            }
             // a number, possibly opened by brackets (`(0.14` → `(<*>`), may take a unit
             let quantity = flag == F_NUM || {
                 let emitted = &self.buf.as_bytes()[start..];
@@ -454,7 +464,8 @@ fn is_path_or_url(core: &[u8]) -> bool {
 }
 
 /// Masks one whitespace-free token, appending the result to `out`.
-/// Returns a date-run flag (`F_NAME`, `F_NUM` or 0).
+/// Returns a date-run flag (`F_NAME`, `F_NUM` or 0), with `F_SAME` added when the token stays
+/// as it is (then nothing is appended).
 fn mask_token(tok: &str, classes: u8, out: &mut String) -> u8 {
     let b = tok.as_bytes();
     let has_digit = classes & C_DIGIT != 0;
@@ -470,8 +481,7 @@ fn mask_token(tok: &str, classes: u8, out: &mut String) -> u8 {
     let core = &b[s..e];
     if !has_digit {
         if s == 0 && is_date_name(core) {
-            out.push_str(tok);
-            return F_NAME;
+            return F_NAME | F_SAME;
         }
         if classes & C_SLASH != 0 && is_path_or_url(core) {
             out.push_str(&tok[..s]);
@@ -480,13 +490,11 @@ fn mask_token(tok: &str, classes: u8, out: &mut String) -> u8 {
             return 0;
         }
         if !(is_bool(core) || (classes & C_STRONG != 0 && has_bool_piece(b))) {
-            out.push_str(tok);
-            return 0;
+            return F_SAME;
         }
     }
     if core.is_empty() {
-        out.push_str(tok);
-        return 0;
+        return F_SAME;
     }
     // (each test needs a byte class the token has: skip the scans that cannot match)
     if has_digit
@@ -539,7 +547,10 @@ fn mask_token(tok: &str, classes: u8, out: &mut String) -> u8 {
         }
         if at_end || delim_len > 0 {
             emit_piece(&tok[piece_start..i], out);
-            if !at_end {
+            if delim_len == 1 {
+                // strong delimiters are ASCII: one byte, no copy call
+                out.push(char::from(b[i]));
+            } else if !at_end {
                 out.push_str(&tok[i..i + delim_len]);
             }
             i += delim_len.max(1);
@@ -574,7 +585,17 @@ fn has_bool_piece(b: &[u8]) -> bool {
     if b.len() < 4 {
         return false;
     }
-    b.split(|&c| is_strong(c) || c == b'.').any(is_bool)
+    // pieces between strong delimiters (and dots); only 4- and 5-byte ones can be booleans
+    let mut start = 0;
+    for i in 0..=b.len() {
+        if i == b.len() || is_strong(b[i]) || b[i] == b'.' {
+            if matches!(i - start, 4 | 5) && is_bool(&b[start..i]) {
+                return true;
+            }
+            start = i + 1;
+        }
+    }
+    false
 }
 
 /// Size units that belong to the number before them.
