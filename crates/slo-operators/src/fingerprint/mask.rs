@@ -609,6 +609,15 @@ fn is_size_unit(u: &str) -> bool {
 #[inline]
 fn emit_piece(piece: &str, out: &mut String) {
     let p = piece.as_bytes();
+    match p.first() {
+        None => return,
+        // starts with a digit: neither a `word-` prefix nor a word-like name, so a variable
+        Some(c) if c.is_ascii_digit() => {
+            out.push_str(WILDCARD);
+            return;
+        }
+        _ => {}
+    }
     let mut digits = 0;
     let mut first_digit = usize::MAX;
     for (i, &c) in p.iter().enumerate() {

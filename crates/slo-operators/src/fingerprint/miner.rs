@@ -666,14 +666,24 @@ impl TemplateMiner {
         let mut best: Option<(u64, usize)> = None;
         // memo: a masked line seen before goes back to its cluster (stability + fast path)
         let seq = m.seq_hash();
-        let mut memo_hit = false;
         if let Some(&mid) = self.memo.get(&seq) {
-            let cid = self.resolve(mid);
-            if self.clusters.get(&cid).is_some_and(|c| c.tokens.len() == n) {
-                memo_hit = cid == mid;
-                // a direct hit already fits its cluster (templates only widen): nothing to
-                // generalise; after a sibling merge the template is re-checked
-                best = Some((cid, if memo_hit { n } else { 0 }));
+            let tick = self.tick;
+            if let Some(c) = self.clusters.get_mut(&mid) {
+                // A live cluster is no alias (absorbed clusters leave `clusters`, and ids are
+                // never reused). A direct hit (the common case) already fits its cluster
+                // (templates only widen): nothing to generalise, nothing to remember.
+                if c.tokens.len() == n {
+                    c.count += 1;
+                    c.last_used = tick;
+                    self.scratch = m;
+                    return (ClusterId(mid), false);
+                }
+            } else {
+                // after a sibling merge the template is re-checked
+                let cid = self.resolve(mid);
+                if self.clusters.get(&cid).is_some_and(|c| c.tokens.len() == n) {
+                    best = Some((cid, 0));
+                }
             }
         }
         if let (None, Some(leaf)) = (best, self.leaves.get(&key)) {
@@ -787,9 +797,7 @@ impl TemplateMiner {
             }
         };
         self.scratch = m;
-        if !memo_hit {
-            self.remember(seq, result.0 .0);
-        }
+        self.remember(seq, result.0 .0);
         result
     }
 
