@@ -33,21 +33,47 @@
 /// The placeholder written for a variable part.
 pub const WILDCARD: &str = "<*>";
 
-/// FNV-1a-style 64-bit hash (fixed, platform- and process-independent).
+const HASH_K: u64 = 0x517c_c1b7_2722_0a95;
+
+/// FxHash-like multiply-rotate hash over 8-byte words, the last one zero-padded (fixed,
+/// platform- and process-independent; the length, mixed in first, tells the padding apart).
 #[inline]
 pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
-    // FxHash-like multiply-rotate over 8-byte words: fast and deterministic.
-    const K: u64 = 0x517c_c1b7_2722_0a95;
     let mut h: u64 = bytes.len() as u64;
     let mut chunks = bytes.chunks_exact(8);
     for c in &mut chunks {
         let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ w).wrapping_mul(HASH_K);
     }
-    for &b in chunks.remainder() {
-        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let w = rest
+            .iter()
+            .rev()
+            .fold(0u64, |w, &b| w << 8 | u64::from(b));
+        h = (h.rotate_left(5) ^ w).wrapping_mul(HASH_K);
     }
-    // final avalanche so that low bits are usable for hash maps
+    avalanche(h)
+}
+
+/// [`hash_bytes`] of `buf[s..e]`, reading one whole 8-byte word when the token is that short
+/// and the buffer goes on far enough (most tokens: one load, a mask and one multiply).
+#[inline]
+fn hash_span(buf: &[u8], s: usize, e: usize) -> u64 {
+    let len = e - s;
+    if (1..=8).contains(&len) && s + 8 <= buf.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&buf[s..s + 8]);
+        let w = u64::from_le_bytes(w) & (u64::MAX >> (64 - 8 * len));
+        avalanche(((len as u64).rotate_left(5) ^ w).wrapping_mul(HASH_K))
+    } else {
+        hash_bytes(&buf[s..e])
+    }
+}
+
+/// Final avalanche, so that low bits are usable for hash maps.
+#[inline]
+fn avalanche(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
@@ -191,7 +217,7 @@ impl Masked {
         self.hashes.extend(
             self.spans
                 .iter()
-                .map(|&(s, e)| hash_bytes(&buf[s as usize..e as usize])),
+                .map(|&(s, e)| hash_span(buf, s as usize, e as usize)),
         );
     }
 
@@ -705,6 +731,16 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(mask_line(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn span_hash_is_the_token_hash() {
+        let buf = b"a ab abcdefg abcdefgh abcdefghi x";
+        for s in 0..buf.len() {
+            for e in s..=buf.len() {
+                assert_eq!(hash_span(buf, s, e), hash_bytes(&buf[s..e]), "{s}..{e}");
+            }
         }
     }
 
