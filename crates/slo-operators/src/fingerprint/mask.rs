@@ -342,6 +342,7 @@ const C_STRONG: u8 = 2; // strong delimiter or '.'
 const C_SLASH: u8 = 4; // '/' or '\\'
 const C_COLON: u8 = 32; // ':' (also C_STRONG)
 const C_DOT: u8 = 64; // '.' (also C_STRONG)
+const C_TFN: u8 = 128; // `t`, `f`, `n` in either case (also C_OTHER): how booleans and null start
 
 /// Byte classes for the single-pass scan of [`mask_token`].
 static CLASS: [u8; 256] = {
@@ -361,6 +362,8 @@ static CLASS: [u8; 256] = {
             C_STRONG | C_DOT
         } else if strong_delimiter(b) {
             C_STRONG
+        } else if matches!(b | 0x20, b't' | b'f' | b'n') {
+            C_OTHER | C_TFN
         } else {
             C_OTHER
         };
@@ -515,7 +518,10 @@ fn mask_token(tok: &str, classes: u8, out: &mut String) -> u8 {
             out.push_str(&tok[e..]);
             return 0;
         }
-        if !(is_bool(core) || (classes & C_STRONG != 0 && has_bool_piece(b))) {
+        // (a boolean or null needs a `t`, `f` or `n`)
+        if classes & C_TFN == 0
+            || !(is_bool(core) || (classes & C_STRONG != 0 && has_bool_piece(b)))
+        {
             return F_SAME;
         }
     }
