@@ -497,6 +497,10 @@ fn is_path_or_url(core: &[u8]) -> bool {
 /// as it is (then nothing is appended).
 fn mask_token(tok: &str, classes: u8, out: &mut String) -> u8 {
     let b = tok.as_bytes();
+    // no digit, path, boolean or date name possible (most `word,` / `key:` tokens)
+    if classes & (C_DIGIT | C_SLASH | C_TFN) == 0 && !b.first().is_some_and(u8::is_ascii_uppercase) {
+        return F_SAME;
+    }
     let has_digit = classes & C_DIGIT != 0;
     // peel wrapping
     let mut s = 0;
