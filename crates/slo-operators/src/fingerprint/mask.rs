@@ -86,7 +86,7 @@ pub struct Masked {
     buf: String,
     spans: Vec<(u32, u32)>,
     hashes: Vec<u64>,
-    // scratch: per token flags used by the date-run pass
+    // scratch: per token flags used by the date-run pass (up to the last token with one)
     flags: Vec<u8>,
 }
 
@@ -163,7 +163,6 @@ impl Masked {
             pos = en;
             if is_plain(classes, &bytes[st..en]) {
                 self.spans.push((st as u32, en as u32));
-                self.flags.push(0);
                 continue;
             }
             let start = self.buf.len();
@@ -179,8 +178,8 @@ impl Masked {
                 // needs a `<*>` written)
                 let flag = flag & !F_SAME;
                 any_name |= flag == F_NAME;
+                self.note_flag(flag);
                 self.spans.push((st as u32, en as u32));
-                self.flags.push(flag);
                 continue;
             }
             // a number, possibly opened by brackets (`(0.14` → `(<*>`), may take a unit
@@ -207,10 +206,11 @@ impl Masked {
                 }
             }
             any_name |= flag == F_NAME;
+            self.note_flag(flag);
             self.spans.push((start as u32, self.buf.len() as u32));
-            self.flags.push(flag);
         }
         if any_name {
+            self.flags.resize(self.spans.len(), 0);
             self.collapse_date_runs();
         }
         let buf = self.buf.as_bytes();
@@ -219,6 +219,16 @@ impl Masked {
                 .iter()
                 .map(|&(s, e)| hash_span(buf, s as usize, e as usize)),
         );
+    }
+
+    /// Records the date-run flag of the token about to be pushed. Flags are only kept from
+    /// the first token that has one (most lines have none); zeros fill the gaps.
+    #[inline]
+    fn note_flag(&mut self, flag: u8) {
+        if flag != 0 {
+            self.flags.resize(self.spans.len(), 0);
+            self.flags.push(flag);
+        }
     }
 
     fn collapse_date_runs(&mut self) {
