@@ -84,8 +84,8 @@ fn avalanche(mut h: u64) -> u64 {
 #[derive(Debug, Default, Clone)]
 pub struct Masked {
     buf: String,
-    spans: Vec<(u32, u32)>,
-    hashes: Vec<u64>,
+    /// Per token: where it is in `buf`, and its hash.
+    spans: Vec<(u32, u32, u64)>,
     // scratch: per token flags used by the date-run pass (up to the last token with one)
     flags: Vec<u8>,
 }
@@ -112,19 +112,19 @@ impl Masked {
 
     /// The `i`-th masked token.
     pub fn token(&self, i: usize) -> &str {
-        let (s, e) = self.spans[i];
+        let (s, e, _) = self.spans[i];
         &self.buf[s as usize..e as usize]
     }
 
     /// Hash of the `i`-th masked token (see [`hash_token`]).
     pub fn hash(&self, i: usize) -> u64 {
-        self.hashes[i]
+        self.spans[i].2
     }
 
     /// Hash of the whole masked token sequence.
     pub fn seq_hash(&self) -> u64 {
-        let mut h = self.hashes.len() as u64;
-        for &x in &self.hashes {
+        let mut h = self.spans.len() as u64;
+        for &(_, _, x) in &self.spans {
             h = (h.rotate_left(23) ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
         h
@@ -151,7 +151,6 @@ impl Masked {
     pub fn mask(&mut self, content: &str) {
         self.buf.clear();
         self.spans.clear();
-        self.hashes.clear();
         self.flags.clear();
         // Tokens that need no rewriting are referenced in this copy of the content; rewritten
         // ones are appended after it.
@@ -162,7 +161,7 @@ impl Masked {
         while let Some((st, en, classes)) = next_token(bytes, pos) {
             pos = en;
             if is_plain(classes, &bytes[st..en]) {
-                self.spans.push((st as u32, en as u32));
+                self.push_token(st, en);
                 continue;
             }
             let start = self.buf.len();
@@ -179,7 +178,7 @@ impl Masked {
                 let flag = flag & !F_SAME;
                 any_name |= flag == F_NAME;
                 self.note_flag(flag);
-                self.spans.push((st as u32, en as u32));
+                self.push_token(st, en);
                 continue;
             }
             // a number, possibly opened by brackets (`(0.14` → `(<*>`), may take a unit
@@ -207,18 +206,19 @@ impl Masked {
             }
             any_name |= flag == F_NAME;
             self.note_flag(flag);
-            self.spans.push((start as u32, self.buf.len() as u32));
+            self.push_token(start, self.buf.len());
         }
         if any_name {
             self.flags.resize(self.spans.len(), 0);
             self.collapse_date_runs();
         }
-        let buf = self.buf.as_bytes();
-        self.hashes.extend(
-            self.spans
-                .iter()
-                .map(|&(s, e)| hash_span(buf, s as usize, e as usize)),
-        );
+    }
+
+    /// Appends the token at `buf[s..e]` with its hash.
+    #[inline]
+    fn push_token(&mut self, s: usize, e: usize) {
+        let h = hash_span(self.buf.as_bytes(), s, e);
+        self.spans.push((s as u32, e as u32, h));
     }
 
     /// Records the date-run flag of the token about to be pushed. Flags are only kept from
@@ -234,7 +234,7 @@ impl Masked {
     fn collapse_date_runs(&mut self) {
         let n = self.spans.len();
         let mut i = 0;
-        let mut new_spans: Vec<(u32, u32)> = Vec::with_capacity(n);
+        let mut new_spans: Vec<(u32, u32, u64)> = Vec::with_capacity(n);
         let mut changed = false;
         while i < n {
             if self.flags[i] == 0 {
@@ -256,7 +256,8 @@ impl Masked {
                 // collapse into one wildcard appended to the buffer
                 let s = self.buf.len();
                 self.buf.push_str(WILDCARD);
-                new_spans.push((s as u32, self.buf.len() as u32));
+                let e = self.buf.len();
+                new_spans.push((s as u32, e as u32, hash_span(self.buf.as_bytes(), s, e)));
                 changed = true;
             } else {
                 new_spans.extend_from_slice(&self.spans[i..j]);
