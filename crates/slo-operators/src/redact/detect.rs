@@ -106,7 +106,8 @@ pub(super) struct KeywordMatcher {
     pairs: Box<[u64; 1024]>,
     /// Bit `slot(key)` is set for the folded first three bytes of every keyword.
     filter: Box<[u64; FILTER_WORDS]>,
-    /// `(folded first three bytes, keyword bytes, index in KEYWORDS)`, longest keyword first.
+    /// `(folded first three bytes, keyword bytes, index in KEYWORDS)`, sorted by the first,
+    /// longest keyword first among equals.
     keywords: Vec<(u32, &'static [u8], usize)>,
 }
 
@@ -145,7 +146,8 @@ impl KeywordMatcher {
                 (key, b, i)
             })
             .collect();
-        keywords.sort_by_key(|(_, b, _)| std::cmp::Reverse(b.len()));
+        // by first three bytes (binary search), longest first among those
+        keywords.sort_by_key(|&(k, b, _)| (k, std::cmp::Reverse(b.len())));
         Self { pairs, filter, keywords }
     }
 
@@ -208,11 +210,11 @@ impl KeywordMatcher {
     #[cold]
     fn longest_at(&self, text: &[u8], i: usize, key: u32) -> Option<(usize, usize)> {
         let rest = &text[i..];
-        self.keywords
+        let from = self.keywords.partition_point(|&(k, _, _)| k < key);
+        self.keywords[from..]
             .iter()
-            .find(|(k, b, _)| {
-                *k == key && rest.len() >= b.len() && rest[..b.len()].eq_ignore_ascii_case(b)
-            })
+            .take_while(|&&(k, _, _)| k == key)
+            .find(|(_, b, _)| rest.len() >= b.len() && rest[..b.len()].eq_ignore_ascii_case(b))
             .map(|&(_, b, idx)| (idx, b.len()))
     }
 }
