@@ -172,7 +172,16 @@ pub struct MinerState {
     /// Memo entries `(masked-line hash, cluster)`, sorted.
     #[serde(default)]
     pub memo: Vec<(u64, ClusterId)>,
+    /// Version of the hash that keys `memo` ([`MEMO_HASH_VERSION`]; 0 in snapshots from before
+    /// versions were recorded). A memo keyed by another version is dropped on restore: its keys
+    /// would never match, and lines would no longer go back to their remembered clusters.
+    #[serde(default)]
+    pub memo_hash: u32,
 }
+
+/// Version of the masked-line hash that keys the memo. 1 (recorded as 0): token tails mixed
+/// byte by byte; 2: token tails mixed as one zero-padded word (2026-12-04).
+pub const MEMO_HASH_VERSION: u32 = 2;
 
 /// Kind of a template token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1016,6 +1025,7 @@ impl TemplateMiner {
                 v.sort_unstable();
                 v
             },
+            memo_hash: MEMO_HASH_VERSION,
         }
     }
 
@@ -1026,7 +1036,9 @@ impl TemplateMiner {
         miner.tick = state.tick;
         miner.evictions = state.evictions;
         miner.aliases = state.aliases.iter().map(|(k, v)| (k.0, v.0)).collect();
-        miner.memo = state.memo.iter().map(|(k, v)| (*k, v.0)).collect();
+        if state.memo_hash == MEMO_HASH_VERSION {
+            miner.memo = state.memo.iter().map(|(k, v)| (*k, v.0)).collect();
+        }
         let mut clusters = state.clusters;
         clusters.sort_by_key(|c| c.id);
         for cs in &clusters {

@@ -220,6 +220,29 @@ fn eviction_bound_holds_and_counts() {
 }
 
 #[test]
+fn memo_keyed_by_another_hash_version_is_dropped_on_restore() {
+    let mut a = TemplateMiner::new(MinerConfig::default());
+    for l in ["took 12 ms", "took 7 ms", "cache miss for key alpha"] {
+        a.mine(l);
+    }
+    let state = a.snapshot();
+    assert_eq!(state.memo_hash, crate::fingerprint::MEMO_HASH_VERSION);
+    assert!(!state.memo.is_empty());
+    // same version: the memo survives
+    assert_eq!(TemplateMiner::restore(state.clone()).snapshot().memo, state.memo);
+    // a snapshot from before versions were recorded (no `memo_hash` field): memo dropped,
+    // templates kept
+    let mut json: serde_json::Value = serde_json::to_value(&state).unwrap();
+    json.as_object_mut().unwrap().remove("memo_hash");
+    let old: crate::fingerprint::MinerState = serde_json::from_value(json).unwrap();
+    assert_eq!(old.memo_hash, 0);
+    let b = TemplateMiner::restore(old);
+    let restored = b.snapshot();
+    assert!(restored.memo.is_empty());
+    assert_eq!(restored.clusters, state.clusters);
+}
+
+#[test]
 fn snapshot_restore_keeps_fingerprints() {
     let lines = [
         "Receiving block blk_1 src: /10.0.0.1:5 dest: /10.0.0.2:6",

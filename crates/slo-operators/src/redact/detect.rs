@@ -676,7 +676,7 @@ impl Ctx<'_> {
         // Most numbers in logs are short and followed by a letter, a space and a word, or
         // punctuation no detector continues over: none of the detectors below can match then
         // (each needs 7+ digits, or a `.`/`-`/`:`/`/`/`(`, a hex letter, or a space and a
-        // digit right after the digits).
+        // digit or `(` right after the digits).
         if !self.exhaustive {
             let dl = self.run(i, is_digit) - i;
             let c1 = self.at(i + dl);

@@ -5,7 +5,8 @@
 //! throughput: a line is scanned **once** by a hand-written byte scanner that skips to the
 //! words next to a trigger byte (digits, `@`, `+`, `(`, `:`, `-`), plus one pass for trigger
 //! keywords (`password`, `token`, `bearer`, `ghp_`, `-----begin`, `user`, `/home/`, ...) that
-//! tests six positions per 8-byte load against a bit filter of the keywords' first three bytes.
+//! tests the byte pairs at even positions, four per 8-byte load, against a bit filter of each
+//! keyword's bytes 0–1 and 1–2, and only the possible starts that pass against the keywords.
 //! Validators (Luhn, mod-97, octet ranges, ...) only run on the small window around a trigger,
 //! so lines without triggers cost almost nothing.
 //!
