@@ -3,7 +3,6 @@
 
 use std::cell::Cell;
 
-
 use super::{Cand, EntityType};
 
 // bit positions in the enabled mask (index in BUILTIN_TYPES)
@@ -377,16 +376,7 @@ const NO_RUN: (usize, usize) = (usize::MAX, 0);
 
 /// Runs all built-in detectors over `text`, appending candidates to `out`.
 pub(super) fn scan(text: &str, mask: u32, keywords: &KeywordMatcher, out: &mut Vec<Cand>) {
-    let mut cx = Ctx {
-        b: text.as_bytes(),
-        mask,
-        out,
-        fwd: std::array::from_fn(|_| Cell::new(NO_RUN)),
-        back: std::array::from_fn(|_| Cell::new(NO_RUN)),
-        last_at: Cell::new((usize::MAX, 0, usize::MAX)),
-        pem_end: Cell::new(NO_RUN),
-        exhaustive: false,
-    };
+    let mut cx = Ctx::new(text.as_bytes(), mask, out, false);
     cx.structural();
     keywords.for_each(text.as_bytes(), |k, start, end| cx.keyword(KEYWORDS[k].1, start, end));
 }
@@ -426,16 +416,7 @@ pub(super) fn keywords() -> impl Iterator<Item = &'static str> {
 pub(super) fn structural_both(text: &str) -> (Vec<Cand>, Vec<Cand>) {
     let run = |every: bool| {
         let mut out = Vec::new();
-        let mut cx = Ctx {
-            b: text.as_bytes(),
-            mask: u32::MAX,
-            out: &mut out,
-            fwd: std::array::from_fn(|_| Cell::new(NO_RUN)),
-            back: std::array::from_fn(|_| Cell::new(NO_RUN)),
-            last_at: Cell::new((usize::MAX, 0, usize::MAX)),
-            pem_end: Cell::new(NO_RUN),
-            exhaustive: every,
-        };
+        let mut cx = Ctx::new(text.as_bytes(), u32::MAX, &mut out, every);
         if every {
             cx.structural_every_step();
         } else {
@@ -446,7 +427,21 @@ pub(super) fn structural_both(text: &str) -> (Vec<Cand>, Vec<Cand>) {
     (run(false), run(true))
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A fresh context over `b` (no runs remembered yet).
+    fn new(b: &'a [u8], mask: u32, out: &'a mut Vec<Cand>, exhaustive: bool) -> Self {
+        Ctx {
+            b,
+            mask,
+            out,
+            fwd: std::array::from_fn(|_| Cell::new(NO_RUN)),
+            back: std::array::from_fn(|_| Cell::new(NO_RUN)),
+            last_at: Cell::new((usize::MAX, 0, usize::MAX)),
+            pem_end: Cell::new(NO_RUN),
+            exhaustive,
+        }
+    }
+
     #[inline]
     fn on(&self, bit: u32) -> bool {
         self.mask & (1 << bit) != 0

@@ -571,12 +571,8 @@ impl Redactor {
 
     /// Redacts one text (typically a log line; multi-line texts work too).
     pub fn redact(&self, text: &str) -> Redaction {
-        let findings = self.find(text);
-        let text = if findings.is_empty() {
-            text.to_string()
-        } else {
-            rewrite(text, &findings)
-        };
+        let mut text = text.to_string();
+        let findings = self.redact_in_place(&mut text);
         Redaction { text, findings }
     }
 
@@ -669,19 +665,6 @@ pub(crate) fn shannon_entropy(s: &str) -> f64 {
             -p * p.log2()
         })
         .sum()
-}
-
-/// `text` with every finding replaced by its typed placeholder (`findings` sorted, disjoint).
-fn rewrite(text: &str, findings: &[Finding]) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for f in findings {
-        out.push_str(&text[last..f.start]);
-        out.push_str(&f.entity.placeholder_str());
-        last = f.end;
-    }
-    out.push_str(&text[last..]);
-    out
 }
 
 /// Overlap resolution: higher priority wins, then longer, then earlier.
