@@ -4,10 +4,16 @@
 //! cargo run --release -p slo-operators --example mine_speed [-- DATA_DIR [LINES [PARTS]]]
 //! ```
 //! `DATA_DIR` defaults to `../shared/datasets/loghub2k` (run from the repository root), `LINES`
-//! to 1 000 000, `PARTS` to `abc` (which of the parts below to run, e.g. `c` under a profiler). Prints lines/s for (a) the header-stripped contents of all data sets
-//! interleaved and repeated to `LINES`, and (b) the same lines with random numbers / hex ids /
-//! `key=value` ids injected (cardinality explosion), plus template counts and evictions, and
-//! (c) redaction ([`Redactor::with_defaults`]) followed by mining on the corpus of (a).
+//! to 1 000 000, `PARTS` to `abc` (which of the parts below to run, e.g. `C` under a profiler).
+//! Prints lines/s for
+//! - (a) the header-stripped contents of all data sets interleaved and repeated to `LINES`;
+//! - (b) the same lines with random numbers / hex ids / `key=value` ids injected (cardinality
+//!   explosion), plus template counts and evictions;
+//! - (c) redaction ([`Redactor::with_defaults`]) alone, then redaction followed by mining, on
+//!   the corpus of (a) (`C`: the second only);
+//! - (d) mining alone on the redacted corpus (what mining costs within (c));
+//! - (e) (c) run over batches of 4 to 1 024 lines (redact a batch, then mine it), as the timely
+//!   operators see them.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -135,8 +141,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if parts.contains('b') {
         run_noisy(&lines, &cfg);
     }
-    if parts.contains('c') {
-        run_redact_mine(&lines);
+    if parts.contains('c') || parts.contains('C') {
+        run_redact_mine(&lines, parts.contains('c'));
+    }
+    if parts.contains('e') {
+        let redactor = Redactor::with_defaults();
+        for bs in [4usize, 16, 64, 256, 1024] {
+            let mut best = f64::MAX;
+            let mut acc = 0u64;
+            for _ in 0..REPS {
+                let mut miner = TemplateMiner::new(MinerConfig::default());
+                let mut bodies: Vec<String> = vec![String::new(); bs];
+                let mut findings = Vec::new();
+                let start = Instant::now();
+                for chunk in lines.chunks(bs) {
+                    for (b, l) in bodies.iter_mut().zip(chunk) {
+                        b.clear();
+                        b.push_str(l);
+                        redactor.redact_in_place_with(b, &mut findings);
+                    }
+                    for b in &bodies[..chunk.len()] {
+                        acc = acc.wrapping_add(miner.mine_fingerprint(b).0 .0);
+                    }
+                }
+                best = best.min(start.elapsed().as_secs_f64());
+            }
+            println!("(e) batch {bs}: {best:.3} s [{acc:x}]");
+        }
+    }
+    if parts.contains('d') {
+        let redactor = Redactor::with_defaults();
+        let redacted: Vec<String> = lines.iter().map(|l| redactor.redact(l).text).collect();
+        run("(d) mine alone on redacted lines", &redacted, &cfg);
     }
     Ok(())
 }
@@ -192,36 +228,41 @@ fn run_noisy(lines: &[String], cfg: &MinerConfig) {
 }
 
 /// (c) redact + mine, one thread (after redaction alone on the same lines, for the split).
-fn run_redact_mine(lines: &[String]) {
+fn run_redact_mine(lines: &[String], split: bool) {
     let redactor = Redactor::with_defaults();
     let mut best = f64::MAX;
     let mut found = 0usize;
-    for _ in 0..REPS {
+    for _ in 0..if split { REPS } else { 0 } {
         let mut text = String::new();
+        let mut findings = Vec::new();
         let start = Instant::now();
         for l in lines {
             text.clear();
             text.push_str(l);
-            found += redactor.redact_in_place(&mut text).len();
+            redactor.redact_in_place_with(&mut text, &mut findings);
+            found += findings.len();
         }
         best = best.min(start.elapsed().as_secs_f64());
     }
-    println!(
+    if split {
+        println!(
         "(c0) redact alone, loghub2k mixed: best of {REPS}: {:.3} s wall = {:.2} M lines/s [{found}]",
         best,
         lines.len() as f64 / best / 1e6
-    );
+        );
+    }
     let mut best = f64::MAX;
     let mut acc = 0u64;
     for _ in 0..REPS {
         let mut miner = TemplateMiner::new(MinerConfig::default());
         let start = Instant::now();
         let mut text = String::new();
+        let mut findings = Vec::new();
         for l in lines {
             // as the pipeline does: the event owns its body and is redacted in place
             text.clear();
             text.push_str(l);
-            redactor.redact_in_place(&mut text);
+            redactor.redact_in_place_with(&mut text, &mut findings);
             let (id, _, _) = miner.mine_fingerprint(&text);
             acc = acc.wrapping_add(id.0);
         }

@@ -371,13 +371,9 @@ pub struct Redactor {
     inner: Arc<Inner>,
 }
 
-/// A detection before overlap resolution.
-#[derive(Debug, Clone)]
-pub(crate) struct Cand {
-    pub(crate) entity: EntityType,
-    pub(crate) start: usize,
-    pub(crate) end: usize,
-}
+/// A detection before overlap resolution: the same shape as a [`Finding`], so that the
+/// candidates are resolved into the findings in the same buffer.
+pub(crate) type Cand = Finding;
 
 impl Default for Redactor {
     fn default() -> Self {
@@ -589,28 +585,52 @@ impl Redactor {
     /// assert_eq!(findings.len(), 1);
     /// ```
     pub fn redact_in_place(&self, text: &mut String) -> Vec<Finding> {
-        let findings = self.find(text);
+        let mut findings = Vec::new();
+        self.redact_in_place_with(text, &mut findings);
+        findings
+    }
+
+    /// [`redact_in_place`](Self::redact_in_place) with the findings written into a buffer the
+    /// caller keeps (cleared first), so that a loop over many texts allocates nothing for them;
+    /// this is what the [`Redact`] operator calls.
+    ///
+    /// ```
+    /// use slo_operators::redact::{EntityType, Redactor};
+    /// let r = Redactor::with_defaults();
+    /// let mut findings = Vec::new();
+    /// for line in ["ok from 10.1.2.3", "no pii here"] {
+    ///     let mut text = line.to_string();
+    ///     r.redact_in_place_with(&mut text, &mut findings);
+    ///     if line.starts_with("ok") {
+    ///         assert_eq!(text, "ok from <IP>");
+    ///         assert_eq!(findings[0].entity, EntityType::Ipv4);
+    ///     } else {
+    ///         assert!(findings.is_empty());
+    ///     }
+    /// }
+    /// ```
+    pub fn redact_in_place_with(&self, text: &mut String, findings: &mut Vec<Finding>) {
+        self.find_into(text, findings);
         // from the back, so that the offsets of the findings before stay valid; the line
         // keeps its buffer (no allocation unless the placeholders make it longer than it has
         // room for)
         for f in findings.iter().rev() {
             text.replace_range(f.start..f.end, &f.entity.placeholder_str());
         }
-        findings
     }
 
-    /// The resolved, non-overlapping findings in `text`, in order.
-    fn find(&self, text: &str) -> Vec<Finding> {
+    /// The resolved, non-overlapping findings in `text`, in order, into `out` (cleared first):
+    /// the detectors push their candidates there and they are resolved in place.
+    fn find_into(&self, text: &str, out: &mut Vec<Finding>) {
         let inner = &*self.inner;
-        let mut cands: Vec<Cand> = Vec::new();
-        detect::scan(text, inner.enabled_mask, &inner.keywords, &mut cands);
+        out.clear();
+        detect::scan(text, inner.enabled_mask, &inner.keywords, out);
         if !inner.rules.is_empty() {
-            self.run_rules(text, &mut cands);
+            self.run_rules(text, out);
         }
-        if cands.is_empty() {
-            return Vec::new();
+        if !out.is_empty() {
+            resolve(text, out);
         }
-        resolve(text, cands)
     }
 
     fn run_rules(&self, text: &str, cands: &mut Vec<Cand>) {
@@ -667,8 +687,8 @@ pub(crate) fn shannon_entropy(s: &str) -> f64 {
         .sum()
 }
 
-/// Overlap resolution: higher priority wins, then longer, then earlier.
-fn resolve(text: &str, mut cands: Vec<Cand>) -> Vec<Finding> {
+/// Overlap resolution, in place: higher priority wins, then longer, then earlier.
+fn resolve(text: &str, cands: &mut Vec<Cand>) {
     // snap to char boundaries (detectors are byte-based; never cut a UTF-8 char)
     for c in cands.iter_mut() {
         while c.start > 0 && !text.is_char_boundary(c.start) {
@@ -682,10 +702,7 @@ fn resolve(text: &str, mut cands: Vec<Cand>) -> Vec<Finding> {
     // The common case: the candidates do not overlap, and all of them are the findings.
     cands.sort_by_key(|c| (c.start, c.end)); // stable: ties keep detection order
     if cands.windows(2).all(|w| w[0].end <= w[1].start) {
-        return cands
-            .into_iter()
-            .map(|c| Finding { entity: c.entity, start: c.start, end: c.end })
-            .collect();
+        return;
     }
     cands.sort_by(|a, b| {
         b.entity
@@ -698,13 +715,13 @@ fn resolve(text: &str, mut cands: Vec<Cand>) -> Vec<Finding> {
     // when the last one starting before its end reaches past its start (log time per candidate,
     // so lines with very many findings stay linear-ish).
     let mut acc: std::collections::BTreeMap<usize, Finding> = std::collections::BTreeMap::new();
-    for c in cands {
+    for c in cands.drain(..) {
         if acc.range(..c.end).next_back().is_some_and(|(_, f)| f.end > c.start) {
             continue;
         }
-        acc.insert(c.start, Finding { entity: c.entity, start: c.start, end: c.end });
+        acc.insert(c.start, c);
     }
-    acc.into_values().collect()
+    cands.extend(acc.into_values());
 }
 
 mod operator;

@@ -9,18 +9,24 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
 use timely::progress::Timestamp;
 
-use super::Redactor;
+use super::{Finding, Redactor};
 use crate::metrics::PipelineMetrics;
 
 /// Redacts every free-text field of an event in place (body, operation, route, attribute and
-/// metric-label values; never ids or timestamps) and returns the per-type counts.
-pub fn redact_event(redactor: &Redactor, event: &mut TelemetryEvent) -> BTreeMap<String, u32> {
+/// metric-label values; never ids or timestamps) and returns the per-type counts. `findings`
+/// is scratch space the caller keeps from one event to the next (its contents are replaced).
+pub fn redact_event(
+    redactor: &Redactor,
+    event: &mut TelemetryEvent,
+    findings: &mut Vec<Finding>,
+) -> BTreeMap<String, u32> {
     let mut counts: BTreeMap<String, u32> = BTreeMap::new();
     let mut apply = |text: &mut String| {
         if text.is_empty() {
             return;
         }
-        for f in &redactor.redact_in_place(text) {
+        redactor.redact_in_place_with(text, findings);
+        for f in findings.iter() {
             *counts.entry(f.entity.as_str().to_string()).or_default() += 1;
         }
     };
@@ -67,13 +73,14 @@ pub trait Redact<'scope, T: Timestamp> {
 impl<'scope, T: Timestamp> Redact<'scope, T> for StreamVec<'scope, T, TelemetryEvent> {
     fn redact(self, redactor: Redactor, metrics: Arc<PipelineMetrics>) -> StreamVec<'scope, T, RedactedEvent> {
         self.unary(Pipeline, "Redact", move |_cap, _info| {
+            let mut findings = Vec::new();
             move |input, output| {
                 input.for_each(|cap, data| {
                     let mut session = output.session(&cap);
                     let n = data.len() as u64;
                     let mut redacted_events = 0;
                     for mut event in data.drain(..) {
-                        let redactions = redact_event(&redactor, &mut event);
+                        let redactions = redact_event(&redactor, &mut event, &mut findings);
                         if !redactions.is_empty() {
                             redacted_events += 1;
                             metrics.add_redactions(&redactions);
