@@ -245,6 +245,19 @@ static TRIGGER: [bool; 256] = {
     t
 };
 
+/// [`TRIGGER`] and [`WORD`] in one table, for the structural pass's skip loop.
+static SKIP: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = if TRIGGER[c] { S_TRIGGER } else { 0 } | if WORD[c] { S_WORD } else { 0 };
+        c += 1;
+    }
+    t
+};
+const S_TRIGGER: u8 = 1;
+const S_WORD: u8 = 2;
+
 #[inline]
 fn is_word(c: u8) -> bool {
     WORD[c as usize]
@@ -518,16 +531,21 @@ impl<'a> Ctx<'a> {
         let n = b.len();
         let mut i = 0;
         while i < n {
-            let mut p = i;
-            while p < n && !TRIGGER[b[p] as usize] {
+            // `ws`: where the word holding `p` starts (not before `i`), tracked on the way
+            // rather than found by walking back from the trigger: a loop that stops at a
+            // data-dependent point costs a mispredicted branch, and this one would run at
+            // every trigger
+            let (mut p, mut ws) = (i, i);
+            while p < n {
+                let c = SKIP[b[p] as usize];
+                if c & S_TRIGGER != 0 {
+                    break;
+                }
+                ws = if c & S_WORD != 0 { ws } else { p + 1 };
                 p += 1;
             }
             if p == n {
                 break;
-            }
-            let mut ws = p;
-            while ws > i && is_word(b[ws - 1]) {
-                ws -= 1;
             }
             i = self.step(ws);
         }
@@ -786,7 +804,7 @@ impl<'a> Ctx<'a> {
         }
         // cheap pre-check: ':' within the first 5 bytes, or "hh-" for a dashed MAC
         let lim = (i + 5).min(b.len());
-        let has_colon = b[i..lim].contains(&b':');
+        let has_colon = b[i..lim].iter().any(|&c| c == b':');
         let dashed = self.at(i + 2) == b'-' && is_hex(self.at(i + 1));
         if !has_colon && !dashed {
             return None;
@@ -870,6 +888,7 @@ impl<'a> Ctx<'a> {
         None
     }
 
+    #[inline(never)]
     fn ssn(&mut self, i: usize) -> Option<usize> {
         let b = self.b;
         if i + 11 <= b.len()
@@ -910,6 +929,7 @@ impl<'a> Ctx<'a> {
         None
     }
 
+    #[inline(never)]
     fn card(&mut self, i: usize) -> Option<usize> {
         let b = self.b;
         if !(b'2'..=b'6').contains(&b[i]) {
@@ -1126,6 +1146,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    #[inline(never)]
     fn iban(&mut self, i: usize) -> Option<usize> {
         let b = self.b;
         if i + 15 > b.len()
@@ -1176,6 +1197,7 @@ impl<'a> Ctx<'a> {
         None
     }
 
+    #[inline(never)]
     fn email(&mut self, at: usize) -> Option<usize> {
         let b = self.b;
         let local =
