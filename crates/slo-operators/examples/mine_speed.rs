@@ -169,40 +169,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("(e) batch {bs}: {best:.3} s [{acc:x}]");
         }
     }
-    if parts.contains('x') {
-        let redactor = Redactor::with_defaults();
-        let time = |label: &str, f: &mut dyn FnMut(&str) -> u64| {
-            let mut best = f64::MAX;
-            let mut acc = 0u64;
-            for _ in 0..REPS {
-                let start = Instant::now();
-                for l in &lines {
-                    acc = acc.wrapping_add(f(l));
-                }
-                best = best.min(start.elapsed().as_secs_f64());
-            }
-            println!("(x) {label}: {best:.3} s [{acc:x}]");
-        };
-        let (mut t1, mut t2, mut f1) = (String::new(), String::new(), Vec::new());
-        time("redact twice", &mut |l| {
-            t1.clear(); t1.push_str(l); redactor.redact_in_place_with(&mut t1, &mut f1);
-            t2.clear(); t2.push_str(l); redactor.redact_in_place_with(&mut t2, &mut f1);
-            f1.len() as u64
-        });
-        let mut m1 = TemplateMiner::new(MinerConfig::default());
-        let mut m2 = TemplateMiner::new(MinerConfig::default());
-        time("mine twice (two miners)", &mut |l| m1.mine_fingerprint(l).0 .0 ^ m2.mine_fingerprint(l).0 .0);
-        let mut m3 = TemplateMiner::new(MinerConfig::default());
-        time("redact copy, mine original", &mut |l| {
-            t1.clear(); t1.push_str(l); redactor.redact_in_place_with(&mut t1, &mut f1);
-            m3.mine_fingerprint(l).0 .0
-        });
-        let mut m4 = TemplateMiner::new(MinerConfig::default());
-        time("copy only, mine copy", &mut |l| {
-            t1.clear(); t1.push_str(l);
-            m4.mine_fingerprint(&t1).0 .0
-        });
-    }
     if parts.contains('d') {
         let redactor = Redactor::with_defaults();
         let redacted: Vec<String> = lines.iter().map(|l| redactor.redact(l).text).collect();
