@@ -180,8 +180,9 @@ pub struct MinerState {
 }
 
 /// Version of the masked-line hash that keys the memo. 1 (recorded as 0): token tails mixed
-/// byte by byte; 2: token tails mixed as one zero-padded word (2026-12-04).
-pub const MEMO_HASH_VERSION: u32 = 2;
+/// byte by byte; 2: token tails mixed as one zero-padded word (2026-12-04); 3: the token
+/// count folded in last, not first (the fold runs as tokens are pushed, 2026-12-05).
+pub const MEMO_HASH_VERSION: u32 = 3;
 
 /// Kind of a template token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
