@@ -727,14 +727,43 @@ impl<'a> Ctx<'a> {
         if let Some(e) = self.ipv4(i) {
             return e;
         }
-        if let Some(e) = self.ssn(i) {
-            return e;
+        // An SSN has 9 digits, a card 13 and a phone 7, among the bytes counted here: most
+        // numbers have fewer and skip those detectors (whose code then stays cold).
+        let digits = if self.exhaustive { usize::MAX } else { self.digits_ahead(i) };
+        if digits >= 9 {
+            if let Some(e) = self.ssn(i) {
+                return e;
+            }
         }
-        if let Some(e) = self.card(i) {
-            return e;
+        if digits >= 13 {
+            if let Some(e) = self.card(i) {
+                return e;
+            }
         }
-        self.phone(i);
+        if digits >= 7 {
+            self.phone(i);
+        }
         self.word_end(i)
+    }
+
+    /// The digits (up to 13) among the next 40 bytes from `i` that are digits or the
+    /// separators of phones, cards and SSNs (space, `-`, `.`, `(`, `)`), up to the first other
+    /// byte. Each of those detectors matches bytes of that kind only, and its first 13 digits
+    /// come within 40 bytes (at most 3 separator bytes between two groups).
+    fn digits_ahead(&self, i: usize) -> usize {
+        let b = &self.b[i..(i + 40).min(self.b.len())];
+        let mut digits = 0;
+        for &c in b {
+            if is_digit(c) {
+                digits += 1;
+                if digits == 13 {
+                    break;
+                }
+            } else if !matches!(c, b' ' | b'-' | b'.' | b'(' | b')') {
+                break;
+            }
+        }
+        digits
     }
 
     fn ipv4(&mut self, i: usize) -> Option<usize> {

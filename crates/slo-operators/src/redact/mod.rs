@@ -371,6 +371,27 @@ pub struct Redactor {
     inner: Arc<Inner>,
 }
 
+/// Writes `text` with each finding replaced into a new buffer: replacing in place moves the
+/// rest of the text each time, so with many findings this keeps a long text linear. Out of
+/// line: lines with that many findings are rare.
+#[cold]
+#[inline(never)]
+fn rewrite(text: &mut String, findings: &[Finding]) {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for f in findings {
+        out.push_str(&text[last..f.start]);
+        out.push_str(&f.entity.placeholder_str());
+        last = f.end;
+    }
+    out.push_str(&text[last..]);
+    *text = out;
+}
+
+/// Up to this many findings are replaced in the text's own buffer; more are written into a
+/// new one (see [`Redactor::redact_in_place_with`]).
+const IN_PLACE_MAX: usize = 8;
+
 /// A detection before overlap resolution: the same shape as a [`Finding`], so that the
 /// candidates are resolved into the findings in the same buffer.
 pub(crate) type Cand = Finding;
@@ -611,11 +632,15 @@ impl Redactor {
     /// ```
     pub fn redact_in_place_with(&self, text: &mut String, findings: &mut Vec<Finding>) {
         self.find_into(text, findings);
-        // from the back, so that the offsets of the findings before stay valid; the line
-        // keeps its buffer (no allocation unless the placeholders make it longer than it has
-        // room for)
-        for f in findings.iter().rev() {
-            text.replace_range(f.start..f.end, &f.entity.placeholder_str());
+        if findings.len() <= IN_PLACE_MAX {
+            // from the back, so that the offsets of the findings before stay valid; the line
+            // keeps its buffer (no allocation unless the placeholders make it longer than it
+            // has room for)
+            for f in findings.iter().rev() {
+                text.replace_range(f.start..f.end, &f.entity.placeholder_str());
+            }
+        } else {
+            rewrite(text, findings);
         }
     }
 

@@ -763,6 +763,31 @@ proptest! {
     }
 
     #[test]
+    fn many_findings_are_written_like_few(
+        values in proptest::collection::vec(pii_value(), 0..20),
+    ) {
+        // up to IN_PLACE_MAX findings are replaced in the text's buffer, more in a new one
+        let joined = values.iter().map(|(v, _)| v.as_str()).collect::<Vec<_>>().join(" and ");
+        let text = format!("got {joined} in all");
+        let mut redacted = text.clone();
+        let mut findings = vec![Finding { entity: EntityType::Email, start: 0, end: 0 }];
+        r().redact_in_place_with(&mut redacted, &mut findings);
+        let mut expected = String::new();
+        let mut last = 0;
+        for f in &findings {
+            expected.push_str(&text[last..f.start]);
+            expected.push_str(&f.entity.placeholder_str());
+            last = f.end;
+        }
+        expected.push_str(&text[last..]);
+        prop_assert_eq!(&redacted, &expected);
+        prop_assert!(findings.len() >= values.len(), "{:?}", findings);
+        for (v, _) in &values {
+            prop_assert!(!redacted.contains(v.as_str()), "{:?} survived in {:?}", v, redacted);
+        }
+    }
+
+    #[test]
     fn keyword_matcher_equals_aho_corasick(
         parts in proptest::collection::vec(prop_oneof![
             "[ -~]{0,10}",
@@ -798,6 +823,14 @@ proptest! {
             "(phone|tel|ssn|card|call|id)[=: ]{1,2}",
             "[0-9]{4}[/.-][0-9]{2}[/.-][0-9]{2,9}",
             "[a-fA-F]{1,4}(:[a-fA-F]{0,4}){2,7}",
+            // cards in groups and phones with separators: the longest spans the quick
+            // checks before the card and phone detectors have to allow for
+            (proptest::collection::vec(0u8..10, 20), "[ -]").prop_map(|(body, sep)| {
+                let card = luhn_complete("4", 16, &body);
+                card.as_bytes().chunks(4).map(|g| String::from_utf8_lossy(g).into_owned())
+                    .collect::<Vec<_>>().join(&sep)
+            }),
+            "\\+?[0-9]{1,3}[ .-]?\\(?[0-9]{2,4}\\)?[ .-]?[0-9]{3,4}[ .-]?[0-9]{3,4}",
         ], 0..8),
     ) {
         let text = parts.concat();
