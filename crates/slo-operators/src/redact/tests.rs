@@ -770,7 +770,7 @@ proptest! {
         let joined = values.iter().map(|(v, _)| v.as_str()).collect::<Vec<_>>().join(" and ");
         let text = format!("got {joined} in all");
         let mut redacted = text.clone();
-        let mut findings = vec![Finding { entity: EntityType::Email, start: 0, end: 0 }];
+        let mut findings = vec![Finding { entity: EntityType::Email, start: 0, end: 3 }]; // stale
         r().redact_in_place_with(&mut redacted, &mut findings);
         let mut expected = String::new();
         let mut last = 0;
