@@ -80,7 +80,7 @@ fn main() {
     .expect("timely failed to start");
 
     let mut capsules = capsules.lock().unwrap().clone();
-    capsules.sort_by(|a, b| b.count.cmp(&a.count));
+    capsules.sort_by_key(|c| std::cmp::Reverse(c.count));
     println!("{} capsules; the busiest:", capsules.len());
     for c in capsules.iter().take(8) {
         println!("{:>6}  {:<16} {}", c.count, c.service, c.template);

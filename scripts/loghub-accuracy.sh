@@ -4,7 +4,7 @@
 # (only `log_format` from settings.json is used, to split the header), score the predictions
 # against *_structured.csv and *_structured_corrected.csv with ../shared/tools/loghub_eval.py,
 # and print a Markdown table with averages.
-# Usage: scripts/loghub-accuracy.sh [extra loghub_mine args, e.g. --threshold 0.5]
+# Usage: scripts/loghub-accuracy.sh [extra bench_loghub_mine args, e.g. --threshold 0.5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=../shared/datasets/loghub2k
@@ -15,7 +15,7 @@ mkdir -p "$OUT"
 if [[ -n "${LOGHUB_MINE_BIN:-}" ]]; then
   BIN=$LOGHUB_MINE_BIN
 else
-  cargo build --release -q -p slo-operators --example loghub_mine
+  cargo build --release -q -p slo-operators --example bench_loghub_mine
   BIN=${CARGO_TARGET_DIR:-target}/release/examples/loghub_mine
 fi
 datasets=$(python3 -c "import json;print(' '.join(json.load(open('$DATA/settings.json'))['datasets']))")

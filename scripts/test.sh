@@ -19,6 +19,9 @@ eval "$(scripts/s3-server.sh "$WORK/s3")"
 # Kafka: tansu on 127.0.0.1 (installed by scripts/setup-kafka.sh), topics created explicitly.
 eval "$(scripts/setup-kafka.sh)"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Style gates first: they need no install and fail fast.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
 # Build the tests first and create the topics with the runner binary they built: a separate
 # `cargo run` would build the whole dependency tree a second time (the tests' dev-dependencies
 # turn on more features of shared crates such as tokio).

@@ -5,9 +5,13 @@
 //! - [`dataflow`]: event model, sources, sinks, event time, cluster config (`slo-dataflow`).
 //! - [`operators`]: redaction, template mining, windows, embeddings and the pipeline
 //!   (`slo-operators`).
-//! - [`storage`], [`advisor`]: the storage and SLO layers.
+//! - [`storage`]: Parquet tables, the vector index and SQL (`slo-storage`).
+//! - [`advisor`]: journeys, SLIs, recommendations, backtests (`slo-advisor`).
+//! - [`artifacts`]: SLO specs, Prometheus rules, dashboards, runbooks, policy, GitOps
+//!   (`slo-artifacts`).
 
 pub use slo_advisor as advisor;
+pub use slo_artifacts as artifacts;
 pub use slo_dataflow as dataflow;
 pub use slo_operators as operators;
 pub use slo_storage as storage;

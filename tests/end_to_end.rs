@@ -34,7 +34,7 @@ fn run(workers: usize, synth: SyntheticConfig, config: PipelineConfig) -> Output
     };
     let report = run_pipeline(&ClusterConfig::threads(workers), config, source, sinks, PipelineMetrics::new()).unwrap();
     let mut capsules = capsules.records();
-    capsules.sort_by(|a, b| a.key().cmp(&b.key()));
+    capsules.sort_by_key(|a| a.key());
     Outputs { capsules, late: late.records(), report }
 }
 

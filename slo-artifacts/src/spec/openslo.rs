@@ -1,0 +1,409 @@
+//! OpenSLO `v1alpha` and `v1` (`SLO` documents, `SLI` documents referenced by `indicatorRef`)
+//! into the model. Time windows must match the default SLO period, as in Sloth.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_yaml_ng::Value;
+
+use crate::model::*;
+use crate::SpecError;
+use super::ReadOptions;
+
+pub(super) fn openslo_period(count: u64, unit: &str, field: &str) -> Result<PromDuration, SpecError> {
+    let secs = match unit {
+        "Second" => 1,
+        "Minute" => 60,
+        "Hour" => 3600,
+        "Day" => 86_400,
+        "Week" => 7 * 86_400,
+        other => {
+            return Err(SpecError::invalid(
+                format!("{field}.unit"),
+                format!("{other:?} is not supported (Second, Minute, Hour, Day, Week)"),
+            ))
+        }
+    };
+    if count == 0 {
+        return Err(SpecError::invalid(format!("{field}.count"), "must be positive"));
+    }
+    Ok(PromDuration(count * secs))
+}
+
+pub(super) fn check_period(period: PromDuration, opts: &ReadOptions, field: &str) -> Result<(), SpecError> {
+    // Sloth derives alert windows from the period; it accepts only the configured default.
+    if period != opts.default_period {
+        return Err(SpecError::invalid(
+            field,
+            format!(
+                "a {period} window is not supported: only the SLO period ({}) is (set --default-slo-period to use another)",
+                opts.default_period
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn openslo_objective(target: Option<f64>, target_percent: Option<f64>, field: &str) -> Result<f64, SpecError> {
+    match (target, target_percent) {
+        (Some(t), None) => {
+            if !(t > 0.0 && t < 1.0 || t == 1.0) {
+                return Err(SpecError::invalid(format!("{field}.target"), format!("{t} must be in (0, 1]")));
+            }
+            Ok(t * 100.0)
+        }
+        (None, Some(p)) => Ok(p),
+        (None, None) => Err(SpecError::invalid(format!("{field}.target"), "missing")),
+        (Some(_), Some(_)) => Err(SpecError::invalid(field, "sets both target and targetPercent")),
+    }
+}
+
+/// `1 - (good / total)` as Sloth writes it for OpenSLO good/total ratios.
+pub(super) fn good_total_ratio(good: &str, total: &str) -> String {
+    format!("1 - (\n  (\n    {}\n  )\n  /\n  (\n    {}\n  )\n)\n", good.trim(), total.trim())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OpenSloV1Alpha {
+    pub(super) metadata: OpenSloMeta,
+    pub(super) spec: OpenSloV1AlphaSpec,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OpenSloMeta {
+    #[serde(default)]
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) display_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OpenSloV1AlphaSpec {
+    #[serde(default)]
+    pub(super) service: String,
+    #[serde(default)]
+    pub(super) description: String,
+    #[serde(default)]
+    pub(super) budgeting_method: String,
+    #[serde(default)]
+    pub(super) objectives: Vec<V1AlphaObjective>,
+    #[serde(default)]
+    pub(super) time_windows: Vec<V1AlphaWindow>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct V1AlphaObjective {
+    #[serde(default)]
+    pub(super) ratio_metrics: Option<V1AlphaRatio>,
+    #[serde(default)]
+    pub(super) target: Option<f64>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct V1AlphaRatio {
+    #[serde(default)]
+    pub(super) good: Option<V1AlphaQuery>,
+    #[serde(default)]
+    pub(super) bad: Option<V1AlphaQuery>,
+    pub(super) total: V1AlphaQuery,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct V1AlphaQuery {
+    #[serde(default)]
+    pub(super) source: String,
+    #[serde(default)]
+    pub(super) query_type: String,
+    pub(super) query: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct V1AlphaWindow {
+    pub(super) count: u64,
+    pub(super) unit: String,
+}
+
+impl V1AlphaQuery {
+    pub(super) fn promql(&self, field: &str) -> Result<&str, SpecError> {
+        if !self.source.eq_ignore_ascii_case("prometheus") {
+            return Err(SpecError::invalid(format!("{field}.source"), format!("{:?} is not supported (prometheus)", self.source)));
+        }
+        if !self.query_type.is_empty() && !self.query_type.eq_ignore_ascii_case("promql") {
+            return Err(SpecError::invalid(format!("{field}.queryType"), format!("{:?} is not supported (promql)", self.query_type)));
+        }
+        Ok(&self.query)
+    }
+}
+
+impl OpenSloV1Alpha {
+    pub(super) fn into_model(self, opts: &ReadOptions) -> Result<ServiceLevel, SpecError> {
+        let spec = self.spec;
+        if !spec.budgeting_method.is_empty() && spec.budgeting_method != "Occurrences" {
+            return Err(SpecError::invalid(
+                "spec.budgetingMethod",
+                format!("{:?} is not supported (Occurrences)", spec.budgeting_method),
+            ));
+        }
+        for (i, w) in spec.time_windows.iter().enumerate() {
+            let field = format!("spec.timeWindows[{i}]");
+            check_period(openslo_period(w.count, &w.unit, &field)?, opts, &format!("{field}.count"))?;
+        }
+        if self.metadata.name.is_empty() {
+            return Err(SpecError::invalid("metadata.name", "must not be empty"));
+        }
+        if spec.objectives.is_empty() {
+            return Err(SpecError::invalid("spec.objectives", "must hold at least one objective"));
+        }
+        let mut slos = Vec::new();
+        for (i, o) in spec.objectives.into_iter().enumerate() {
+            let field = format!("spec.objectives[{i}]");
+            let ratio = o
+                .ratio_metrics
+                .ok_or_else(|| SpecError::invalid(format!("{field}.ratioMetrics"), "missing (only ratio metrics are supported)"))?;
+            let total = ratio.total.promql(&format!("{field}.ratioMetrics.total"))?;
+            let sli = match (&ratio.good, &ratio.bad) {
+                (Some(good), None) => Sli::Raw {
+                    error_ratio_query: good_total_ratio(good.promql(&format!("{field}.ratioMetrics.good"))?, total),
+                },
+                (None, Some(bad)) => Sli::Events {
+                    error_query: bad.promql(&format!("{field}.ratioMetrics.bad"))?.to_owned(),
+                    total_query: total.to_owned(),
+                },
+                _ => return Err(SpecError::invalid(format!("{field}.ratioMetrics"), "needs exactly one of good or bad")),
+            };
+            slos.push(Slo {
+                name: format!("{}-{i}", self.metadata.name),
+                description: spec.description.clone(),
+                objective: openslo_objective(o.target, None, &field)?,
+                labels: BTreeMap::new(),
+                sli,
+                alerting: Alerting {
+                    page: AlertMeta { disable: true, ..Default::default() },
+                    ticket: AlertMeta { disable: true, ..Default::default() },
+                    ..Default::default()
+                },
+                period: Some(opts.default_period),
+            });
+        }
+        let _ = self.metadata.display_name;
+        Ok(ServiceLevel { service: spec.service, labels: BTreeMap::new(), slos, source: SpecSource::OpenSloV1Alpha })
+    }
+}
+
+#[derive(Deserialize, Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OpenSloV1Indicator {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) api_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) kind: Option<String>,
+    pub(super) metadata: OpenSloV1Meta,
+    pub(super) spec: OpenSloV1IndicatorSpec,
+}
+
+#[derive(Deserialize, Serialize, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OpenSloV1Meta {
+    #[serde(default)]
+    pub(super) name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) display_name: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OpenSloV1IndicatorSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) ratio_metric: Option<V1Ratio>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) threshold_metric: Option<Value>,
+}
+
+#[derive(Deserialize, Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct V1Ratio {
+    #[serde(default)]
+    pub(super) counter: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) good: Option<V1MetricSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) bad: Option<V1MetricSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) total: Option<V1MetricSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) raw_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) raw: Option<V1MetricSource>,
+}
+
+#[derive(Deserialize, Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct V1MetricSource {
+    pub(super) metric_source: V1Source,
+}
+
+#[derive(Deserialize, Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct V1Source {
+    #[serde(rename = "type")]
+    pub(super) kind: String,
+    pub(super) spec: V1SourceSpec,
+}
+
+#[derive(Deserialize, Serialize, Clone)]
+pub(super) struct V1SourceSpec {
+    #[serde(default)]
+    pub(super) query: String,
+}
+
+impl V1MetricSource {
+    pub(super) fn prometheus(query: &str) -> Self {
+        V1MetricSource {
+            metric_source: V1Source { kind: "Prometheus".into(), spec: V1SourceSpec { query: query.to_owned() } },
+        }
+    }
+    pub(super) fn promql(&self, field: &str) -> Result<&str, SpecError> {
+        if !self.metric_source.kind.eq_ignore_ascii_case("prometheus") {
+            return Err(SpecError::invalid(
+                format!("{field}.metricSource.type"),
+                format!("{:?} is not supported (Prometheus)", self.metric_source.kind),
+            ));
+        }
+        Ok(&self.metric_source.spec.query)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OpenSloV1Slo {
+    pub(super) metadata: OpenSloV1Meta,
+    pub(super) spec: OpenSloV1SloSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OpenSloV1SloSpec {
+    #[serde(default)]
+    pub(super) description: String,
+    #[serde(default)]
+    pub(super) service: String,
+    #[serde(default)]
+    pub(super) indicator: Option<OpenSloV1Indicator>,
+    #[serde(default)]
+    pub(super) indicator_ref: Option<String>,
+    #[serde(default)]
+    pub(super) time_window: Vec<V1TimeWindow>,
+    #[serde(default)]
+    pub(super) budgeting_method: String,
+    #[serde(default)]
+    pub(super) objectives: Vec<V1Objective>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct V1TimeWindow {
+    pub(super) duration: String,
+    #[serde(default)]
+    pub(super) is_rolling: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct V1Objective {
+    #[serde(default)]
+    pub(super) target: Option<f64>,
+    #[serde(default)]
+    pub(super) target_percent: Option<f64>,
+}
+
+impl OpenSloV1Slo {
+    pub(super) fn into_model(
+        self,
+        opts: &ReadOptions,
+        slis: &BTreeMap<String, OpenSloV1Indicator>,
+    ) -> Result<ServiceLevel, SpecError> {
+        let spec = self.spec;
+        if self.metadata.name.is_empty() {
+            return Err(SpecError::invalid("metadata.name", "must not be empty"));
+        }
+        if spec.budgeting_method != "Occurrences" {
+            return Err(SpecError::invalid(
+                "spec.budgetingMethod",
+                format!("{:?} is not supported: burn-rate rules need Occurrences", spec.budgeting_method),
+            ));
+        }
+        let mut period = opts.default_period;
+        for (i, w) in spec.time_window.iter().enumerate() {
+            let field = format!("spec.timeWindow[{i}]");
+            if !w.is_rolling {
+                return Err(SpecError::invalid(format!("{field}.isRolling"), "calendar windows are not supported"));
+            }
+            period = w.duration.parse().map_err(|e: String| SpecError::invalid(format!("{field}.duration"), e))?;
+        }
+        let indicator = match (spec.indicator, spec.indicator_ref) {
+            (Some(i), None) => i,
+            (None, Some(r)) => slis
+                .get(&r)
+                .cloned()
+                .ok_or_else(|| SpecError::invalid("spec.indicatorRef", format!("no SLI named {r:?} in the input")))?,
+            _ => return Err(SpecError::invalid("spec.indicator", "needs exactly one of indicator or indicatorRef")),
+        };
+        let ratio = indicator
+            .spec
+            .ratio_metric
+            .ok_or_else(|| SpecError::invalid("spec.indicator.spec.ratioMetric", "missing (only ratio metrics are supported)"))?;
+        let field = "spec.indicator.spec.ratioMetric";
+        let sli = match (&ratio.good, &ratio.bad, &ratio.raw) {
+            (Some(good), None, None) => {
+                let total = ratio.total.as_ref().ok_or_else(|| SpecError::invalid(format!("{field}.total"), "missing"))?;
+                Sli::Raw {
+                    error_ratio_query: good_total_ratio(good.promql(&format!("{field}.good"))?, total.promql(&format!("{field}.total"))?),
+                }
+            }
+            (None, Some(bad), None) => {
+                let total = ratio.total.as_ref().ok_or_else(|| SpecError::invalid(format!("{field}.total"), "missing"))?;
+                Sli::Events {
+                    error_query: bad.promql(&format!("{field}.bad"))?.to_owned(),
+                    total_query: total.promql(&format!("{field}.total"))?.to_owned(),
+                }
+            }
+            (None, None, Some(raw)) => {
+                let q = raw.promql(&format!("{field}.raw"))?;
+                match ratio.raw_type.as_deref() {
+                    Some("failure") => Sli::Raw { error_ratio_query: q.to_owned() },
+                    Some("success") => Sli::Raw { error_ratio_query: format!("1 - (\n  {}\n)\n", q.trim()) },
+                    _ => return Err(SpecError::invalid(format!("{field}.rawType"), "must be success or failure")),
+                }
+            }
+            _ => return Err(SpecError::invalid(field, "needs exactly one of good, bad or raw")),
+        };
+        if spec.objectives.is_empty() {
+            return Err(SpecError::invalid("spec.objectives", "must hold at least one objective"));
+        }
+        let mut slos = Vec::new();
+        let single = spec.objectives.len() == 1;
+        for (i, o) in spec.objectives.iter().enumerate() {
+            let field = format!("spec.objectives[{i}]");
+            slos.push(Slo {
+                // One objective keeps the SLO's name, so writing and reading v1 round-trips.
+                name: if single { self.metadata.name.clone() } else { format!("{}-{i}", self.metadata.name) },
+                description: spec.description.clone(),
+                objective: openslo_objective(o.target, o.target_percent, &field)?,
+                labels: BTreeMap::new(),
+                sli: sli.clone(),
+                alerting: Alerting {
+                    page: AlertMeta { disable: true, ..Default::default() },
+                    ticket: AlertMeta { disable: true, ..Default::default() },
+                    ..Default::default()
+                },
+                period: Some(period),
+            });
+        }
+        Ok(ServiceLevel { service: spec.service, labels: BTreeMap::new(), slos, source: SpecSource::OpenSloV1 })
+    }
+}

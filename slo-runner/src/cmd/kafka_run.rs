@@ -1,0 +1,935 @@
+//! `slo-runner run --kafka`: the capsule pipeline on a Kafka consumer group.
+//!
+//! `raw-telemetry` (Avro single-object `TelemetryEvent`) in; capsules upserted into the store and
+//! produced to `capsule-events` (Avro `CapsuleEvent`, key = capsule id) and, when embedded, to
+//! `capsule-embeddings` (little-endian f32s, key = capsule id); rejected records to `dead-letter`
+//! with their original bytes and `slo.reason` / `slo.origin` headers. Bad data never stops it.
+//!
+//! # Effectively-once without Kafka transactions: hold commits until windows close
+//!
+//! Open-window state is *not* checkpointed. Instead the runner keeps, per partition, the offset of
+//! the first event of every still-open window, and commits the minimum of those (or the next
+//! offset when the partition has no open-window data). A restart replays from there and rebuilds
+//! the open windows from their events. Next to the offsets it keeps one number in the store, the
+//! *durable watermark* `D` (blob `_index/kafka-checkpoint-<group>-<topic>.json`): every window that
+//! closes at or before `D` has been upserted into the store and acknowledged on `capsule-events`.
+//! On replay, events of windows closing at or before `D` are skipped (already counted), so a
+//! replay never overwrites a complete capsule with a partial one. Capsule writes are keyed upserts
+//! of the full window aggregate, so re-closing a window after a crash overwrites it with the same
+//! totals: no loss, no double count.
+//!
+//! Order of a commit step (every `--commit-interval` or `--commit-events` events): advance the
+//! event-time watermark (minimum over assigned partitions of their newest event time, minus the
+//! out-of-orderness bound; partitions the consumer has read to their end are left out, so a quiet
+//! partition cannot stall windows), run the dataflow so it emits every window closed by it; the
+//! dataflow's last operator upserts those capsules (durable when the call returns), produces
+//! their capsule events and waits for the broker to acknowledge them, and only then lets the
+//! dataflow's progress pass their time. The step then writes `D` (read from that progress),
+//! waits for the dead letters' acknowledgements, and commits the offsets. A crash between any two
+//! steps replays more, never less.
+//!
+//! # Cluster mode (`-w`, `-n`, `-p`, `-h`)
+//!
+//! Every timely worker, in every process, consumes its own share of the input partitions
+//! (partition `p` belongs to worker `p mod W·N`) with its own consumer and producer, and commits
+//! only those partitions' offsets. The window operator exchanges events by capsule key, so each
+//! capsule is aggregated and upserted by exactly one worker (into its own file per store
+//! partition). Because the capsule sink holds the dataflow's progress until its writes are
+//! durable, every worker reads the *global* durable watermark from its probe — the point below
+//! which all workers' capsules are durable — and writes it to its own checkpoint blob
+//! (`…<group>-<topic>.json` for worker 0, `….w<i>.json` for worker `i`); a restart skips below
+//! the highest of them. Each worker broadcasts the newest event time it has read, so a worker
+//! whose partitions are idle (or that owns none) follows the others instead of holding them back.
+//! Stop a cluster by signalling every process, and restart it with the same layout: capsule keys
+//! map to workers (and so to upsert files) by the worker count, so after a crash a different
+//! layout could recompute a window into another worker's file next to the old copy.
+//!
+//! Known limit: the template miner's state is not checkpointed, so replayed windows are re-mined
+//! by a cold miner. A window that was upserted but not yet covered by `D` when the process died
+//! (a crash between the store write and the checkpoint write) is recomputed; should a template
+//! generalise differently the second time, the old capsule (other fingerprint, so other key)
+//! would stay next to the new one. Checkpointing the miner snapshot with `D` closes this.
+//!
+//! Restart cost: the data of the open windows — at most one window length plus the
+//! out-of-orderness bound (1 h 1 min of traffic with the defaults) is re-read and re-mined. Output
+//! topics and dead letters are at-least-once across a crash (same keys / same `slo.origin`, so
+//! consumers de-duplicate); the store and the capsule counts are exact.
+//!
+//! `--idle-exit SECS` treats SECS without any record, once every partition has been read to its
+//! end, as the end of the stream: every open window is closed and written, and `D` moves past
+//! them, so later records for those windows are skipped. One runner (or one cluster) per group:
+//! workers assign themselves their partitions; offsets live in the group.
+//!
+//! Dead letters keep the original bytes (so they can be fixed and replayed): `dead-letter` holds
+//! the same data, PII included, as `raw-telemetry` and needs the same access control. Logs and the
+//! summary carry only the reason code and origin, never content.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use slo_dataflow::avro::{capsule_codec, telemetry_codec, AvroCodec, AvroCodecError};
+use slo_dataflow::cluster::ClusterConfig;
+use slo_dataflow::event::{Capsule, EventTime, TelemetryEvent};
+use slo_operators::embed::Embed;
+use slo_operators::fingerprint::Fingerprinting;
+use slo_operators::metrics::PipelineMetrics;
+use slo_operators::pipeline::PipelineConfig;
+use slo_operators::redact::{Redact, Redactor};
+use slo_operators::window::WindowCapsules;
+use slo_storage::Store;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::{Broadcast, Input};
+use timely::dataflow::operators::{Capability, Inspect, Probe};
+use timely::dataflow::{ProbeHandle, StreamVec};
+
+use super::metrics_http::{serve, RunnerMetrics};
+use super::kafka::{KafkaConnArgs, QuietContext, Sender, CAPSULE_EMBEDDINGS, CAPSULE_EVENTS, DEAD_LETTER, FLUSH_DEADLINE, RAW_TELEMETRY};
+
+/// Kafka flags of `run` (active with `--kafka`).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct KafkaRunArgs {
+    /// Read `raw-telemetry` from Kafka instead of files (needs --store).
+    #[arg(long)]
+    pub kafka: bool,
+    #[command(flatten)]
+    pub conn: KafkaConnArgs,
+    /// Consumer group [default: slo-scout].
+    #[arg(long, env = "SLO_SCOUT_KAFKA_GROUP")]
+    pub group: Option<String>,
+    /// Input topic [default: raw-telemetry].
+    #[arg(long, env = "SLO_SCOUT_KAFKA_TOPIC")]
+    pub topic: Option<String>,
+    /// Exit after this many seconds without a record (closes and writes every open window).
+    #[arg(long, value_name = "SECS")]
+    pub idle_exit: Option<f64>,
+    /// Records larger than this go to the dead-letter topic [default: 1048576].
+    #[arg(long)]
+    pub max_message_bytes: Option<usize>,
+    /// Time between commit steps [default: 1s].
+    #[arg(long)]
+    pub commit_interval: Option<String>,
+    /// Events between commit steps [default: 50000].
+    #[arg(long)]
+    pub commit_events: Option<u64>,
+    /// Compression of the output topics: lz4, zstd or none [default: lz4].
+    #[arg(long)]
+    pub compression: Option<String>,
+    /// Serve `/metrics` (Prometheus text format) and `/healthz` on this address, e.g.
+    /// `127.0.0.1:9464`.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+}
+
+/// The `[kafka]` section of the `run --config` TOML file. Command-line flags and environment
+/// variables (`SLO_SCOUT_KAFKA_BROKERS`, `_GROUP`, `_TOPIC`) override it; `client` settings are
+/// passed to librdkafka before any `--kafka-option`, which win on the same key.
+///
+/// ```toml
+/// [kafka]
+/// brokers = "broker-1:9093,broker-2:9093"
+/// group = "slo-scout-prod"
+/// commit_interval = "2s"
+/// metrics_addr = "127.0.0.1:9464"
+/// [kafka.client]
+/// "security.protocol" = "SASL_SSL"
+/// "sasl.mechanism" = "SCRAM-SHA-512"
+/// "sasl.username" = "slo-scout"
+/// "ssl.ca.location" = "/etc/ssl/certs/ca.pem"
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaFileConfig {
+    /// Bootstrap brokers.
+    pub brokers: Option<String>,
+    /// Consumer group.
+    pub group: Option<String>,
+    /// Input topic.
+    pub topic: Option<String>,
+    /// Seconds without records that end the stream.
+    pub idle_exit: Option<f64>,
+    /// Records larger than this go to the dead-letter topic.
+    pub max_message_bytes: Option<usize>,
+    /// Time between commit steps, e.g. `1s`.
+    pub commit_interval: Option<String>,
+    /// Events between commit steps.
+    pub commit_events: Option<u64>,
+    /// Output compression: lz4, zstd or none.
+    pub compression: Option<String>,
+    /// Address of the `/metrics` endpoint.
+    pub metrics_addr: Option<String>,
+    /// librdkafka settings passed through (TLS, SASL, timeouts, ...).
+    #[serde(default)]
+    pub client: BTreeMap<String, String>,
+}
+
+/// Kafka settings after flags, environment and config file are merged.
+struct Settings {
+    conn: KafkaConnArgs,
+    group: String,
+    topic: String,
+    idle_exit: Option<f64>,
+    max_message_bytes: usize,
+    commit_interval: String,
+    commit_events: u64,
+    compression: String,
+    metrics_addr: Option<String>,
+}
+
+impl Settings {
+    fn merge(args: KafkaRunArgs, file: KafkaFileConfig) -> Settings {
+        let mut conn = args.conn;
+        conn.brokers = conn.brokers.or(file.brokers);
+        // File settings first: a later `--kafka-option` with the same key wins.
+        let mut options: Vec<String> = file.client.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        options.extend(conn.options);
+        conn.options = options;
+        Settings {
+            conn,
+            group: args.group.or(file.group).unwrap_or_else(|| "slo-scout".into()),
+            topic: args.topic.or(file.topic).unwrap_or_else(|| RAW_TELEMETRY.into()),
+            idle_exit: args.idle_exit.or(file.idle_exit),
+            max_message_bytes: args.max_message_bytes.or(file.max_message_bytes).unwrap_or(1_048_576),
+            commit_interval: args.commit_interval.or(file.commit_interval).unwrap_or_else(|| "1s".into()),
+            commit_events: args.commit_events.or(file.commit_events).unwrap_or(50_000),
+            compression: args.compression.or(file.compression).unwrap_or_else(|| "lz4".into()),
+            metrics_addr: args.metrics_addr.or(file.metrics_addr),
+        }
+    }
+}
+
+/// Why a record was rejected: a short code (`slo.reason` starts with it) and details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// `oversized`, `unknown-schema`, `malformed-avro`, `invalid-utf8` or `missing-timestamp`.
+    pub code: &'static str,
+    /// Details (never the record's content).
+    pub detail: String,
+}
+
+/// Decodes and validates one `raw-telemetry` record.
+pub fn classify(codec: &AvroCodec<TelemetryEvent>, payload: &[u8], max_bytes: usize) -> Result<TelemetryEvent, Rejection> {
+    if payload.len() > max_bytes {
+        return Err(Rejection { code: "oversized", detail: format!("{} bytes > limit {max_bytes}", payload.len()) });
+    }
+    match codec.decode(payload) {
+        Err(AvroCodecError::UnknownSchema(m)) => Err(Rejection { code: "unknown-schema", detail: m }),
+        Err(AvroCodecError::Malformed(m)) if m.to_ascii_lowercase().contains("utf-8") => {
+            Err(Rejection { code: "invalid-utf8", detail: m })
+        }
+        Err(e) => Err(Rejection { code: "malformed-avro", detail: e.to_string() }),
+        Ok(ev) if ev.timestamp_ms == 0 => {
+            Err(Rejection { code: "missing-timestamp", detail: "timestamp_ms is 0 or absent".into() })
+        }
+        Ok(ev) => Ok(ev),
+    }
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct Checkpoint {
+    /// Every window closing at or before this watermark is durable in the store.
+    durable_watermark_ms: EventTime,
+}
+
+/// What a Kafka run did.
+/// What a Kafka run did: one per worker, summed over the process's workers.
+#[derive(Default, Debug)]
+struct Summary {
+    events: u64,
+    dead_letters: BTreeMap<&'static str, u64>,
+    late: u64,
+    replay_skipped: u64,
+    capsules: u64,
+    capsule_events: u64,
+    embeddings: u64,
+    commits: u64,
+    durable_watermark: EventTime,
+    started_from: BTreeMap<i32, i64>,
+    partitions: Vec<i32>,
+    stopped_by_signal: bool,
+}
+
+impl Summary {
+    fn absorb(&mut self, other: Summary) {
+        self.events += other.events;
+        for (code, n) in other.dead_letters {
+            *self.dead_letters.entry(code).or_default() += n;
+        }
+        self.late += other.late;
+        self.replay_skipped += other.replay_skipped;
+        self.capsules += other.capsules;
+        self.capsule_events += other.capsule_events;
+        self.embeddings += other.embeddings;
+        self.commits += other.commits;
+        self.durable_watermark = self.durable_watermark.max(other.durable_watermark);
+        self.started_from.extend(other.started_from);
+        self.partitions.extend(other.partitions);
+        self.partitions.sort_unstable();
+        self.stopped_by_signal |= other.stopped_by_signal;
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+/// Common prefix of a group's checkpoint blobs for a topic.
+fn checkpoint_base(group: &str, topic: &str) -> String {
+    format!("kafka-checkpoint-{}-{}", sanitize(group), sanitize(topic))
+}
+
+/// Worker 0 keeps the single-worker name; worker `i > 0` writes `<base>.w<i>.json` (`sanitize`
+/// maps `.` to `_`, so no group or topic name can imitate the suffix).
+fn checkpoint_name(base: &str, worker: usize) -> String {
+    if worker == 0 {
+        format!("{base}.json")
+    } else {
+        format!("{base}.w{worker}.json")
+    }
+}
+
+fn is_checkpoint_name(base: &str, name: &str) -> bool {
+    name == format!("{base}.json")
+        || name
+            .strip_prefix(&format!("{base}.w"))
+            .and_then(|rest| rest.strip_suffix(".json"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The worker (global index) that consumes `partition`: partitions are dealt round-robin.
+fn partition_owner(partition: i32, peers: usize) -> usize {
+    (partition.max(0) as usize) % peers.max(1)
+}
+
+/// Read-only settings every worker of the process shares.
+struct Shared {
+    args: Settings,
+    store: Store,
+    redactor: Redactor,
+    config: PipelineConfig,
+    commit_interval: Duration,
+    partitions: Vec<i32>,
+    metrics: Arc<RunnerMetrics>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Runs the pipeline on Kafka until `--idle-exit` (or forever), on the timely workers that
+/// `cluster` describes: `-w` threads here, `-n` processes in all (each started with its `-p`).
+pub fn run(
+    args: KafkaRunArgs,
+    file: KafkaFileConfig,
+    config: PipelineConfig,
+    store: Option<String>,
+    cluster: ClusterConfig,
+) -> anyhow::Result<()> {
+    let args = Settings::merge(args, file);
+    let Some(store_loc) = store else {
+        bail!("--kafka needs --store DIR|URL: capsules must be durable there before offsets are committed");
+    };
+    let store = Store::open(&store_loc)?;
+    let redactor = Redactor::new(config.redaction.clone())?;
+    if let Some(e) = &config.embedding {
+        e.validate()?;
+    }
+    let commit_interval = Duration::from_millis(super::duration_ms(&args.commit_interval)?);
+    let timely_config = cluster.to_timely()?;
+    let partitions = topic_partitions(&args)?;
+    let runner_metrics = RunnerMetrics::new(PipelineMetrics::new());
+    if let Some(addr) = &args.metrics_addr {
+        let bound = serve(addr, runner_metrics.clone())?;
+        eprintln!("serving /metrics on http://{bound}/metrics");
+    }
+    // SIGTERM / SIGINT: finish the current step, make what is durable committed, and exit
+    // without closing open windows (a restart replays them from the held offsets).
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
+    }
+    let started = Instant::now();
+    let shared = Arc::new(Shared {
+        args,
+        store,
+        redactor,
+        config,
+        commit_interval,
+        partitions,
+        metrics: runner_metrics,
+        stop,
+    });
+    let guards = timely::execute(timely_config, move |worker| run_worker(worker, &shared))
+        .map_err(|e| anyhow::anyhow!("starting the timely workers: {e}"))?;
+    let mut summary = Summary::default();
+    let mut first_error = None;
+    for result in guards.join() {
+        match result {
+            Ok(Ok(s)) => summary.absorb(s),
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(panic) => {
+                first_error.get_or_insert(anyhow::anyhow!("a worker failed: {panic}"));
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    println!("events:          {}", summary.events);
+    let dl: u64 = summary.dead_letters.values().sum();
+    let by: Vec<String> = summary.dead_letters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("dead letters:    {dl}{}", if by.is_empty() { String::new() } else { format!(" ({})", by.join(" ")) });
+    println!("late events:     {}", summary.late);
+    println!("replay skipped:  {} (already durable before a restart)", summary.replay_skipped);
+    println!("capsules:        {}", summary.capsules);
+    println!("capsule events:  {}", summary.capsule_events);
+    println!("embeddings:      {}", summary.embeddings);
+    println!("commits:         {}", summary.commits);
+    println!("durable watermark: {}", summary.durable_watermark);
+    let from: Vec<String> = summary.started_from.iter().map(|(p, o)| format!("{p}@{o}")).collect();
+    println!("started from:    {}", from.join(" "));
+    let parts: Vec<String> = summary.partitions.iter().map(i32::to_string).collect();
+    println!(
+        "workers:         {} here, {} in all; partitions here: {}",
+        cluster.workers,
+        cluster.peers(),
+        if parts.is_empty() { "none".to_string() } else { parts.join(" ") }
+    );
+    println!("elapsed:         {:.2?}", started.elapsed());
+    if summary.stopped_by_signal {
+        println!("stopped:         by signal, after committing what is durable (open windows replay on restart)");
+    }
+    println!("store:           {store_loc}");
+    Ok(())
+}
+
+/// The input topic's partitions, sorted; a clear error when the topic does not exist.
+fn topic_partitions(args: &Settings) -> anyhow::Result<Vec<i32>> {
+    let mut cc = args.conn.client_config()?;
+    cc.set("group.id", &args.group);
+    let consumer: BaseConsumer<QuietContext> = cc.create_with_context(QuietContext).context("creating Kafka consumer")?;
+    let metadata = consumer.fetch_metadata(Some(&args.topic), Duration::from_secs(30)).context("reading topic metadata")?;
+    let mut partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == args.topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    partitions.sort_unstable();
+    if partitions.is_empty() {
+        bail!("topic {} has no partitions (create it with `slo-runner kafka-topics --create`)", args.topic);
+    }
+    Ok(partitions)
+}
+
+/// Counters and the first error of a worker's [`durable_capsules`] operator.
+#[derive(Default)]
+struct SinkState {
+    capsules: u64,
+    capsule_events: u64,
+    embeddings: u64,
+    error: Option<anyhow::Error>,
+}
+
+/// Where a worker's capsules go: the store (keyed upsert) and `capsule-events` /
+/// `capsule-embeddings`.
+struct DurableSink {
+    store: Store,
+    rt: Rc<tokio::runtime::Runtime>,
+    sender: Rc<Sender>,
+    codec: AvroCodec<Capsule>,
+    metrics: Arc<RunnerMetrics>,
+    state: Rc<RefCell<SinkState>>,
+    /// Cleared when the worker stops early (signal, error): the windows the dataflow then closes
+    /// are partial and must not overwrite anything; their offsets are held, a restart replays them.
+    enabled: Rc<Cell<bool>>,
+}
+
+impl DurableSink {
+    fn write(&mut self, capsules: &[Capsule]) {
+        if !self.enabled.get() || self.state.borrow().error.is_some() {
+            return;
+        }
+        if let Err(e) = self.try_write(capsules) {
+            self.state.borrow_mut().error = Some(e);
+        }
+    }
+
+    fn try_write(&mut self, capsules: &[Capsule]) -> anyhow::Result<()> {
+        self.rt.block_on(self.store.write_capsules(capsules)).context("writing capsules to the store")?;
+        let mut state = self.state.borrow_mut();
+        state.capsules += capsules.len() as u64;
+        for c in capsules {
+            let id = c.capsule_id();
+            self.sender.send(CAPSULE_EVENTS, id.as_bytes(), &self.codec.encode(c)?, None)?;
+            state.capsule_events += 1;
+            self.metrics.record_out(CAPSULE_EVENTS, 1);
+            if let Some(v) = &c.embedding {
+                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                self.sender.send(CAPSULE_EMBEDDINGS, id.as_bytes(), &bytes, None)?;
+                state.embeddings += 1;
+                self.metrics.record_out(CAPSULE_EMBEDDINGS, 1);
+            }
+        }
+        self.sender.flush()
+    }
+}
+
+/// Makes capsules durable — upserted into the store and acknowledged by the broker — and holds
+/// the dataflow's progress at each capsule time until they are. A probe on the output therefore
+/// reads, on every worker of every process, the frontier below which *all* workers' capsules are
+/// durable: the global durable watermark.
+fn durable_capsules<'scope>(
+    capsules: StreamVec<'scope, EventTime, Capsule>,
+    mut sink: DurableSink,
+) -> StreamVec<'scope, EventTime, ()> {
+    capsules.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Pipeline, "DurableCapsules", move |_cap, _info| {
+        // Capsules by time, with a capability that holds the output frontier there.
+        let mut pending: BTreeMap<EventTime, (Capability<EventTime>, Vec<Capsule>)> = BTreeMap::new();
+        move |(input, frontier), _output| {
+            input.for_each(|cap, data| {
+                let Some(&t) = cap.least() else { return };
+                pending.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new())).1.append(data);
+            });
+            let mut ready = Vec::new();
+            let mut held = Vec::new();
+            while let Some((&t, _)) = pending.first_key_value() {
+                if frontier.less_equal(&t) {
+                    break; // more capsules may still arrive at `t`
+                }
+                if let Some((_, (cap, batch))) = pending.pop_first() {
+                    held.push(cap);
+                    ready.extend(batch);
+                }
+            }
+            if !ready.is_empty() {
+                sink.write(&ready);
+            }
+            drop(held); // durable now: let the frontier pass
+        }
+    })
+}
+
+/// Clears the sink's `enabled` flag when the worker's closure returns, whatever the path.
+struct DisableOnDrop(Rc<Cell<bool>>);
+
+impl Drop for DisableOnDrop {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+/// One timely worker: consumes the input partitions it owns, feeds the shared dataflow, and
+/// commits its partitions' offsets once the global durable watermark covers them.
+/// Consumer lag for `/metrics` (`high watermark - next offset` per partition), sampled on a
+/// thread with its own client: a watermark request is a broker round trip per partition, which
+/// takes seconds on a busy broker and must not stall consumption. Every 5 s, and every second
+/// while a partition has no figure yet (a request that timed out is retried soon).
+struct LagSampler {
+    next: Arc<std::sync::Mutex<HashMap<i32, i64>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LagSampler {
+    fn start(conn: &super::kafka::KafkaConnArgs, topic: &str, partitions: &[i32], start: &HashMap<i32, Option<i64>>, metrics: Arc<RunnerMetrics>) -> anyhow::Result<Self> {
+        let client: BaseConsumer<QuietContext> = conn.client_config()?.create_with_context(QuietContext).context("creating the lag client")?;
+        let next: Arc<std::sync::Mutex<HashMap<i32, i64>>> =
+            Arc::new(std::sync::Mutex::new(start.iter().filter_map(|(p, o)| o.map(|o| (*p, o))).collect()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (topic, partitions, shared, halt) = (topic.to_string(), partitions.to_vec(), next.clone(), stop.clone());
+        let thread = std::thread::Builder::new().name("kafka-lag".into()).spawn(move || {
+            let mut last: Option<Instant> = None;
+            let mut known = 0;
+            while !halt.load(Ordering::Relaxed) {
+                let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(5) || (known < partitions.len() && t.elapsed() >= Duration::from_secs(1)));
+                if due {
+                    known = 0;
+                    for p in &partitions {
+                        if halt.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        match client.fetch_watermarks(&topic, *p, Duration::from_secs(1)) {
+                            Ok((low, high)) => {
+                                let at = shared.lock().ok().and_then(|m| m.get(p).copied()).unwrap_or(low);
+                                metrics.set_lag(&topic, *p, high - at);
+                                known += 1;
+                            }
+                            Err(e) => tracing::debug!(partition = p, "consumer lag not refreshed: {e}"),
+                        }
+                    }
+                    last = Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })?;
+        Ok(LagSampler { next, stop, thread: Some(thread) })
+    }
+
+    /// The next offsets this worker will read.
+    fn record(&self, next_offset: &HashMap<i32, i64>) {
+        if let Ok(mut m) = self.next.lock() {
+            m.extend(next_offset.iter().map(|(p, o)| (*p, *o)));
+        }
+    }
+}
+
+impl Drop for LagSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Result<Summary> {
+    let (index, peers) = (worker.index(), worker.peers());
+    let args = &sh.args;
+    let runner_metrics = sh.metrics.clone();
+    let rt = Rc::new(tokio::runtime::Builder::new_current_thread().enable_all().build()?);
+    // One upsert file per worker and partition directory: the window exchange sends each capsule
+    // key to exactly one worker, so workers never merge into each other's files.
+    let store = sh.store.clone().with_writer_id(index.to_string());
+    let base = checkpoint_base(&args.group, &args.topic);
+    let ckpt_name = checkpoint_name(&base, index);
+    // Every checkpoint holds a *global* durable watermark (see `durable_capsules`), so the highest
+    // one written by any worker, of this run's layout or an earlier one, is safe to skip below.
+    let mut durable: EventTime = 0;
+    for name in rt.block_on(store.list_blobs(&base))? {
+        if !is_checkpoint_name(&base, &name) {
+            continue;
+        }
+        if let Some(b) = rt.block_on(store.get_blob(&name))? {
+            let c: Checkpoint = serde_json::from_slice(&b).with_context(|| format!("reading the Kafka checkpoint {name}"))?;
+            durable = durable.max(c.durable_watermark_ms);
+        }
+    }
+    let mine: Vec<i32> = sh.partitions.iter().copied().filter(|p| partition_owner(*p, peers) == index).collect();
+    let sender = Rc::new(Sender::new(&args.conn, &args.compression)?);
+    let mut cc = args.conn.client_config()?;
+    cc.set("group.id", &args.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "true")
+        .set("session.timeout.ms", "10000");
+    let consumer: BaseConsumer<QuietContext> = cc.create_with_context(QuietContext).context("creating Kafka consumer")?;
+    // Static assignment of this worker's partitions, offsets from the group: no group
+    // membership, so a restart after kill -9 does not wait for the dead member's session.
+    let mut start_offsets: HashMap<i32, Option<i64>> = HashMap::new();
+    if !mine.is_empty() {
+        let mut wanted = TopicPartitionList::new();
+        for p in &mine {
+            wanted.add_partition(&args.topic, *p);
+        }
+        let committed = consumer.committed_offsets(wanted, Duration::from_secs(30)).context("reading committed offsets")?;
+        let mut assignment = TopicPartitionList::new();
+        for e in committed.elements() {
+            let at = match e.offset() {
+                Offset::Offset(o) => Offset::Offset(o),
+                _ => Offset::Beginning,
+            };
+            start_offsets.insert(e.partition(), if let Offset::Offset(o) = at { Some(o) } else { None });
+            assignment.add_partition_offset(&args.topic, e.partition(), at)?;
+        }
+        consumer.assign(&assignment).context("assigning partitions")?;
+    }
+
+    let metrics = runner_metrics.pipeline.clone();
+    let probe = ProbeHandle::<EventTime>::new();
+    let late: Rc<Cell<u64>> = Rc::default();
+    let sink_state: Rc<RefCell<SinkState>> = Rc::default();
+    let enabled = Rc::new(Cell::new(true));
+    let _disable = DisableOnDrop(enabled.clone());
+    let cfg = sh.config.clone();
+    let built = worker.dataflow::<EventTime, _, _>(|scope| {
+        let (input, events) = scope.new_input::<TelemetryEvent>();
+        let mined = events.redact(sh.redactor.clone(), metrics.clone()).fingerprint(cfg.miner.clone(), metrics.clone());
+        let (capsules, late_events) = mined.window_capsules(cfg.window.clone(), metrics.clone());
+        let capsules = match &cfg.embedding {
+            Some(e) => capsules.embed(e.clone(), metrics.clone())?,
+            None => capsules,
+        };
+        let sink = DurableSink {
+            store: store.clone(),
+            rt: rt.clone(),
+            sender: sender.clone(),
+            codec: capsule_codec()?,
+            metrics: runner_metrics.clone(),
+            state: sink_state.clone(),
+            enabled: enabled.clone(),
+        };
+        durable_capsules(capsules, sink).probe_with(&probe);
+        let lc = late.clone();
+        late_events.inspect(move |_| lc.set(lc.get() + 1)).probe_with(&probe);
+        Ok::<_, anyhow::Error>(input)
+    });
+    let mut input = built?;
+    if durable > 0 {
+        input.advance_to(durable);
+    }
+    // Heartbeats: every worker broadcasts the newest event time it has read, so a worker whose
+    // partitions are all idle (or that owns none) can follow the others instead of stalling them.
+    let seen_max: Rc<Cell<EventTime>> = Rc::default();
+    let sm = seen_max.clone();
+    let mut heartbeat = worker.dataflow::<u64, _, _>(|scope| {
+        let (hb, times) = scope.new_input::<EventTime>();
+        times.broadcast().inspect(move |t| sm.set(sm.get().max(*t)));
+        hb
+    });
+    let mut heartbeat_sent: EventTime = 0;
+    let take_error = |state: &Rc<RefCell<SinkState>>| state.borrow_mut().error.take();
+
+    let codec = telemetry_codec()?;
+    let mut s = Summary { durable_watermark: durable, partitions: mine.clone(), ..Default::default() };
+    // Per-partition state.
+    let mut max_ts: HashMap<i32, EventTime> = HashMap::new();
+    let mut eof: HashMap<i32, bool> = HashMap::new();
+    let mut next_offset: HashMap<i32, i64> = HashMap::new();
+    // partition → (window close time → first offset of that window's data in the partition)
+    let mut open_offsets: HashMap<i32, BTreeMap<EventTime, i64>> = HashMap::new();
+    let size = cfg.window.size_ms.max(1);
+    let ooo = cfg.driver.max_out_of_orderness_ms;
+    let idle_exit = args.idle_exit.map(Duration::from_secs_f64);
+    let (mut last_any, mut last_step) = (Instant::now(), Instant::now());
+    let mut since_step = 0u64;
+    let mut watermark: EventTime = durable;
+
+    // Consumer lag for /metrics, sampled on a thread of its own (see `LagSampler`).
+    let lag = match &args.metrics_addr {
+        Some(_) if !mine.is_empty() => Some(LagSampler::start(&args.conn, &args.topic, &mine, &start_offsets, runner_metrics.clone())?),
+        _ => None,
+    };
+    // Acknowledges the dead letters, records `new_durable` (a global durable watermark) in this
+    // worker's checkpoint, then commits this worker's partitions.
+    let commit = |s: &mut Summary,
+                  new_durable: EventTime,
+                  open_offsets: &mut HashMap<i32, BTreeMap<EventTime, i64>>,
+                  next_offset: &HashMap<i32, i64>,
+                  durable: &mut EventTime|
+     -> anyhow::Result<()> {
+        sender.flush()?;
+        if new_durable > *durable {
+            let body = serde_json::to_vec(&Checkpoint { durable_watermark_ms: new_durable })?;
+            rt.block_on(store.put_blob(&ckpt_name, body)).context("writing the Kafka checkpoint")?;
+            *durable = new_durable;
+            s.durable_watermark = new_durable;
+            runner_metrics.durable_watermark_ms.fetch_max(new_durable, Ordering::Relaxed);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (p, next) in next_offset {
+            let windows = open_offsets.entry(*p).or_default();
+            while windows.first_key_value().is_some_and(|(close, _)| *close <= *durable) {
+                windows.pop_first();
+            }
+            let at = windows.values().min().copied().unwrap_or(*next);
+            tpl.add_partition_offset(&args.topic, *p, Offset::Offset(at))?;
+        }
+        if let Some(l) = &lag {
+            l.record(next_offset);
+        }
+        if tpl.count() > 0 {
+            // A failed commit (broker restarting, ...) is retried at the next step: committing
+            // later only means replaying more after a crash.
+            match consumer.commit(&tpl, CommitMode::Sync) {
+                Ok(()) => {
+                    s.commits += 1;
+                    runner_metrics.commits.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => tracing::warn!("offset commit failed, retrying at the next step: {e}"),
+            }
+        }
+        Ok(())
+    };
+    // The global durable watermark: every window closing at or before it is durable on every
+    // worker (`None` once the dataflow is complete).
+    let global_durable = |probe: &ProbeHandle<EventTime>| probe.with_frontier(|f| f.iter().min().map(|t| t.saturating_sub(1)));
+
+    loop {
+        match consumer.poll(Duration::from_millis(if mine.is_empty() { 5 } else { 50 })) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                eof.insert(p, true);
+            }
+            Some(Err(e)) => tracing::warn!("kafka: {e}"),
+            Some(Ok(msg)) => {
+                let (p, off) = (msg.partition(), msg.offset());
+                if next_offset.get(&p).is_some_and(|next| off < *next) {
+                    continue; // already seen in this process
+                }
+                last_any = Instant::now();
+                eof.insert(p, false);
+                next_offset.entry(p).or_insert_with(|| {
+                    s.started_from.insert(p, off);
+                    off
+                });
+                next_offset.insert(p, off + 1);
+                runner_metrics.record_in(msg.topic(), 1);
+                let payload = msg.payload().unwrap_or(&[]);
+                match classify(&codec, payload, args.max_message_bytes) {
+                    Err(r) => {
+                        let origin = format!("{}/{}/{}", msg.topic(), p, off);
+                        tracing::warn!(origin = %origin, reason = r.code, "dead letter: {}", r.detail);
+                        let reason = format!("{}: {}", r.code, r.detail);
+                        let headers = OwnedHeaders::new()
+                            .insert(Header { key: "slo.reason", value: Some(reason.as_str()) })
+                            .insert(Header { key: "slo.origin", value: Some(origin.as_str()) });
+                        sender.send(DEAD_LETTER, msg.key().unwrap_or(&[]), payload, Some(headers))?;
+                        *s.dead_letters.entry(r.code).or_default() += 1;
+                        runner_metrics.dead_letter(r.code);
+                        runner_metrics.record_out(DEAD_LETTER, 1);
+                    }
+                    Ok(event) => {
+                        let start = event.timestamp_ms - event.timestamp_ms % size;
+                        let close = cfg.window.close_time(start);
+                        if close <= durable {
+                            s.replay_skipped += 1; // already in a durable capsule
+                        } else if close <= watermark {
+                            s.late += 1; // its window has closed
+                        } else {
+                            let t = max_ts.entry(p).or_default();
+                            *t = (*t).max(event.timestamp_ms);
+                            open_offsets.entry(p).or_default().entry(close).or_insert(off);
+                            input.send(event);
+                            s.events += 1;
+                            since_step += 1;
+                        }
+                    }
+                }
+            }
+        }
+        sender.poll();
+        let stopping = sh.stop.load(Ordering::Relaxed);
+        if since_step >= args.commit_events || last_step.elapsed() >= sh.commit_interval || stopping {
+            // Event-time watermark: minimum over this worker's non-idle partitions. A partition
+            // is idle when the consumer has reached its end (EOF); one with pending data holds
+            // the watermark back, however long the broker takes to serve it (tansu serves one
+            // partition's backlog at a time).
+            let mut low: Option<EventTime> = None;
+            let mut blocked = false;
+            for p in &mine {
+                if eof.get(p).copied().unwrap_or(false) {
+                    continue;
+                }
+                match max_ts.get(p) {
+                    Some(t) => low = Some(low.map_or(*t, |l| l.min(*t))),
+                    None => blocked = true,
+                }
+            }
+            // Every partition here idle (or none owned): follow the newest event time any
+            // worker has read, so this worker cannot stall the others' windows.
+            let high = if blocked { None } else { low.or_else(|| Some(seen_max.get()).filter(|t| *t > 0)) };
+            if let Some(h) = high {
+                let w = h.saturating_sub(ooo);
+                if w > watermark {
+                    watermark = w;
+                    input.advance_to(w);
+                }
+            }
+            let newest = max_ts.values().max().copied().unwrap_or(0);
+            if newest > heartbeat_sent {
+                heartbeat.send(newest);
+                heartbeat.flush();
+                heartbeat_sent = newest;
+            }
+            // Let the dataflow close and write what the watermark closed, for a bounded time:
+            // with several workers the global frontier also waits for the others. A stopping
+            // worker waits for all of it (bounded by the producer's own deadline), so what its
+            // watermark closed is durable and committed before it exits.
+            let wait = if stopping { FLUSH_DEADLINE } else { sh.commit_interval.max(Duration::from_millis(200)) };
+            let budget = Instant::now() + wait;
+            while probe.less_than(input.time()) && Instant::now() < budget && sink_state.borrow().error.is_none() {
+                // Parks (woken by other workers' messages) rather than spinning while they catch up.
+                worker.step_or_park(Some(Duration::from_millis(5)));
+            }
+            if let Some(e) = take_error(&sink_state) {
+                return Err(e);
+            }
+            let new_durable = global_durable(&probe).unwrap_or(watermark).max(durable);
+            commit(&mut s, new_durable, &mut open_offsets, &next_offset, &mut durable)?;
+            tracing::info!(worker = index, events = s.events, watermark, durable, partitions_seen = max_ts.len(), "commit step");
+            since_step = 0;
+            last_step = Instant::now();
+            if stopping {
+                // Open windows stay open: their offsets are held, a restart replays them.
+                tracing::info!(durable, "stopping on signal after a durable commit");
+                s.stopped_by_signal = true;
+                break;
+            }
+        } else {
+            worker.step();
+            if let Some(e) = take_error(&sink_state) {
+                return Err(e);
+            }
+        }
+        // Idle = no record for SECS *and* every partition here read to its end (the first fetch
+        // of a large backlog can take seconds); a minute more of silence ends it regardless.
+        let caught_up = mine.iter().all(|p| eof.get(p).copied().unwrap_or(false));
+        if idle_exit.is_some_and(|d| {
+            let idle = last_any.elapsed();
+            (caught_up && idle >= d) || idle >= d + Duration::from_secs(60)
+        }) {
+            // End of stream: close every window, write it, and move `D` past all of them (once
+            // every worker has reached its end too).
+            let final_durable = open_offsets
+                .values()
+                .filter_map(|w| w.last_key_value().map(|(c, _)| *c))
+                .max()
+                .unwrap_or(watermark)
+                .max(durable);
+            drop(input);
+            while !probe.done() {
+                worker.step_or_park(Some(Duration::from_millis(5)));
+                if let Some(e) = take_error(&sink_state) {
+                    return Err(e);
+                }
+            }
+            commit(&mut s, final_durable, &mut open_offsets, &next_offset, &mut durable)?;
+            break;
+        }
+    }
+    let state = sink_state.borrow();
+    s.capsules = state.capsules;
+    s.capsule_events = state.capsule_events;
+    s.embeddings = state.embeddings;
+    s.late += late.get();
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_rejects_bad_records_with_precise_codes() {
+        let codec = telemetry_codec().unwrap();
+        let good = TelemetryEvent::log("e1", "api", 1_000, None, "XXXXXXXX");
+        let bytes = codec.encode(&good).unwrap();
+        assert_eq!(classify(&codec, &bytes, 1 << 20).unwrap(), good);
+        assert_eq!(classify(&codec, &bytes, 8).unwrap_err().code, "oversized");
+        assert_eq!(classify(&codec, b"garbage", 1 << 20).unwrap_err().code, "unknown-schema");
+        assert_eq!(classify(&codec, br#"{"service":"api"}"#, 1 << 20).unwrap_err().code, "unknown-schema");
+        let mut wrong = bytes.clone();
+        wrong[5] ^= 0xff;
+        assert_eq!(classify(&codec, &wrong, 1 << 20).unwrap_err().code, "unknown-schema");
+        let truncated = &bytes[..bytes.len() - 3];
+        assert_eq!(classify(&codec, truncated, 1 << 20).unwrap_err().code, "malformed-avro");
+        let mut bad_utf8 = bytes.clone();
+        let at = bad_utf8.windows(8).position(|w| w == b"XXXXXXXX").unwrap();
+        bad_utf8[at..at + 4].copy_from_slice(&[0xff, 0xfe, 0xff, 0xfe]);
+        assert_eq!(classify(&codec, &bad_utf8, 1 << 20).unwrap_err().code, "invalid-utf8");
+        let no_ts = codec.encode(&TelemetryEvent::log("e2", "api", 0, None, "x")).unwrap();
+        assert_eq!(classify(&codec, &no_ts, 1 << 20).unwrap_err().code, "missing-timestamp");
+    }
+}

@@ -1,0 +1,168 @@
+//! `slo-runner validate PATH...`: checks every SLO artifact it finds — SLO specs (Sloth,
+//! Kubernetes, OpenSLO; like `sloth validate`), alert-window files, Prometheus rule files and
+//! `PrometheusRule` objects (`promtool check rules`), promtool unit tests (`promtool test
+//! rules`) and Grafana dashboards (structural check) — and fails if any is wrong.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use slo_artifacts::promtool::{check_rules, test_rules};
+use slo_artifacts::{self as slo, AlertWindows, PromDuration, ReadOptions};
+
+/// Arguments of `validate`.
+#[derive(clap::Args)]
+pub struct ValidateArgs {
+    /// Files or directories (searched recursively).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// SLO period of specs that do not set one.
+    #[arg(long, default_value = "30d")]
+    default_slo_period: String,
+}
+
+/// What a file was recognised as.
+enum Kind {
+    Spec,
+    AlertWindows,
+    Rules,
+    PrometheusRule,
+    RuleTest,
+    Dashboard,
+}
+
+fn walk(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for e in entries {
+            // Skip VCS metadata.
+            if e.file_name().is_some_and(|n| n == ".git") {
+                continue;
+            }
+            walk(&e, out)?;
+        }
+    } else if path.is_file() {
+        out.push(path.to_path_buf());
+    } else {
+        bail!("{} does not exist", path.display());
+    }
+    Ok(())
+}
+
+fn classify(path: &Path, text: &str) -> Option<Kind> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => {
+            let v: serde_json::Value = serde_json::from_str(text).ok()?;
+            v.get("panels").is_some().then_some(Kind::Dashboard)
+        }
+        Some("yaml" | "yml") => {
+            let first = serde_yaml_ng::Deserializer::from_str(text)
+                .filter_map(|d| serde::Deserialize::deserialize(d).ok())
+                .find(|v: &serde_yaml_ng::Value| !v.is_null())?;
+            let s = |k: &str| first.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+            if first.get("rule_files").is_some() && first.get("tests").is_some() {
+                Some(Kind::RuleTest)
+            } else if first.get("groups").is_some() {
+                Some(Kind::Rules)
+            } else if s("kind") == "PrometheusRule" {
+                Some(Kind::PrometheusRule)
+            } else if s("kind") == "AlertWindows" {
+                Some(Kind::AlertWindows)
+            } else if first.get("version").is_some() || s("apiVersion").starts_with("openslo/") || s("apiVersion").starts_with("sloth.slok.dev/") || first.is_sequence() {
+                Some(Kind::Spec)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `promtool check rules` on every document of a rule file: plain rule files and the `spec` of
+/// `PrometheusRule` objects (promtool reads one plain document per file, so each is checked on
+/// its own).
+pub fn check_rule_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let dir = tempfile::tempdir()?;
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+    let mut reports = Vec::new();
+    for (i, de) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
+        let v: serde_yaml_ng::Value =
+            serde::Deserialize::deserialize(de).with_context(|| format!("{}: document {}", path.display(), i + 1))?;
+        if v.is_null() {
+            continue;
+        }
+        let rules = if v.get("kind").and_then(|k| k.as_str()) == Some("PrometheusRule") { &v["spec"] } else { &v };
+        let tmp = dir.path().join(format!("{stem}.document{}.yaml", i + 1));
+        std::fs::write(&tmp, serde_yaml_ng::to_string(rules)?)?;
+        let report = check_rules(&tmp).map_err(|e| anyhow::anyhow!("{}: document {}: {e}", path.display(), i + 1))?;
+        reports.push(format!("document {}: {}", i + 1, report.trim()));
+    }
+    Ok(reports.join("; "))
+}
+
+fn validate_one(path: &Path, kind: &Kind, period: PromDuration) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(match kind {
+        Kind::Spec => {
+            let levels = slo::parse_documents(&text, &ReadOptions { default_period: period }).map_err(|e| e.in_file(path))?;
+            format!("{} service level(s), {} SLO(s)", levels.len(), levels.iter().map(|l| l.slos.len()).sum::<usize>())
+        }
+        Kind::AlertWindows => {
+            let w = AlertWindows::from_yaml(&text).map_err(|e| e.in_file(path))?;
+            format!("alert windows for {}", w.period)
+        }
+        Kind::Rules | Kind::PrometheusRule => check_rule_file(path)?.trim().replace('\n', " "),
+        Kind::RuleTest => test_rules(path)?.trim().replace('\n', " "),
+        Kind::Dashboard => {
+            let v: serde_json::Value = serde_json::from_str(&text)?;
+            slo::dashboard::check_dashboard(&v).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            format!("dashboard {:?}, {} panels", v["title"].as_str().unwrap_or(""), v["panels"].as_array().map_or(0, Vec::len))
+        }
+    })
+}
+
+/// Runs `validate`.
+pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
+    let period: PromDuration =
+        args.default_slo_period.parse().map_err(|e: String| anyhow::anyhow!("--default-slo-period: {e}"))?;
+    let mut files = Vec::new();
+    for p in &args.paths {
+        walk(p, &mut files)?;
+    }
+    let (mut ok, mut failed, mut skipped) = (0, 0, 0);
+    for file in &files {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(_) => {
+                skipped += 1;
+                continue;
+            }
+        };
+        let Some(kind) = classify(file, &text) else {
+            skipped += 1;
+            continue;
+        };
+        match validate_one(file, &kind, period) {
+            Ok(report) => {
+                ok += 1;
+                println!("ok    {}: {report}", file.display());
+            }
+            Err(e) => {
+                failed += 1;
+                println!("FAIL  {}: {e:#}", file.display());
+            }
+        }
+    }
+    println!("{ok} valid, {failed} invalid, {skipped} not SLO artifacts");
+    if failed > 0 {
+        bail!("{failed} file(s) failed validation");
+    }
+    if ok == 0 {
+        bail!("no SLO artifacts found in {:?}", args.paths);
+    }
+    Ok(())
+}
