@@ -28,6 +28,11 @@
 //! waits for the dead letters' acknowledgements, and commits the offsets. A crash between any two
 //! steps replays more, never less.
 //!
+//! The bookkeeping (admit, skip or late per record, both watermarks, the offsets to commit) is the
+//! pure [`OffsetBook`](super::kafka_offsets::OffsetBook), whose module docs state the rules and
+//! invariants and whose property tests crash and restart it at random. [`run_worker`] is the glue
+//! between it, the consumer, the dataflow and the store.
+//!
 //! # Cluster mode (`-w`, `-n`, `-p`, `-h`)
 //!
 //! Every timely worker, in every process, consumes its own share of the input partitions
@@ -94,12 +99,15 @@ use timely::dataflow::operators::vec::{Broadcast, Input};
 use timely::dataflow::operators::{Capability, Inspect, Probe};
 use timely::dataflow::{ProbeHandle, StreamVec};
 
+use super::kafka::{
+    KafkaConnArgs, QuietContext, Sender, CAPSULE_EMBEDDINGS, CAPSULE_EVENTS, DEAD_LETTER, FLUSH_DEADLINE, RAW_TELEMETRY,
+};
+use super::kafka_offsets::{Admission, OffsetBook, Read};
 use super::metrics_http::{serve, RunnerMetrics};
-use super::kafka::{KafkaConnArgs, QuietContext, Sender, CAPSULE_EMBEDDINGS, CAPSULE_EVENTS, DEAD_LETTER, FLUSH_DEADLINE, RAW_TELEMETRY};
 
 /// Kafka flags of `run` (active with `--kafka`).
 #[derive(clap::Args, Clone, Debug, Default)]
-pub struct KafkaRunArgs {
+pub(crate) struct KafkaRunArgs {
     /// Read `raw-telemetry` from Kafka instead of files (needs --store).
     #[arg(long)]
     pub kafka: bool,
@@ -150,7 +158,7 @@ pub struct KafkaRunArgs {
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct KafkaFileConfig {
+pub(crate) struct KafkaFileConfig {
     /// Bootstrap brokers.
     pub brokers: Option<String>,
     /// Consumer group.
@@ -211,7 +219,7 @@ impl Settings {
 
 /// Why a record was rejected: a short code (`slo.reason` starts with it) and details.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
+pub(crate) struct Rejection {
     /// `oversized`, `unknown-schema`, `malformed-avro`, `invalid-utf8` or `missing-timestamp`.
     pub code: &'static str,
     /// Details (never the record's content).
@@ -219,7 +227,11 @@ pub struct Rejection {
 }
 
 /// Decodes and validates one `raw-telemetry` record.
-pub fn classify(codec: &AvroCodec<TelemetryEvent>, payload: &[u8], max_bytes: usize) -> Result<TelemetryEvent, Rejection> {
+pub(crate) fn classify(
+    codec: &AvroCodec<TelemetryEvent>,
+    payload: &[u8],
+    max_bytes: usize,
+) -> Result<TelemetryEvent, Rejection> {
     if payload.len() > max_bytes {
         return Err(Rejection { code: "oversized", detail: format!("{} bytes > limit {max_bytes}", payload.len()) });
     }
@@ -326,7 +338,7 @@ struct Shared {
 
 /// Runs the pipeline on Kafka until `--idle-exit` (or forever), on the timely workers that
 /// `cluster` describes: `-w` threads here, `-n` processes in all (each started with its `-p`).
-pub fn run(
+pub(crate) fn run(
     args: KafkaRunArgs,
     file: KafkaFileConfig,
     config: PipelineConfig,
@@ -357,16 +369,8 @@ pub fn run(
         signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
     }
     let started = Instant::now();
-    let shared = Arc::new(Shared {
-        args,
-        store,
-        redactor,
-        config,
-        commit_interval,
-        partitions,
-        metrics: runner_metrics,
-        stop,
-    });
+    let shared =
+        Arc::new(Shared { args, store, redactor, config, commit_interval, partitions, metrics: runner_metrics, stop });
     let guards = timely::execute(timely_config, move |worker| run_worker(worker, &shared))
         .map_err(|e| anyhow::anyhow!("starting the timely workers: {e}"))?;
     let mut summary = Summary::default();
@@ -417,8 +421,10 @@ pub fn run(
 fn topic_partitions(args: &Settings) -> anyhow::Result<Vec<i32>> {
     let mut cc = args.conn.client_config()?;
     cc.set("group.id", &args.group);
-    let consumer: BaseConsumer<QuietContext> = cc.create_with_context(QuietContext).context("creating Kafka consumer")?;
-    let metadata = consumer.fetch_metadata(Some(&args.topic), Duration::from_secs(30)).context("reading topic metadata")?;
+    let consumer: BaseConsumer<QuietContext> =
+        cc.create_with_context(QuietContext).context("creating Kafka consumer")?;
+    let metadata =
+        consumer.fetch_metadata(Some(&args.topic), Duration::from_secs(30)).context("reading topic metadata")?;
     let mut partitions: Vec<i32> = metadata
         .topics()
         .iter()
@@ -493,31 +499,35 @@ fn durable_capsules<'scope>(
     capsules: StreamVec<'scope, EventTime, Capsule>,
     mut sink: DurableSink,
 ) -> StreamVec<'scope, EventTime, ()> {
-    capsules.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Pipeline, "DurableCapsules", move |_cap, _info| {
-        // Capsules by time, with a capability that holds the output frontier there.
-        let mut pending: BTreeMap<EventTime, (Capability<EventTime>, Vec<Capsule>)> = BTreeMap::new();
-        move |(input, frontier), _output| {
-            input.for_each(|cap, data| {
-                let Some(&t) = cap.least() else { return };
-                pending.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new())).1.append(data);
-            });
-            let mut ready = Vec::new();
-            let mut held = Vec::new();
-            while let Some((&t, _)) = pending.first_key_value() {
-                if frontier.less_equal(&t) {
-                    break; // more capsules may still arrive at `t`
+    capsules.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+        Pipeline,
+        "DurableCapsules",
+        move |_cap, _info| {
+            // Capsules by time, with a capability that holds the output frontier there.
+            let mut pending: BTreeMap<EventTime, (Capability<EventTime>, Vec<Capsule>)> = BTreeMap::new();
+            move |(input, frontier), _output| {
+                input.for_each(|cap, data| {
+                    let Some(&t) = cap.least() else { return };
+                    pending.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new())).1.append(data);
+                });
+                let mut ready = Vec::new();
+                let mut held = Vec::new();
+                while let Some((&t, _)) = pending.first_key_value() {
+                    if frontier.less_equal(&t) {
+                        break; // more capsules may still arrive at `t`
+                    }
+                    if let Some((_, (cap, batch))) = pending.pop_first() {
+                        held.push(cap);
+                        ready.extend(batch);
+                    }
                 }
-                if let Some((_, (cap, batch))) = pending.pop_first() {
-                    held.push(cap);
-                    ready.extend(batch);
+                if !ready.is_empty() {
+                    sink.write(&ready);
                 }
+                drop(held); // durable now: let the frontier pass
             }
-            if !ready.is_empty() {
-                sink.write(&ready);
-            }
-            drop(held); // durable now: let the frontier pass
-        }
-    })
+        },
+    )
 }
 
 /// Clears the sink's `enabled` flag when the worker's closure returns, whatever the path.
@@ -529,8 +539,6 @@ impl Drop for DisableOnDrop {
     }
 }
 
-/// One timely worker: consumes the input partitions it owns, feeds the shared dataflow, and
-/// commits its partitions' offsets once the global durable watermark covers them.
 /// Consumer lag for `/metrics` (`high watermark - next offset` per partition), sampled on a
 /// thread with its own client: a watermark request is a broker round trip per partition, which
 /// takes seconds on a busy broker and must not stall consumption. Every 5 s, and every second
@@ -542,8 +550,15 @@ struct LagSampler {
 }
 
 impl LagSampler {
-    fn start(conn: &super::kafka::KafkaConnArgs, topic: &str, partitions: &[i32], start: &HashMap<i32, Option<i64>>, metrics: Arc<RunnerMetrics>) -> anyhow::Result<Self> {
-        let client: BaseConsumer<QuietContext> = conn.client_config()?.create_with_context(QuietContext).context("creating the lag client")?;
+    fn start(
+        conn: &super::kafka::KafkaConnArgs,
+        topic: &str,
+        partitions: &[i32],
+        start: &HashMap<i32, Option<i64>>,
+        metrics: Arc<RunnerMetrics>,
+    ) -> anyhow::Result<Self> {
+        let client: BaseConsumer<QuietContext> =
+            conn.client_config()?.create_with_context(QuietContext).context("creating the lag client")?;
         let next: Arc<std::sync::Mutex<HashMap<i32, i64>>> =
             Arc::new(std::sync::Mutex::new(start.iter().filter_map(|(p, o)| o.map(|o| (*p, o))).collect()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -552,7 +567,10 @@ impl LagSampler {
             let mut last: Option<Instant> = None;
             let mut known = 0;
             while !halt.load(Ordering::Relaxed) {
-                let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(5) || (known < partitions.len() && t.elapsed() >= Duration::from_secs(1)));
+                let due = last.is_none_or(|t| {
+                    t.elapsed() >= Duration::from_secs(5)
+                        || (known < partitions.len() && t.elapsed() >= Duration::from_secs(1))
+                });
                 if due {
                     known = 0;
                     for p in &partitions {
@@ -577,9 +595,9 @@ impl LagSampler {
     }
 
     /// The next offsets this worker will read.
-    fn record(&self, next_offset: &HashMap<i32, i64>) {
+    fn record(&self, next_offset: impl Iterator<Item = (i32, i64)>) {
         if let Ok(mut m) = self.next.lock() {
-            m.extend(next_offset.iter().map(|(p, o)| (*p, *o)));
+            m.extend(next_offset);
         }
     }
 }
@@ -593,6 +611,9 @@ impl Drop for LagSampler {
     }
 }
 
+/// One timely worker: consumes the input partitions it owns, feeds the shared dataflow, and
+/// commits its partitions' offsets once the global durable watermark covers them. What to admit,
+/// skip or commit is decided by an [`OffsetBook`]; this function carries it out.
 fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Result<Summary> {
     let (index, peers) = (worker.index(), worker.peers());
     let args = &sh.args;
@@ -611,7 +632,8 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
             continue;
         }
         if let Some(b) = rt.block_on(store.get_blob(&name))? {
-            let c: Checkpoint = serde_json::from_slice(&b).with_context(|| format!("reading the Kafka checkpoint {name}"))?;
+            let c: Checkpoint =
+                serde_json::from_slice(&b).with_context(|| format!("reading the Kafka checkpoint {name}"))?;
             durable = durable.max(c.durable_watermark_ms);
         }
     }
@@ -624,7 +646,8 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "true")
         .set("session.timeout.ms", "10000");
-    let consumer: BaseConsumer<QuietContext> = cc.create_with_context(QuietContext).context("creating Kafka consumer")?;
+    let consumer: BaseConsumer<QuietContext> =
+        cc.create_with_context(QuietContext).context("creating Kafka consumer")?;
     // Static assignment of this worker's partitions, offsets from the group: no group
     // membership, so a restart after kill -9 does not wait for the dead member's session.
     let mut start_offsets: HashMap<i32, Option<i64>> = HashMap::new();
@@ -633,7 +656,8 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
         for p in &mine {
             wanted.add_partition(&args.topic, *p);
         }
-        let committed = consumer.committed_offsets(wanted, Duration::from_secs(30)).context("reading committed offsets")?;
+        let committed =
+            consumer.committed_offsets(wanted, Duration::from_secs(30)).context("reading committed offsets")?;
         let mut assignment = TopicPartitionList::new();
         for e in committed.elements() {
             let at = match e.offset() {
@@ -693,51 +717,36 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
 
     let codec = telemetry_codec()?;
     let mut s = Summary { durable_watermark: durable, partitions: mine.clone(), ..Default::default() };
-    // Per-partition state.
-    let mut max_ts: HashMap<i32, EventTime> = HashMap::new();
-    let mut eof: HashMap<i32, bool> = HashMap::new();
-    let mut next_offset: HashMap<i32, i64> = HashMap::new();
-    // partition → (window close time → first offset of that window's data in the partition)
-    let mut open_offsets: HashMap<i32, BTreeMap<EventTime, i64>> = HashMap::new();
-    let size = cfg.window.size_ms.max(1);
-    let ooo = cfg.driver.max_out_of_orderness_ms;
+    let mut book = OffsetBook::new(cfg.window.clone(), cfg.driver.max_out_of_orderness_ms, mine.clone(), durable);
     let idle_exit = args.idle_exit.map(Duration::from_secs_f64);
     let (mut last_any, mut last_step) = (Instant::now(), Instant::now());
     let mut since_step = 0u64;
-    let mut watermark: EventTime = durable;
 
     // Consumer lag for /metrics, sampled on a thread of its own (see `LagSampler`).
     let lag = match &args.metrics_addr {
-        Some(_) if !mine.is_empty() => Some(LagSampler::start(&args.conn, &args.topic, &mine, &start_offsets, runner_metrics.clone())?),
+        Some(_) if !mine.is_empty() => {
+            Some(LagSampler::start(&args.conn, &args.topic, &mine, &start_offsets, runner_metrics.clone())?)
+        }
         _ => None,
     };
     // Acknowledges the dead letters, records `new_durable` (a global durable watermark) in this
-    // worker's checkpoint, then commits this worker's partitions.
-    let commit = |s: &mut Summary,
-                  new_durable: EventTime,
-                  open_offsets: &mut HashMap<i32, BTreeMap<EventTime, i64>>,
-                  next_offset: &HashMap<i32, i64>,
-                  durable: &mut EventTime|
-     -> anyhow::Result<()> {
+    // worker's checkpoint, then commits the offsets the book holds for this worker's partitions.
+    let commit = |s: &mut Summary, new_durable: EventTime, book: &mut OffsetBook| -> anyhow::Result<()> {
         sender.flush()?;
-        if new_durable > *durable {
+        if new_durable > book.durable() {
             let body = serde_json::to_vec(&Checkpoint { durable_watermark_ms: new_durable })?;
             rt.block_on(store.put_blob(&ckpt_name, body)).context("writing the Kafka checkpoint")?;
-            *durable = new_durable;
+            // Only once the checkpoint holds it: the book then releases the windows it covers.
+            book.mark_durable(new_durable);
             s.durable_watermark = new_durable;
             runner_metrics.durable_watermark_ms.fetch_max(new_durable, Ordering::Relaxed);
         }
         let mut tpl = TopicPartitionList::new();
-        for (p, next) in next_offset {
-            let windows = open_offsets.entry(*p).or_default();
-            while windows.first_key_value().is_some_and(|(close, _)| *close <= *durable) {
-                windows.pop_first();
-            }
-            let at = windows.values().min().copied().unwrap_or(*next);
-            tpl.add_partition_offset(&args.topic, *p, Offset::Offset(at))?;
+        for (p, at) in book.commit_offsets() {
+            tpl.add_partition_offset(&args.topic, p, Offset::Offset(at))?;
         }
         if let Some(l) = &lag {
-            l.record(next_offset);
+            l.record(book.next_offsets());
         }
         if tpl.count() > 0 {
             // A failed commit (broker restarting, ...) is retried at the next step: committing
@@ -754,27 +763,20 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
     };
     // The global durable watermark: every window closing at or before it is durable on every
     // worker (`None` once the dataflow is complete).
-    let global_durable = |probe: &ProbeHandle<EventTime>| probe.with_frontier(|f| f.iter().min().map(|t| t.saturating_sub(1)));
+    let global_durable =
+        |probe: &ProbeHandle<EventTime>| probe.with_frontier(|f| f.iter().min().map(|t| t.saturating_sub(1)));
 
     loop {
         match consumer.poll(Duration::from_millis(if mine.is_empty() { 5 } else { 50 })) {
             None => {}
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                eof.insert(p, true);
-            }
+            Some(Err(KafkaError::PartitionEOF(p))) => book.end_of_partition(p),
             Some(Err(e)) => tracing::warn!("kafka: {e}"),
             Some(Ok(msg)) => {
                 let (p, off) = (msg.partition(), msg.offset());
-                if next_offset.get(&p).is_some_and(|next| off < *next) {
+                if book.read(p, off) == Read::Duplicate {
                     continue; // already seen in this process
                 }
                 last_any = Instant::now();
-                eof.insert(p, false);
-                next_offset.entry(p).or_insert_with(|| {
-                    s.started_from.insert(p, off);
-                    off
-                });
-                next_offset.insert(p, off + 1);
                 runner_metrics.record_in(msg.topic(), 1);
                 let payload = msg.payload().unwrap_or(&[]);
                 match classify(&codec, payload, args.max_message_bytes) {
@@ -790,54 +792,29 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
                         runner_metrics.dead_letter(r.code);
                         runner_metrics.record_out(DEAD_LETTER, 1);
                     }
-                    Ok(event) => {
-                        let start = event.timestamp_ms - event.timestamp_ms % size;
-                        let close = cfg.window.close_time(start);
-                        if close <= durable {
-                            s.replay_skipped += 1; // already in a durable capsule
-                        } else if close <= watermark {
-                            s.late += 1; // its window has closed
-                        } else {
-                            let t = max_ts.entry(p).or_default();
-                            *t = (*t).max(event.timestamp_ms);
-                            open_offsets.entry(p).or_default().entry(close).or_insert(off);
+                    Ok(event) => match book.admit(p, off, event.timestamp_ms) {
+                        Admission::SkipDurable => s.replay_skipped += 1, // already in a durable capsule
+                        Admission::Late => s.late += 1,                  // its window has closed
+                        Admission::Admit { .. } => {
                             input.send(event);
                             s.events += 1;
                             since_step += 1;
                         }
-                    }
+                    },
                 }
             }
         }
         sender.poll();
         let stopping = sh.stop.load(Ordering::Relaxed);
         if since_step >= args.commit_events || last_step.elapsed() >= sh.commit_interval || stopping {
-            // Event-time watermark: minimum over this worker's non-idle partitions. A partition
-            // is idle when the consumer has reached its end (EOF); one with pending data holds
-            // the watermark back, however long the broker takes to serve it (tansu serves one
-            // partition's backlog at a time).
-            let mut low: Option<EventTime> = None;
-            let mut blocked = false;
-            for p in &mine {
-                if eof.get(p).copied().unwrap_or(false) {
-                    continue;
-                }
-                match max_ts.get(p) {
-                    Some(t) => low = Some(low.map_or(*t, |l| l.min(*t))),
-                    None => blocked = true,
-                }
+            // Event-time watermark (see `OffsetBook::advance_watermark`): partitions read to
+            // their end are left out, one with pending data holds it back however long the
+            // broker takes to serve it (tansu serves one partition's backlog at a time), and a
+            // worker with every partition idle follows the newest event time any worker has read.
+            if let Some(w) = book.advance_watermark(seen_max.get()) {
+                input.advance_to(w);
             }
-            // Every partition here idle (or none owned): follow the newest event time any
-            // worker has read, so this worker cannot stall the others' windows.
-            let high = if blocked { None } else { low.or_else(|| Some(seen_max.get()).filter(|t| *t > 0)) };
-            if let Some(h) = high {
-                let w = h.saturating_sub(ooo);
-                if w > watermark {
-                    watermark = w;
-                    input.advance_to(w);
-                }
-            }
-            let newest = max_ts.values().max().copied().unwrap_or(0);
+            let newest = book.newest();
             if newest > heartbeat_sent {
                 heartbeat.send(newest);
                 heartbeat.flush();
@@ -856,14 +833,21 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
             if let Some(e) = take_error(&sink_state) {
                 return Err(e);
             }
-            let new_durable = global_durable(&probe).unwrap_or(watermark).max(durable);
-            commit(&mut s, new_durable, &mut open_offsets, &next_offset, &mut durable)?;
-            tracing::info!(worker = index, events = s.events, watermark, durable, partitions_seen = max_ts.len(), "commit step");
+            let new_durable = global_durable(&probe).unwrap_or(book.watermark()).max(book.durable());
+            commit(&mut s, new_durable, &mut book)?;
+            tracing::info!(
+                worker = index,
+                events = s.events,
+                watermark = book.watermark(),
+                durable = book.durable(),
+                partitions_seen = book.partitions_with_events(),
+                "commit step"
+            );
             since_step = 0;
             last_step = Instant::now();
             if stopping {
                 // Open windows stay open: their offsets are held, a restart replays them.
-                tracing::info!(durable, "stopping on signal after a durable commit");
+                tracing::info!(durable = book.durable(), "stopping on signal after a durable commit");
                 s.stopped_by_signal = true;
                 break;
             }
@@ -875,19 +859,14 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
         }
         // Idle = no record for SECS *and* every partition here read to its end (the first fetch
         // of a large backlog can take seconds); a minute more of silence ends it regardless.
-        let caught_up = mine.iter().all(|p| eof.get(p).copied().unwrap_or(false));
+        let caught_up = book.caught_up();
         if idle_exit.is_some_and(|d| {
             let idle = last_any.elapsed();
             (caught_up && idle >= d) || idle >= d + Duration::from_secs(60)
         }) {
             // End of stream: close every window, write it, and move `D` past all of them (once
             // every worker has reached its end too).
-            let final_durable = open_offsets
-                .values()
-                .filter_map(|w| w.last_key_value().map(|(c, _)| *c))
-                .max()
-                .unwrap_or(watermark)
-                .max(durable);
+            let final_durable = book.end_of_stream_durable();
             drop(input);
             while !probe.done() {
                 worker.step_or_park(Some(Duration::from_millis(5)));
@@ -895,10 +874,11 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
                     return Err(e);
                 }
             }
-            commit(&mut s, final_durable, &mut open_offsets, &next_offset, &mut durable)?;
+            commit(&mut s, final_durable, &mut book)?;
             break;
         }
     }
+    s.started_from = book.started_from();
     let state = sink_state.borrow();
     s.capsules = state.capsules;
     s.capsule_events = state.capsule_events;

@@ -5,6 +5,7 @@ pub mod artifacts;
 pub mod backtest;
 pub mod generate;
 pub mod kafka;
+pub(crate) mod kafka_offsets;
 pub mod kafka_produce;
 pub mod kafka_run;
 pub mod maintain;
