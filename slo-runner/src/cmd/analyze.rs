@@ -20,7 +20,7 @@ use slo_storage::Store;
 
 /// Output formats of `analyze`.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum AnalyzeFormat {
+pub(crate) enum AnalyzeFormat {
     /// Aligned text tables.
     Table,
     /// One JSON document with everything (journeys, call graph, SLIs, PromQL, minute rows).
@@ -29,7 +29,7 @@ pub enum AnalyzeFormat {
 
 /// Where spans come from (shared by `analyze` and `backtest`).
 #[derive(clap::Args)]
-pub struct SpanSourceArgs {
+pub(crate) struct SpanSourceArgs {
     /// Span input: a file or directory of JSON lines / OTLP/JSON, or Nezha span tables
     /// (`DIR/trace/*.csv`, `DIR/*/trace/*.csv` or a directory of such CSVs).
     #[arg(long)]
@@ -78,7 +78,7 @@ pub struct SpanSourceArgs {
 }
 
 /// Traces as loaded by [`load_traces`].
-pub struct LoadedTraces {
+pub(crate) struct LoadedTraces {
     /// The assembled traces, error signals decided.
     pub traces: TraceSet,
     /// Where they came from, in words.
@@ -89,7 +89,7 @@ pub struct LoadedTraces {
 
 /// Arguments of `analyze`.
 #[derive(clap::Args)]
-pub struct AnalyzeArgs {
+pub(crate) struct AnalyzeArgs {
     #[command(flatten)]
     source: SpanSourceArgs,
     /// Output format.
@@ -116,7 +116,7 @@ pub struct AnalyzeArgs {
 }
 
 /// A latency in ms with sensible digits.
-pub fn ms(v: f64) -> String {
+pub(crate) fn ms(v: f64) -> String {
     if v >= 100.0 { format!("{v:.0}") } else if v >= 10.0 { format!("{v:.1}") } else { format!("{v:.2}") }
 }
 
@@ -243,14 +243,14 @@ fn print_recommendations(recommendations: &[JourneyRecommendations]) {
 }
 
 /// `HH:MM–HH:MM` (UTC) of a time range, with the date when it is not the same day.
-pub fn range(start_ms: u64, end_ms: u64) -> String {
+pub(crate) fn range(start_ms: u64, end_ms: u64) -> String {
     let f = |t: u64, fmt: &str| chrono::DateTime::from_timestamp_millis(t as i64).map(|d| d.format(fmt).to_string()).unwrap_or_default();
     let same_day = f(start_ms, "%F") == f(end_ms, "%F");
     format!("{} – {}", f(start_ms, "%F %H:%M"), if same_day { f(end_ms, "%H:%M") } else { f(end_ms, "%F %H:%M") })
 }
 
 /// `s` cut to `n` characters (with an ellipsis).
-pub fn truncate(s: &str, n: usize) -> String {
+pub(crate) fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
@@ -269,7 +269,7 @@ pub fn truncate(s: &str, n: usize) -> String {
 /// `--sql-assembly-above` spans, a store is assembled by DataFusion in passes and rolled up in
 /// SQL, the error-signal fallback decided there too ([`traces_from_store_with_fallback`]);
 /// otherwise the spans are read whole.
-pub fn load_traces(args: &SpanSourceArgs, store: Option<&Store>, requests: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<LoadedTraces> {
+pub(crate) fn load_traces(args: &SpanSourceArgs, store: Option<&Store>, requests: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<LoadedTraces> {
     let sql = match (args.input.as_deref(), store) {
         (None, Some(store)) if !args.memory_assembly => {
             args.sql_assembly || {
@@ -362,7 +362,7 @@ fn load_spans(args: &SpanSourceArgs, store: Option<&Store>, requests: usize, rt:
 }
 
 /// One line on what the error-signal fallback did.
-pub fn describe_fallback(f: &FallbackReport) -> String {
+pub(crate) fn describe_fallback(f: &FallbackReport) -> String {
     match f.source {
         ErrorSource::Rule => format!(
             "{} spans carry no status: error rule {:?} marked {} of them failed",
@@ -387,7 +387,7 @@ pub fn describe_fallback(f: &FallbackReport) -> String {
 }
 
 /// Runs `analyze`.
-pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let mut convention = MetricConvention::by_name(&args.convention)
         .with_context(|| format!("unknown metric convention {:?} (use otel-http or spanmetrics)", args.convention))?;
     convention.window = args.window.clone();

@@ -14,7 +14,7 @@ use slo_storage::Store;
 
 /// Arguments of `artifacts`.
 #[derive(clap::Args)]
-pub struct ArtifactsArgs {
+pub(crate) struct ArtifactsArgs {
     /// SLO spec file (Sloth prometheus/v1, Kubernetes PrometheusServiceLevel, OpenSLO; multi-document
     /// YAML allowed).
     #[arg(long)]
@@ -39,7 +39,7 @@ pub struct ArtifactsArgs {
 
 /// The files written for one spec.
 #[derive(Debug, Default)]
-pub struct Written {
+pub(crate) struct Written {
     /// Paths relative to the output directory.
     pub files: Vec<String>,
 }
@@ -73,7 +73,7 @@ fn evidence(store: &Store, service: &str, rt: &tokio::runtime::Runtime) -> anyho
 }
 
 /// Writes rules, dashboard and runbooks of each service level below `out`.
-pub fn write_artifacts(
+pub(crate) fn write_artifacts(
     levels: &[ServiceLevel],
     opts: &GenerateOptions,
     out: &Path,
@@ -123,12 +123,12 @@ pub fn write_artifacts(
 }
 
 /// A file name for a service: letters, digits, `-`, `_`, `.`; anything else becomes `_`.
-pub fn file_stem(service: &str) -> String {
+pub(crate) fn file_stem(service: &str) -> String {
     service.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect()
 }
 
 /// Runs `artifacts`.
-pub fn run(args: ArtifactsArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: ArtifactsArgs) -> anyhow::Result<()> {
     let default_period: PromDuration = args
         .default_slo_period
         .parse()

@@ -24,7 +24,7 @@ use super::analyze::{load_traces, range, AnalyzeFormat, SpanSourceArgs};
 
 /// Arguments of `backtest`.
 #[derive(clap::Args)]
-pub struct BacktestArgs {
+pub(crate) struct BacktestArgs {
     /// SLO spec file (Sloth `prometheus/v1`, `sloth.slok.dev/v1` or OpenSLO); every SLO is
     /// replayed. SLOs name their journey with the label `slo_scout_journey`.
     #[arg(long)]
@@ -108,7 +108,7 @@ fn print_report(r: &BacktestReport) {
 }
 
 /// Runs `backtest`.
-pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let default_period: PromDuration = args.period.parse().map_err(|e: String| anyhow::anyhow!("--period: {e}"))?;
     let breach: PromDuration = args.breach_window.parse().map_err(|e: String| anyhow::anyhow!("--breach-window: {e}"))?;
     let what_if: WhatIf = match &args.what_if {

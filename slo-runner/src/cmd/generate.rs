@@ -13,7 +13,7 @@ use slo_artifacts::{
 
 /// Arguments of `generate`.
 #[derive(clap::Args)]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// SLO spec file (multi-document YAML allowed), a directory of them, or `-` for stdin.
     #[arg(short = 'i', long = "input")]
     input: PathBuf,
@@ -50,7 +50,7 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 }
 
 /// Reads a spec input (`-` is stdin).
-pub fn read_input(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn read_input(path: &Path) -> anyhow::Result<String> {
     if path == Path::new("-") {
         let mut s = String::new();
         std::io::stdin().read_to_string(&mut s)?;
@@ -60,7 +60,7 @@ pub fn read_input(path: &Path) -> anyhow::Result<String> {
 }
 
 /// Parses one spec file, naming the file in errors.
-pub fn read_specs(path: &Path, default_period: PromDuration) -> anyhow::Result<Vec<ServiceLevel>> {
+pub(crate) fn read_specs(path: &Path, default_period: PromDuration) -> anyhow::Result<Vec<ServiceLevel>> {
     let text = read_input(path)?;
     slo::parse_documents(&text, &ReadOptions { default_period }).map_err(|e| anyhow::anyhow!(e.in_file(path)))
 }
@@ -104,7 +104,7 @@ fn generate_file(input: &Path, opts: &GenerateOptions) -> anyhow::Result<String>
 }
 
 /// Runs `generate`.
-pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let opts = options(&args)?;
     let mut written = Vec::new();
     if args.input.is_dir() {
@@ -142,7 +142,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
 
 /// Spec formats `convert` writes.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum SpecFormat {
+pub(crate) enum SpecFormat {
     /// Sloth `prometheus/v1`.
     Sloth,
     /// OpenSLO v1 `SLO` documents.
@@ -151,7 +151,7 @@ pub enum SpecFormat {
 
 /// Arguments of `convert`.
 #[derive(clap::Args)]
-pub struct ConvertArgs {
+pub(crate) struct ConvertArgs {
     /// SLO spec file (any supported format) or `-` for stdin.
     #[arg(short = 'i', long = "input")]
     input: PathBuf,
@@ -167,7 +167,7 @@ pub struct ConvertArgs {
 }
 
 /// Runs `convert`.
-pub fn convert(args: ConvertArgs) -> anyhow::Result<()> {
+pub(crate) fn convert(args: ConvertArgs) -> anyhow::Result<()> {
     let period: PromDuration =
         args.default_slo_period.parse().map_err(|e: String| anyhow::anyhow!("--default-slo-period: {e}"))?;
     let levels = read_specs(&args.input, period)?;

@@ -17,17 +17,17 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientConfig, ClientContext};
 
 /// Input topic: Avro single-object `TelemetryEvent`, keyed by service.
-pub const RAW_TELEMETRY: &str = "raw-telemetry";
+pub(crate) const RAW_TELEMETRY: &str = "raw-telemetry";
 /// Output topic: Avro single-object `CapsuleEvent`, keyed by capsule id.
-pub const CAPSULE_EVENTS: &str = "capsule-events";
+pub(crate) const CAPSULE_EVENTS: &str = "capsule-events";
 /// Output topic: capsule embeddings (little-endian f32s), keyed by capsule id.
-pub const CAPSULE_EMBEDDINGS: &str = "capsule-embeddings";
+pub(crate) const CAPSULE_EMBEDDINGS: &str = "capsule-embeddings";
 /// Output topic: rejected input records, original bytes, reason in headers.
-pub const DEAD_LETTER: &str = "dead-letter";
+pub(crate) const DEAD_LETTER: &str = "dead-letter";
 
 /// Connection flags shared by every Kafka subcommand.
 #[derive(clap::Args, Clone, Debug, Default)]
-pub struct KafkaConnArgs {
+pub(crate) struct KafkaConnArgs {
     /// Bootstrap brokers (`host:port[,host:port]`).
     #[arg(long, env = "SLO_SCOUT_KAFKA_BROKERS")]
     pub brokers: Option<String>,
@@ -39,7 +39,7 @@ pub struct KafkaConnArgs {
 
 impl KafkaConnArgs {
     /// A client config with the brokers and pass-through options applied.
-    pub fn client_config(&self) -> anyhow::Result<ClientConfig> {
+    pub(crate) fn client_config(&self) -> anyhow::Result<ClientConfig> {
         let Some(brokers) = &self.brokers else {
             bail!("no Kafka brokers: pass --brokers or set SLO_SCOUT_KAFKA_BROKERS");
         };
@@ -66,7 +66,7 @@ struct FailedRecord {
 /// Delivery outcomes, shared by every producer a [`Sender`] creates (it replaces a producer that
 /// hit a fatal error).
 #[derive(Default)]
-pub struct DeliveryStats {
+pub(crate) struct DeliveryStats {
     /// Messages acknowledged by the broker.
     pub delivered: AtomicU64,
     /// Deliveries that failed after librdkafka's own retries (each is sent again).
@@ -77,7 +77,7 @@ pub struct DeliveryStats {
 }
 
 /// Producer context: counts deliveries and keeps failed records for [`Sender::flush`] to resend.
-pub struct CountingContext(Arc<DeliveryStats>);
+pub(crate) struct CountingContext(Arc<DeliveryStats>);
 
 impl ClientContext for CountingContext {}
 
@@ -113,7 +113,7 @@ impl ProducerContext for CountingContext {
 
 /// Client context of the consumer: logs client errors through `tracing`, except the
 /// end-of-partition notices that `enable.partition.eof` produces (they drive idle detection).
-pub struct QuietContext;
+pub(crate) struct QuietContext;
 
 impl ClientContext for QuietContext {
     fn error(&self, error: KafkaError, reason: &str) {
@@ -135,18 +135,18 @@ impl rdkafka::consumer::ConsumerContext for QuietContext {}
 /// may duplicate on the topic: the output topics are at-least-once and keyed for de-duplication.
 ///
 /// [`flush`]: Sender::flush
-pub struct Sender {
+pub(crate) struct Sender {
     config: ClientConfig,
     stats: Arc<DeliveryStats>,
     producer: RwLock<BaseProducer<CountingContext>>,
 }
 
 /// How long [`Sender::flush`] keeps re-sending failed deliveries before it gives up.
-pub const FLUSH_DEADLINE: Duration = Duration::from_secs(300);
+pub(crate) const FLUSH_DEADLINE: Duration = Duration::from_secs(300);
 
 impl Sender {
     /// Creates the producer. `compression` must be `lz4`, `zstd` or `none`.
-    pub fn new(conn: &KafkaConnArgs, compression: &str) -> anyhow::Result<Self> {
+    pub(crate) fn new(conn: &KafkaConnArgs, compression: &str) -> anyhow::Result<Self> {
         if !matches!(compression, "lz4" | "zstd" | "none") {
             bail!("compression {compression:?}: use lz4, zstd or none (snappy is not supported by the test broker)");
         }
@@ -167,7 +167,7 @@ impl Sender {
     }
 
     /// Queues one record, waiting while the local queue is full.
-    pub fn send(&self, topic: &str, key: &[u8], payload: &[u8], headers: Option<rdkafka::message::OwnedHeaders>) -> anyhow::Result<()> {
+    pub(crate) fn send(&self, topic: &str, key: &[u8], payload: &[u8], headers: Option<rdkafka::message::OwnedHeaders>) -> anyhow::Result<()> {
         let mut record = BaseRecord::to(topic).key(key).payload(payload);
         if let Some(h) = headers {
             record = record.headers(h);
@@ -186,13 +186,13 @@ impl Sender {
     }
 
     /// Serves delivery callbacks without blocking.
-    pub fn poll(&self) {
+    pub(crate) fn poll(&self) {
         self.producer.read().expect("producer lock").poll(Duration::ZERO);
     }
 
     /// Waits until every queued record is acknowledged, re-sending failed ones (with backoff)
     /// until [`FLUSH_DEADLINE`]; fails only if some are still undelivered then.
-    pub fn flush(&self) -> anyhow::Result<()> {
+    pub(crate) fn flush(&self) -> anyhow::Result<()> {
         let deadline = std::time::Instant::now() + FLUSH_DEADLINE;
         let mut backoff = Duration::from_millis(250);
         let mut attempt = 0u32;
@@ -231,14 +231,14 @@ impl Sender {
     }
 
     /// Records acknowledged so far.
-    pub fn delivered(&self) -> u64 {
+    pub(crate) fn delivered(&self) -> u64 {
         self.stats.delivered.load(Ordering::Relaxed)
     }
 }
 
 /// Arguments of `kafka-topics`.
 #[derive(clap::Args)]
-pub struct TopicsArgs {
+pub(crate) struct TopicsArgs {
     #[command(flatten)]
     conn: KafkaConnArgs,
     /// Create the runner's topics (existing ones are left alone).
@@ -253,7 +253,7 @@ pub struct TopicsArgs {
 }
 
 /// Runs `kafka-topics`.
-pub fn topics(args: TopicsArgs) -> anyhow::Result<()> {
+pub(crate) fn topics(args: TopicsArgs) -> anyhow::Result<()> {
     if !args.create {
         bail!("nothing to do: pass --create");
     }
@@ -266,7 +266,7 @@ pub fn topics(args: TopicsArgs) -> anyhow::Result<()> {
 
 /// Creates the input topic `raw` (normally `raw-telemetry`, with `partitions`), `capsule-events`,
 /// `capsule-embeddings` and `dead-letter`; a topic that already exists is not an error.
-pub fn create_topics(conn: &KafkaConnArgs, raw: &str, partitions: i32) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn create_topics(conn: &KafkaConnArgs, raw: &str, partitions: i32) -> anyhow::Result<Vec<(String, String)>> {
     let admin: AdminClient<DefaultClientContext> = conn.client_config()?.create().context("creating Kafka admin client")?;
     let specs = [(raw, partitions), (CAPSULE_EVENTS, 1), (CAPSULE_EMBEDDINGS, 1), (DEAD_LETTER, 1)];
     let topics: Vec<NewTopic<'_>> =

@@ -13,7 +13,7 @@ use super::kafka::{KafkaConnArgs, Sender, RAW_TELEMETRY};
 
 /// Arguments of `produce`.
 #[derive(clap::Args)]
-pub struct ProduceArgs {
+pub(crate) struct ProduceArgs {
     /// Input file or directory (JSON lines, OTLP/JSON, plain-text logs).
     #[arg(long)]
     input: PathBuf,
@@ -44,7 +44,7 @@ pub struct ProduceArgs {
 }
 
 /// Runs `produce`.
-pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: ProduceArgs) -> anyhow::Result<()> {
     if !args.input.exists() {
         bail!("input {} does not exist", args.input.display());
     }

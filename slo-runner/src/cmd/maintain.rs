@@ -8,7 +8,7 @@ use slo_storage::Store;
 
 /// Arguments of `compact`.
 #[derive(clap::Args)]
-pub struct CompactArgs {
+pub(crate) struct CompactArgs {
     /// Store location.
     #[arg(long, default_value = "out/store", env = "SLO_SCOUT_STORE")]
     store: String,
@@ -16,7 +16,7 @@ pub struct CompactArgs {
 
 /// Arguments of `retention`.
 #[derive(clap::Args)]
-pub struct RetentionArgs {
+pub(crate) struct RetentionArgs {
     /// Store location.
     #[arg(long, default_value = "out/store", env = "SLO_SCOUT_STORE")]
     store: String,
@@ -38,7 +38,7 @@ pub struct RetentionArgs {
 }
 
 /// Runs `compact` over every append table.
-pub fn compact(args: CompactArgs) -> anyhow::Result<()> {
+pub(crate) fn compact(args: CompactArgs) -> anyhow::Result<()> {
     let store = Store::open(&args.store)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     for table in [Table::Spans, Table::MetricPoints, Table::RawEvents] {
@@ -49,7 +49,7 @@ pub fn compact(args: CompactArgs) -> anyhow::Result<()> {
 }
 
 /// Runs `retention`.
-pub fn retention(args: RetentionArgs) -> anyhow::Result<()> {
+pub(crate) fn retention(args: RetentionArgs) -> anyhow::Result<()> {
     let store = Store::open(&args.store)?;
     let now = match &args.now {
         Some(t) => slo_dataflow::time::parse_timestamp(t, slo_dataflow::time::current_year()).context("invalid --now")?,

@@ -11,7 +11,7 @@ use slo_operators::metrics::{escape_label, PipelineMetrics};
 
 /// Counters of the Kafka runner (the operators' counters live in [`PipelineMetrics`]).
 #[derive(Debug, Default)]
-pub struct RunnerMetrics {
+pub(crate) struct RunnerMetrics {
     /// The operators' counters.
     pub pipeline: Arc<PipelineMetrics>,
     /// Records consumed, by topic.
@@ -36,30 +36,30 @@ fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str, n: u64) {
 
 impl RunnerMetrics {
     /// Fresh counters around the pipeline's.
-    pub fn new(pipeline: Arc<PipelineMetrics>) -> Arc<Self> {
+    pub(crate) fn new(pipeline: Arc<PipelineMetrics>) -> Arc<Self> {
         Arc::new(RunnerMetrics { pipeline, ..Default::default() })
     }
     /// Counts records consumed from `topic`.
-    pub fn record_in(&self, topic: &str, n: u64) {
+    pub(crate) fn record_in(&self, topic: &str, n: u64) {
         bump(&self.records_in, topic, n);
     }
     /// Counts records produced to `topic`.
-    pub fn record_out(&self, topic: &str, n: u64) {
+    pub(crate) fn record_out(&self, topic: &str, n: u64) {
         bump(&self.records_out, topic, n);
     }
     /// Counts a dead letter.
-    pub fn dead_letter(&self, reason: &str) {
+    pub(crate) fn dead_letter(&self, reason: &str) {
         bump(&self.dead_letters, reason, 1);
     }
     /// Sets the lag of a partition.
-    pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
+    pub(crate) fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
         if let Ok(mut m) = self.lag.lock() {
             m.insert((topic.to_owned(), partition), lag.max(0));
         }
     }
 
     /// Everything in the Prometheus text exposition format.
-    pub fn to_prometheus(&self) -> String {
+    pub(crate) fn to_prometheus(&self) -> String {
         let mut out = self.pipeline.to_prometheus();
         let family = |out: &mut String, name: &str, kind: &str, help: &str| {
             out.push_str(&format!("# HELP slo_scout_{name} {help}\n# TYPE slo_scout_{name} {kind}\n"));
@@ -90,7 +90,7 @@ impl RunnerMetrics {
 
 /// Serves `/metrics` and `/healthz` on `addr` from a background thread for the life of the
 /// process. Returns the bound address (useful with port 0).
-pub fn serve(addr: &str, metrics: Arc<RunnerMetrics>) -> anyhow::Result<std::net::SocketAddr> {
+pub(crate) fn serve(addr: &str, metrics: Arc<RunnerMetrics>) -> anyhow::Result<std::net::SocketAddr> {
     let server = tiny_http::Server::http(addr).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| format!("listening on {addr}"))?;
     let bound = server
         .server_addr()

@@ -9,7 +9,7 @@ use slo_operators::fingerprint::MinerConfig;
 
 /// Arguments of `mine`.
 #[derive(clap::Args)]
-pub struct MineArgs {
+pub(crate) struct MineArgs {
     /// Log file to mine.
     #[arg(long)]
     input: PathBuf,
@@ -26,7 +26,7 @@ pub struct MineArgs {
 }
 
 /// Runs `mine`.
-pub fn run(args: MineArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: MineArgs) -> anyhow::Result<()> {
     let format = args.log_format.as_deref().map(LogFormat::parse).transpose().context("invalid --log-format")?;
     let mut cfg = MinerConfig::default();
     if let Some(cap) = args.max_templates {

@@ -1,22 +1,22 @@
 //! One module per subcommand.
 
-pub mod analyze;
-pub mod artifacts;
-pub mod backtest;
-pub mod generate;
-pub mod kafka;
+pub(crate) mod analyze;
+pub(crate) mod artifacts;
+pub(crate) mod backtest;
+pub(crate) mod generate;
+pub(crate) mod kafka;
 pub(crate) mod kafka_offsets;
-pub mod kafka_produce;
-pub mod kafka_run;
-pub mod maintain;
-pub mod metrics_http;
-pub mod mine;
-pub mod publish;
-pub mod query;
-pub mod redact;
-pub mod run;
-pub mod sample;
-pub mod validate;
+pub(crate) mod kafka_produce;
+pub(crate) mod kafka_run;
+pub(crate) mod maintain;
+pub(crate) mod metrics_http;
+pub(crate) mod mine;
+pub(crate) mod publish;
+pub(crate) mod query;
+pub(crate) mod redact;
+pub(crate) mod run;
+pub(crate) mod sample;
+pub(crate) mod validate;
 
 /// A duration flag in whole milliseconds: `1h`, `5m`, `1h30m`, `250ms`, or a plain number of ms
 /// (the grammar of `slo_dataflow::time`).

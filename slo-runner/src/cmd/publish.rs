@@ -13,7 +13,7 @@ use slo_artifacts::policy::{append_audit, evaluate, ArtifactSet, Decision, Expec
 
 /// Arguments of `publish`.
 #[derive(clap::Args)]
-pub struct PublishArgs {
+pub(crate) struct PublishArgs {
     /// Repository to publish to: a path or URL git can clone and push to.
     #[arg(long)]
     repo: String,
@@ -95,7 +95,7 @@ fn pr_body(decision: &Decision, branch: &str, commit: &str) -> String {
 }
 
 /// Runs `publish`.
-pub fn run(args: PublishArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: PublishArgs) -> anyhow::Result<()> {
     let policy = match &args.policy {
         Some(p) => Policy::from_file(p)?,
         None => Policy::default(),

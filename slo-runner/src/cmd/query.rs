@@ -11,7 +11,7 @@ use slo_storage::Store;
 
 /// Output formats of `query`.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// An aligned text table.
     Table,
     /// CSV with a header row.
@@ -22,7 +22,7 @@ pub enum Format {
 
 /// Arguments of `query`.
 #[derive(clap::Args)]
-pub struct QueryArgs {
+pub(crate) struct QueryArgs {
     /// The SQL statement (SELECT, SHOW, EXPLAIN, DESCRIBE; DDL/DML are refused).
     sql: String,
     /// Store location: a directory or `s3://bucket/prefix`.
@@ -42,7 +42,7 @@ pub struct QueryArgs {
 }
 
 /// Builds the embedder used for query text.
-pub fn query_embedder(choice: Option<&str>) -> anyhow::Result<EmbedConfig> {
+pub(crate) fn query_embedder(choice: Option<&str>) -> anyhow::Result<EmbedConfig> {
     let mut cfg = EmbedConfig::from_env().unwrap_or_else(|_| EmbedConfig::hashing());
     if let Some(kind) = choice {
         cfg.kind = kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -51,7 +51,7 @@ pub fn query_embedder(choice: Option<&str>) -> anyhow::Result<EmbedConfig> {
 }
 
 /// Prints record batches in a format.
-pub fn print_batches(batches: &[RecordBatch], format: Format) -> anyhow::Result<()> {
+pub(crate) fn print_batches(batches: &[RecordBatch], format: Format) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     match format {
         Format::Table => println!("{}", arrow::util::pretty::pretty_format_batches(batches)?),
@@ -73,7 +73,7 @@ pub fn print_batches(batches: &[RecordBatch], format: Format) -> anyhow::Result<
 }
 
 /// Runs `query`.
-pub fn run(args: QueryArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: QueryArgs) -> anyhow::Result<()> {
     let store = Store::open(&args.store)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let batches = rt.block_on(async {

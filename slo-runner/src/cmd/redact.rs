@@ -9,7 +9,7 @@ use slo_operators::redact::{Redactor, RedactorConfig};
 
 /// Arguments of `redact`.
 #[derive(clap::Args)]
-pub struct RedactArgs {
+pub(crate) struct RedactArgs {
     /// Extra rule files in gitleaks TOML format.
     #[arg(long = "rules")]
     rules: Vec<PathBuf>,
@@ -33,7 +33,7 @@ struct LineOut<'a> {
 }
 
 /// Runs `redact`.
-pub fn run(args: RedactArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: RedactArgs) -> anyhow::Result<()> {
     let cfg = RedactorConfig { rule_files: args.rules, disabled: args.disable, ..Default::default() };
     let redactor = Redactor::new(cfg).context("cannot build the redactor")?;
     let stdin = std::io::stdin().lock();

@@ -24,7 +24,7 @@ use slo_operators::pipeline::{run_pipeline, PipelineConfig, PipelineReport, Pipe
 /// Arguments of `run`. `-h` is the timely host file, as in timely's own flags; use `--help`.
 #[derive(clap::Args)]
 #[command(disable_help_flag = true)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Input file or directory (JSON lines, OTLP/JSON, plain-text logs). Default: generated sample
     /// telemetry (2,000 requests across 7 services).
     #[arg(long)]
@@ -97,7 +97,7 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<(PipelineConfig, KafkaFile
 }
 
 /// Runs `run`.
-pub fn run(args: RunArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     let (mut config, kafka_file) = load_config(args.config.as_deref())?;
     if let Some(w) = &args.window {
         config.window.size_ms = super::duration_ms(w)?;

@@ -9,7 +9,7 @@ use slo_dataflow::synthetic::{generate, SyntheticConfig};
 
 /// Arguments of `sample`.
 #[derive(clap::Args)]
-pub struct SampleArgs {
+pub(crate) struct SampleArgs {
     /// Output directory: `events.jsonl` and `.ground_truth.json` are written there (the ground
     /// truth is a hidden file so that `run --input DIR` reads only the events).
     #[arg(long)]
@@ -30,7 +30,7 @@ pub struct SampleArgs {
 }
 
 /// Runs `sample`.
-pub fn run(args: SampleArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: SampleArgs) -> anyhow::Result<()> {
     let cfg = SyntheticConfig {
         requests: args.requests,
         seed: args.seed,

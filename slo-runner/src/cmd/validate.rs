@@ -11,7 +11,7 @@ use slo_artifacts::{self as slo, AlertWindows, PromDuration, ReadOptions};
 
 /// Arguments of `validate`.
 #[derive(clap::Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// Files or directories (searched recursively).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -84,7 +84,7 @@ fn classify(path: &Path, text: &str) -> Option<Kind> {
 /// `promtool check rules` on every document of a rule file: plain rule files and the `spec` of
 /// `PrometheusRule` objects (promtool reads one plain document per file, so each is checked on
 /// its own).
-pub fn check_rule_file(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn check_rule_file(path: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let dir = tempfile::tempdir()?;
     let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
@@ -126,7 +126,7 @@ fn validate_one(path: &Path, kind: &Kind, period: PromDuration) -> anyhow::Resul
 }
 
 /// Runs `validate`.
-pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: ValidateArgs) -> anyhow::Result<()> {
     let period: PromDuration =
         args.default_slo_period.parse().map_err(|e: String| anyhow::anyhow!("--default-slo-period: {e}"))?;
     let mut files = Vec::new();
