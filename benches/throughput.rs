@@ -36,7 +36,10 @@ fn loghub_lines() -> Vec<String> {
     for (name, ds) in json["datasets"].as_object().expect("datasets") {
         let fmt = LogFormat::parse(ds["log_format"].as_str().unwrap_or("<Content>")).expect("log_format");
         let log = root.join(ds["log_file"].as_str().unwrap_or(""));
-        let Ok(body) = std::fs::read_to_string(&log) else { eprintln!("skip {name}"); continue };
+        let Ok(body) = std::fs::read_to_string(&log) else {
+            eprintln!("skip {name}");
+            continue;
+        };
         per_set.push(body.lines().map(|l| fmt.content(l).unwrap_or(l).to_string()).collect());
     }
     // Interleave the sets so the mix looks like a shared stream.
@@ -117,16 +120,22 @@ fn bench_pipeline(c: &mut Criterion) {
         group.bench_function(format!("synthetic events, {workers} worker(s)"), |b| {
             b.iter(|| {
                 let ev = events.clone();
-                let source = move || -> Result<Box<dyn EventSource>, String> {
-                    Ok(Box::new((*ev).clone().into_iter().map(Ok)))
-                };
+                let source =
+                    move || -> Result<Box<dyn EventSource>, String> { Ok(Box::new((*ev).clone().into_iter().map(Ok))) };
                 let sinks = PipelineSinks {
                     capsules: Box::new(|_| Box::new(MemorySink::<Capsule>::new())),
                     late: Box::new(|_| Box::new(MemorySink::<LateEvent>::new())),
                     dead_letters: Box::new(|_| Box::new(MemorySink::<DeadLetterRecord>::new())),
                     events: None,
                 };
-                run_pipeline(&ClusterConfig::threads(workers), PipelineConfig::default(), source, sinks, PipelineMetrics::new()).unwrap()
+                run_pipeline(
+                    &ClusterConfig::threads(workers),
+                    PipelineConfig::default(),
+                    source,
+                    sinks,
+                    PipelineMetrics::new(),
+                )
+                .unwrap()
             })
         });
     }

@@ -60,14 +60,11 @@ fn main() {
                 .apply(DropNoise { dropped: 0 })
                 .fingerprint(MinerConfig::default(), metrics.clone())
                 .window_capsules(WindowConfig { size_ms: 600_000, ..Default::default() }, metrics.clone());
-            capsules
-                .inspect(move |c| sink.lock().unwrap().push(c.clone()))
-                .probe_with(&probe);
+            capsules.inspect(move |c| sink.lock().unwrap().push(c.clone())).probe_with(&probe);
             input
         });
-        let mut source = (worker.index() == 0).then(|| {
-            generate(&SyntheticConfig { requests: 3_000, ..Default::default() }).0.into_iter().map(Ok)
-        });
+        let mut source = (worker.index() == 0)
+            .then(|| generate(&SyntheticConfig { requests: 3_000, ..Default::default() }).0.into_iter().map(Ok));
         drive(
             worker,
             input,

@@ -15,7 +15,13 @@ fn main() {
     let (events, truth) = generate(&SyntheticConfig { requests: 5_000, ..Default::default() });
     let spans = from_events(&events);
     let analysis = analyze(&spans, &AnalyzeConfig::default());
-    println!("{} spans, {} traces, {} journeys (ground truth: {})", analysis.spans, analysis.traces, analysis.journeys.len(), truth.journeys.len());
+    println!(
+        "{} spans, {} traces, {} journeys (ground truth: {})",
+        analysis.spans,
+        analysis.traces,
+        analysis.journeys.len(),
+        truth.journeys.len()
+    );
     for (j, sli) in analysis.journeys.iter().zip(&analysis.slis) {
         println!(
             "{:>2}. {:<26} {:>6} requests  availability {:>7.3} %  p99 {:>7.1} ms  services: {}",

@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use slo_advisor::backtest::{backtest, BacktestConfig, SloTarget};
 use slo_advisor::history::{synthetic_history, SliKind, SyntheticHistory};
-use slo_artifacts::{AlertWindows, PromDuration};
 use slo_advisor::whatif::WhatIf;
+use slo_artifacts::{AlertWindows, PromDuration};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -24,8 +24,18 @@ fn main() {
     let t = Instant::now();
     let histories: Vec<_> = (0..slos)
         .map(|i| {
-            let incidents = if i % 3 == 0 { vec![((i as usize * 997) % (days as usize * 1440 - 300), 120, 0.2)] } else { Vec::new() };
-            synthetic_history(&SyntheticHistory { seed: i + 1, days, mean_rpm: 50.0 + i as f64, incidents, ..Default::default() })
+            let incidents = if i % 3 == 0 {
+                vec![((i as usize * 997) % (days as usize * 1440 - 300), 120, 0.2)]
+            } else {
+                Vec::new()
+            };
+            synthetic_history(&SyntheticHistory {
+                seed: i + 1,
+                days,
+                mean_rpm: 50.0 + i as f64,
+                incidents,
+                ..Default::default()
+            })
         })
         .collect();
     let targets: Vec<SloTarget> = (0..slos)
@@ -41,13 +51,17 @@ fn main() {
     let minutes: usize = histories.iter().map(|h| h.len()).sum();
     let windows = AlertWindows::google_30d();
     let cfg = BacktestConfig::default();
-    for (label, what_if) in [("as observed", WhatIf::default()), ("what-if traffic=2,errors=1.5,latency+=20ms", "traffic=2,errors=1.5,latency+=20ms".parse().expect("scenario"))] {
+    for (label, what_if) in [
+        ("as observed", WhatIf::default()),
+        ("what-if traffic=2,errors=1.5,latency+=20ms", "traffic=2,errors=1.5,latency+=20ms".parse().expect("scenario")),
+    ] {
         let mut best = f64::MAX;
         let mut pages = 0;
         let mut tickets = 0;
         for _ in 0..3 {
             let t = Instant::now();
-            let reports: Vec<_> = histories.iter().zip(&targets).map(|(h, s)| backtest(h, s, &windows, &what_if, &cfg)).collect();
+            let reports: Vec<_> =
+                histories.iter().zip(&targets).map(|(h, s)| backtest(h, s, &windows, &what_if, &cfg)).collect();
             best = best.min(t.elapsed().as_secs_f64());
             pages = reports.iter().map(|r| r.alert_summary.pages).sum();
             tickets = reports.iter().map(|r| r.alert_summary.tickets).sum();

@@ -17,7 +17,10 @@ mod nezha;
 use nezha::{compare_edges, compare_latency, read_dependencies, read_front_service};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/datasets/nezha/onlineboutique-2022-08-22"));
+    let dir = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../shared/datasets/nezha/onlineboutique-2022-08-22"));
     if !dir.is_dir() {
         eprintln!("dataset not found at {} — pass its path", dir.display());
         return Ok(());
@@ -25,11 +28,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = std::time::Instant::now();
     let (spans, report) = read_path(&dir)?;
     let a = analyze(&spans, &AnalyzeConfig::default());
-    println!("{} spans in {} files ({} skipped), {} traces, analysed in {:.2?}", spans.len(), report.files, report.skipped, a.traces, t.elapsed());
-    println!("\n| journey | requests | fan-out | p50 ms | p95 ms | p99 ms | signature |\n|---|---:|---:|---:|---:|---:|---|");
+    println!(
+        "{} spans in {} files ({} skipped), {} traces, analysed in {:.2?}",
+        spans.len(),
+        report.files,
+        report.skipped,
+        a.traces,
+        t.elapsed()
+    );
+    println!(
+        "\n| journey | requests | fan-out | p50 ms | p95 ms | p99 ms | signature |\n|---|---:|---:|---:|---:|---:|---|"
+    );
     for j in &a.journeys {
         let sig: Vec<&str> = j.signature.iter().map(|s| slo_advisor::journeys::short_operation(s)).collect();
-        println!("| {} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {} |", j.name, j.requests, j.fan_out, j.p50_ms, j.p95_ms, j.p99_ms, sig.join(", "));
+        println!(
+            "| {} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {} |",
+            j.name,
+            j.requests,
+            j.fan_out,
+            j.p50_ms,
+            j.p95_ms,
+            j.p99_ms,
+            sig.join(", ")
+        );
     }
     let deps = read_dependencies(&dir.join("metric/dependency.csv"))?;
     let recovered = a.call_graph.iter().map(|e| (e.caller.clone(), e.callee.clone())).collect();
@@ -50,7 +71,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             r(l.median_ratio)
         );
         if window_s == 60 {
-            println!("| Time (ms) | requests | traces p50/p90/p95/p99 ms | metric p50/p90/p95/p99 ms |\n|---|---:|---|---|");
+            println!(
+                "| Time (ms) | requests | traces p50/p90/p95/p99 ms | metric p50/p90/p95/p99 ms |\n|---|---:|---|---|"
+            );
             for m in &l.minutes {
                 let v = |x: [f64; 4]| x.map(|y| format!("{y:.0}")).join(" / ");
                 println!("| {} | {} | {} | {} |", m.time_ms, m.requests, v(m.traces_ms), v(m.metric_ms));

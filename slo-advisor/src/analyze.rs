@@ -73,7 +73,8 @@ pub fn analyze_traces(set: &TraceSet, cfg: &AnalyzeConfig) -> Analysis {
 
 /// Keeps only the spans of traces that touch `service` (whole traces, so journeys stay whole).
 pub fn traces_touching(spans: Vec<Span>, service: &str) -> Vec<Span> {
-    let keep: std::collections::HashSet<String> = spans.iter().filter(|s| s.service == service).map(|s| s.trace_id.clone()).collect();
+    let keep: std::collections::HashSet<String> =
+        spans.iter().filter(|s| s.service == service).map(|s| s.trace_id.clone()).collect();
     spans.into_iter().filter(|s| keep.contains(&s.trace_id)).collect()
 }
 

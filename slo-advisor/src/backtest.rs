@@ -25,15 +25,15 @@
 //!
 //! What-if scenarios ([`crate::whatif`]) are applied to the history before the replay.
 
-use serde::{Deserialize, Serialize};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
+use serde::{Deserialize, Serialize};
 
 use crate::error::AdvisorError;
 use crate::history::{JourneyHistory, SliKind};
 use crate::rolling::{auto_window, breach_ranges, rolling_windows, BreachRange};
-use slo_artifacts::{AlertWindows, PromDuration, Sli, Slo};
 use crate::whatif::{apply, WhatIf};
+use slo_artifacts::{AlertWindows, PromDuration, Sli, Slo};
 
 /// Label naming the journey an SLO is about.
 pub const JOURNEY_LABEL: &str = "slo_scout_journey";
@@ -79,18 +79,25 @@ impl SloTarget {
     /// service's `service_labels`), a latency SLI from `slo_scout_latency_ms` or from a
     /// [`Sli::Latency`] (threshold in seconds when the histogram's name ends in `_seconds`,
     /// else in ms), availability otherwise. The period is the spec's, else `default_period`.
-    pub fn from_spec(service: &str, service_labels: &std::collections::BTreeMap<String, String>, slo: &Slo, default_period: PromDuration) -> Result<SloTarget, AdvisorError> {
+    pub fn from_spec(
+        service: &str,
+        service_labels: &std::collections::BTreeMap<String, String>,
+        slo: &Slo,
+        default_period: PromDuration,
+    ) -> Result<SloTarget, AdvisorError> {
         let id = slo.id(service);
         let bad = |reason: String| AdvisorError::Slo { slo: id.clone(), reason };
-        let journey = slo
-            .labels
-            .get(JOURNEY_LABEL)
-            .or_else(|| service_labels.get(JOURNEY_LABEL))
-            .cloned()
-            .ok_or_else(|| bad(format!("labels.{JOURNEY_LABEL} is missing: it names the journey whose history is replayed")))?;
+        let journey =
+            slo.labels.get(JOURNEY_LABEL).or_else(|| service_labels.get(JOURNEY_LABEL)).cloned().ok_or_else(|| {
+                bad(format!("labels.{JOURNEY_LABEL} is missing: it names the journey whose history is replayed"))
+            })?;
         let sli = match (slo.labels.get(LATENCY_LABEL), &slo.sli) {
             (Some(v), _) => {
-                let t: f64 = v.trim().trim_end_matches("ms").parse().map_err(|_| bad(format!("labels.{LATENCY_LABEL}: {v:?} is not a number of ms")))?;
+                let t: f64 = v
+                    .trim()
+                    .trim_end_matches("ms")
+                    .parse()
+                    .map_err(|_| bad(format!("labels.{LATENCY_LABEL}: {v:?} is not a number of ms")))?;
                 if !(t.is_finite() && t > 0.0) {
                     return Err(bad(format!("labels.{LATENCY_LABEL}: {v:?} must be positive")));
                 }
@@ -102,7 +109,13 @@ impl SloTarget {
             }
             (None, _) => SliKind::Availability,
         };
-        Ok(SloTarget { name: id, journey, sli, objective_percent: slo.objective, period: slo.period.unwrap_or(default_period) })
+        Ok(SloTarget {
+            name: id,
+            journey,
+            sli,
+            objective_percent: slo.objective,
+            period: slo.period.unwrap_or(default_period),
+        })
     }
 }
 
@@ -144,7 +157,12 @@ pub struct BacktestConfig {
 
 impl Default for BacktestConfig {
     fn default() -> Self {
-        BacktestConfig { breach_window_minutes: 60, max_breaches: 20, budget_step_minutes: 60, bootstrap: BootstrapConfig::default() }
+        BacktestConfig {
+            breach_window_minutes: 60,
+            max_breaches: 20,
+            budget_step_minutes: 60,
+            bootstrap: BootstrapConfig::default(),
+        }
     }
 }
 
@@ -262,7 +280,13 @@ fn prefix(v: &[f64]) -> Vec<f64> {
 }
 
 /// Replays the alert conditions; returns the firings and per-severity firing minutes.
-fn replay_alerts(h: &JourneyHistory, pr: &[f64], pb: &[f64], slo: &SloTarget, windows: &AlertWindows) -> (Vec<AlertFiring>, AlertSummary) {
+fn replay_alerts(
+    h: &JourneyHistory,
+    pr: &[f64],
+    pb: &[f64],
+    slo: &SloTarget,
+    windows: &AlertWindows,
+) -> (Vec<AlertFiring>, AlertSummary) {
     let n = h.len();
     let budget = slo.budget_ratio();
     let ratio = |end: usize, w: usize| -> Option<f64> {
@@ -277,7 +301,14 @@ fn replay_alerts(h: &JourneyHistory, pr: &[f64], pb: &[f64], slo: &SloTarget, wi
         let conds: Vec<(String, usize, usize, f64)> = conditions
             .iter()
             .filter(|(s, _)| *s == severity)
-            .map(|(_, w)| (format!("{}/{}", w.short, w.long), (w.short.seconds() / 60).max(1) as usize, (w.long.seconds() / 60).max(1) as usize, w.factor(slo.period)))
+            .map(|(_, w)| {
+                (
+                    format!("{}/{}", w.short, w.long),
+                    (w.short.seconds() / 60).max(1) as usize,
+                    (w.long.seconds() / 60).max(1) as usize,
+                    w.factor(slo.period),
+                )
+            })
             .collect();
         let mut open: Option<AlertFiring> = None;
         for i in 1..=n {
@@ -307,7 +338,16 @@ fn replay_alerts(h: &JourneyHistory, pr: &[f64], pb: &[f64], slo: &SloTarget, wi
                                 (x, y) => x.or(y),
                             };
                         }
-                        None => open = Some(AlertFiring { severity: severity.to_string(), start_ms: t, end_ms: t, windows: c.0.clone(), factor: c.3, peak_burn_rate: burn }),
+                        None => {
+                            open = Some(AlertFiring {
+                                severity: severity.to_string(),
+                                start_ms: t,
+                                end_ms: t,
+                                windows: c.0.clone(),
+                                factor: c.3,
+                                peak_burn_rate: burn,
+                            })
+                        }
                     }
                 }
                 (None, Some(_)) => alerts.extend(open.take()),
@@ -334,7 +374,14 @@ fn pctl(sorted: &[f64], q: f64) -> f64 {
 
 /// Share of `sims` simulated periods (each `per` blocks drawn from `blocks`) meeting `budget`,
 /// pushing each period's attainment into `att` when given.
-fn simulate(blocks: &[(f64, f64)], per: usize, sims: usize, budget: f64, rng: &mut Pcg64Mcg, mut att: Option<&mut Vec<f64>>) -> f64 {
+fn simulate(
+    blocks: &[(f64, f64)],
+    per: usize,
+    sims: usize,
+    budget: f64,
+    rng: &mut Pcg64Mcg,
+    mut att: Option<&mut Vec<f64>>,
+) -> f64 {
     let mut met = 0usize;
     for _ in 0..sims {
         let (mut r, mut b) = (0.0, 0.0);
@@ -397,7 +444,13 @@ pub fn bootstrap(h: &JourneyHistory, bad: &[f64], slo: &SloTarget, cfg: &Bootstr
 
 /// Replays `slo` over `history` with the alert conditions of `windows`, after applying
 /// `what_if` (see the module docs).
-pub fn backtest(history: &JourneyHistory, slo: &SloTarget, windows: &AlertWindows, what_if: &WhatIf, cfg: &BacktestConfig) -> BacktestReport {
+pub fn backtest(
+    history: &JourneyHistory,
+    slo: &SloTarget,
+    windows: &AlertWindows,
+    what_if: &WhatIf,
+    cfg: &BacktestConfig,
+) -> BacktestReport {
     let scenario;
     let h = if what_if.is_identity() {
         history
@@ -420,7 +473,11 @@ pub fn backtest(history: &JourneyHistory, slo: &SloTarget, windows: &AlertWindow
             let end = (k * step).min(n);
             let s = end.saturating_sub(period_min);
             let (r, b) = (pr[end] - pr[s], pb[end] - pb[s]);
-            BudgetPoint { t_ms: h.minute_ms(end), consumed: consumed(b, r), attainment_percent: if r > 0.0 { 100.0 * (1.0 - b / r) } else { 100.0 } }
+            BudgetPoint {
+                t_ms: h.minute_ms(end),
+                consumed: consumed(b, r),
+                attainment_percent: if r > 0.0 { 100.0 * (1.0 - b / r) } else { 100.0 },
+            }
         })
         .collect();
     let wins = rolling_windows(&h.requests, &bad, cfg.breach_window_minutes);
@@ -464,7 +521,13 @@ mod tests {
     use slo_dataflow::synthetic::{generate, SyntheticConfig};
 
     fn target(journey: &str, sli: SliKind, objective: f64) -> SloTarget {
-        SloTarget { name: "t".into(), journey: journey.into(), sli, objective_percent: objective, period: PromDuration::days(30) }
+        SloTarget {
+            name: "t".into(),
+            journey: journey.into(),
+            sli,
+            objective_percent: objective,
+            period: PromDuration::days(30),
+        }
     }
 
     /// Generated traces where every `browse_home` request in `[t0, t1)` fails.
@@ -473,7 +536,10 @@ mod tests {
         let (events, _) = generate(&cfg);
         let mut spans = from_events(&events);
         let (t0, t1) = (cfg.start_ms + t0_min * 60_000, cfg.start_ms + t1_min * 60_000);
-        for s in spans.iter_mut().filter(|s| s.parent.is_none() && s.operation == "GET /" && s.start_ms >= t0 && s.start_ms < t1) {
+        for s in spans
+            .iter_mut()
+            .filter(|s| s.parent.is_none() && s.operation == "GET /" && s.start_ms >= t0 && s.start_ms < t1)
+        {
             s.error = true;
         }
         let a = analyze(&spans, &AnalyzeConfig::default());
@@ -507,12 +573,24 @@ mod tests {
     fn objective_100_pages_on_any_error_and_quiet_journey_does_not() {
         let (hs, _, _) = with_incident(0, 0);
         let checkout = hs.iter().find(|h| h.journey.contains("checkout")).unwrap();
-        let r = backtest(checkout, &target(&checkout.journey, SliKind::Availability, 100.0), &AlertWindows::google_30d(), &WhatIf::default(), &BacktestConfig::default());
+        let r = backtest(
+            checkout,
+            &target(&checkout.journey, SliKind::Availability, 100.0),
+            &AlertWindows::google_30d(),
+            &WhatIf::default(),
+            &BacktestConfig::default(),
+        );
         assert!(r.bad_events > 0.0);
         assert!(r.alert_summary.pages >= 1 && r.alert_summary.pages_per_week > 0.0, "{:?}", r.alert_summary);
         assert!(r.budget_consumed.is_none() && !r.met);
         // A loose objective on the same history never pages.
-        let loose = backtest(checkout, &target(&checkout.journey, SliKind::Availability, 50.0), &AlertWindows::google_30d(), &WhatIf::default(), &BacktestConfig::default());
+        let loose = backtest(
+            checkout,
+            &target(&checkout.journey, SliKind::Availability, 50.0),
+            &AlertWindows::google_30d(),
+            &WhatIf::default(),
+            &BacktestConfig::default(),
+        );
         assert_eq!(loose.alert_summary.pages, 0);
         assert!(loose.met && loose.breaches.is_empty());
     }
@@ -521,7 +599,10 @@ mod tests {
     fn more_errors_burn_more_budget_monotonically() {
         let h = synthetic_history(&SyntheticHistory { days: 7, error_rate: 0.0005, ..Default::default() });
         let slo = target("x", SliKind::Availability, 99.9);
-        let cfg = BacktestConfig { bootstrap: BootstrapConfig { resamples: 200, outer: 10, inner: 50, ..Default::default() }, ..Default::default() };
+        let cfg = BacktestConfig {
+            bootstrap: BootstrapConfig { resamples: 200, outer: 10, inner: 50, ..Default::default() },
+            ..Default::default()
+        };
         let mut last = -1.0;
         let mut last_minutes = 0;
         for k in [1.0, 1.5, 2.0, 4.0, 8.0, 30.0] {
@@ -545,14 +626,23 @@ mod tests {
         for d in (0..28).step_by(3) {
             incidents.push((d * 1440 + 300, 240, 0.15));
         }
-        let shaky = synthetic_history(&SyntheticHistory { days: 28, error_rate: 0.0005, incidents, seed: 3, ..Default::default() });
+        let shaky = synthetic_history(&SyntheticHistory {
+            days: 28,
+            error_rate: 0.0005,
+            incidents,
+            seed: 3,
+            ..Default::default()
+        });
         let slo = target("x", SliKind::Availability, 98.5);
         let b1 = bootstrap(&healthy, &healthy.bad_series(slo.sli), &slo, &BootstrapConfig::default()).unwrap();
         let b2 = bootstrap(&shaky, &shaky.bad_series(slo.sli), &slo, &BootstrapConfig::default()).unwrap();
         for b in [&b1, &b2] {
             assert!((0.0..=1.0).contains(&b.probability) && b.low <= b.probability && b.probability <= b.high, "{b:?}");
             assert_eq!((b.blocks, b.block_minutes, b.blocks_per_period), (28, 1440, 30));
-            assert!(b.attainment_percentiles[0] <= b.attainment_percentiles[1] && b.attainment_percentiles[1] <= b.attainment_percentiles[2]);
+            assert!(
+                b.attainment_percentiles[0] <= b.attainment_percentiles[1]
+                    && b.attainment_percentiles[1] <= b.attainment_percentiles[2]
+            );
         }
         assert!(b1.probability > 0.99, "{b1:?}");
         // A 4-hour 15 % incident on 10 of 28 days: a period of 30 drawn days holds ~10.7
@@ -575,7 +665,13 @@ mod tests {
         // 250 ms is z = ln(250/80)/0.5 = 2.28 for the log-normal: ~1.1 % slower.
         let share = base.bad_events / base.requests;
         assert!((share - 0.0113).abs() < 0.003, "{share}");
-        let shifted = backtest(&h, &slo, &AlertWindows::google_30d(), &"latency+=100ms".parse().unwrap(), &BacktestConfig::default());
+        let shifted = backtest(
+            &h,
+            &slo,
+            &AlertWindows::google_30d(),
+            &"latency+=100ms".parse().unwrap(),
+            &BacktestConfig::default(),
+        );
         assert!(shifted.bad_events > 3.0 * base.bad_events);
         assert!(shifted.alert_summary.tickets + shifted.alert_summary.pages > 0);
         assert_eq!(shifted.what_if, "latency+=100ms");
@@ -613,9 +709,13 @@ slos:
 "#;
         let levels = slo_artifacts::parse_documents(text, &Default::default()).unwrap();
         let l = &levels[0];
-        let t: Vec<Result<SloTarget, AdvisorError>> = l.slos.iter().map(|s| SloTarget::from_spec(&l.service, &l.labels, s, PromDuration::days(30))).collect();
+        let t: Vec<Result<SloTarget, AdvisorError>> =
+            l.slos.iter().map(|s| SloTarget::from_spec(&l.service, &l.labels, s, PromDuration::days(30))).collect();
         let a = t[0].as_ref().unwrap();
-        assert_eq!((a.journey.as_str(), a.sli, a.objective_percent), ("POST /cart/checkout", SliKind::Availability, 99.5));
+        assert_eq!(
+            (a.journey.as_str(), a.sli, a.objective_percent),
+            ("POST /cart/checkout", SliKind::Availability, 99.5)
+        );
         assert_eq!(t[1].as_ref().unwrap().sli, SliKind::Latency { threshold_ms: 1000.0 });
         let err = t[2].as_ref().unwrap_err().to_string();
         assert!(err.contains("shop-no-journey") && err.contains(JOURNEY_LABEL), "{err}");

@@ -122,7 +122,8 @@ impl ErrorLogs {
     /// Observes the logs of the store's `raw_events` archive, streamed.
     async fn observe_archive(&mut self, store: &Store) -> Result<(), AdvisorError> {
         let catalog = slo_storage::catalog::Catalog::open(store, None)?;
-        let sql = format!("SELECT event FROM raw_events WHERE kind = {}", crate::sql::sql_quote(EventKind::Log.as_str()));
+        let sql =
+            format!("SELECT event FROM raw_events WHERE kind = {}", crate::sql::sql_quote(EventKind::Log.as_str()));
         let mut logs = catalog.query_stream(&sql).await?;
         while let Some(batch) = futures::StreamExt::next(&mut logs).await {
             let batch = match batch {
@@ -140,8 +141,11 @@ impl ErrorLogs {
             };
             let event = string_col(&batch, "event")?;
             for i in 0..batch.num_rows() {
-                let e: LinkedLog = serde_json::from_str(event.value(i))
-                    .map_err(|err| slo_storage::StorageError::Schema(format!("raw_events: event column is not a telemetry event: {err}")))?;
+                let e: LinkedLog = serde_json::from_str(event.value(i)).map_err(|err| {
+                    slo_storage::StorageError::Schema(format!(
+                        "raw_events: event column is not a telemetry event: {err}"
+                    ))
+                })?;
                 self.observe_log(e.severity, e.trace_id.as_deref(), e.span_id.as_deref());
             }
         }
@@ -271,7 +275,11 @@ impl Condition {
         // a missing text (a span without a route) matches only the negated tests, as in `matches`
         let text_test = |matched: String, want: bool| {
             let m = format!("COALESCE({matched}, FALSE)");
-            if want { m } else { format!("NOT {m}") }
+            if want {
+                m
+            } else {
+                format!("NOT {m}")
+            }
         };
         match &self.test {
             Test::Num(op, v) => {
@@ -288,7 +296,9 @@ impl Condition {
             Test::Equals(want, v) => text_test(format!("{column} = {}", crate::sql::sql_quote(v)), *want),
             // `regexp_match`, not `regexp_like`/`~`: DataFusion's optimizer lowers literal `~`
             // patterns to LIKE, where a backslash is an escape character
-            Test::Regex(want, re) => text_test(format!("regexp_match({column}, {}) IS NOT NULL", crate::sql::sql_quote(re.as_str())), *want),
+            Test::Regex(want, re) => {
+                text_test(format!("regexp_match({column}, {}) IS NOT NULL", crate::sql::sql_quote(re.as_str())), *want)
+            }
         }
     }
 
@@ -376,12 +386,12 @@ fn parse_condition(rule: &str, text: &str) -> Result<Condition, AdvisorError> {
     let op = ["~=", "=~", "!~", ">=", "<=", "==", "!=", ">", "<", "="]
         .into_iter()
         .find(|op| rest.starts_with(op))
-        .ok_or_else(|| bad(format!("condition {text:?}: expected an operator after {name} (>, >=, <, <=, ==, !=, ~=, !~)")))?;
+        .ok_or_else(|| {
+            bad(format!("condition {text:?}: expected an operator after {name} (>, >=, <, <=, ==, !=, ~=, !~)"))
+        })?;
     let value = rest[op.len()..].trim();
-    let value = ['\'', '"']
-        .iter()
-        .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))
-        .unwrap_or(value);
+    let value =
+        ['\'', '"'].iter().find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q))).unwrap_or(value);
     if value.is_empty() {
         return Err(bad(format!("condition {text:?} has no value")));
     }
@@ -459,7 +469,10 @@ pub fn needs_fallback(spans: &[Span]) -> bool {
 /// [usable](ErrorLogs::usable); spans with a status are left alone. See the
 /// [module docs](self) for how logs link to spans.
 pub fn apply(spans: &mut [Span], rule: Option<&ErrorRule>, logs: Option<&ErrorLogs>) -> FallbackReport {
-    let mut report = FallbackReport { spans_without_status: spans.iter().filter(|s| s.error_source == ErrorSource::None).count(), ..Default::default() };
+    let mut report = FallbackReport {
+        spans_without_status: spans.iter().filter(|s| s.error_source == ErrorSource::None).count(),
+        ..Default::default()
+    };
     if report.spans_without_status == 0 {
         return report;
     }
@@ -573,7 +586,15 @@ mod tests {
                 .await
                 .unwrap()
                 .iter()
-                .flat_map(|b| b.column_by_name("m").unwrap().as_any().downcast_ref::<arrow::array::BooleanArray>().unwrap().iter().collect::<Vec<_>>())
+                .flat_map(|b| {
+                    b.column_by_name("m")
+                        .unwrap()
+                        .as_any()
+                        .downcast_ref::<arrow::array::BooleanArray>()
+                        .unwrap()
+                        .iter()
+                        .collect::<Vec<_>>()
+                })
                 .map(|v| v.expect("a verdict, never NULL"))
                 .collect();
             let want: Vec<bool> = spans.iter().map(|s| rule.matches(s)).collect();
@@ -673,7 +694,11 @@ mod tests {
         // Child spans fail only where an error log names them: the payment / auth calls.
         let failed_children: Vec<&Span> = spans.iter().filter(|s| s.parent.is_some() && s.error).collect();
         assert!(!failed_children.is_empty());
-        assert!(failed_children.iter().all(|s| s.service == "payment" || s.service == "auth"), "{:?}", failed_children.first());
+        assert!(
+            failed_children.iter().all(|s| s.service == "payment" || s.service == "auth"),
+            "{:?}",
+            failed_children.first()
+        );
     }
 
     #[test]
@@ -681,8 +706,11 @@ mod tests {
         let (events, truth) = generate(&SyntheticConfig { requests: 3_000, ..Default::default() });
         let mut spans = without_status(&events);
         // A capsule keeps a few samples of its events: here three of the frontend's error logs.
-        let errors: Vec<&TelemetryEvent> =
-            events.iter().filter(|e| e.kind == EventKind::Log && is_error(e.severity) && e.service == "frontend").take(3).collect();
+        let errors: Vec<&TelemetryEvent> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Log && is_error(e.severity) && e.service == "frontend")
+            .take(3)
+            .collect();
         let logs = ErrorLogs::from_capsules(&[capsule_of(&errors)]);
         assert_eq!(logs.failed_traces(), 3);
         let report = apply(&mut spans, None, Some(&logs));
@@ -698,7 +726,15 @@ mod tests {
     fn logs_without_trace_ids_decide_nothing() {
         let (events, _) = generate(&SyntheticConfig { requests: 200, ..Default::default() });
         let mut spans = without_status(&events);
-        let untraced: Vec<TelemetryEvent> = events.iter().filter(|e| e.kind == EventKind::Log).cloned().map(|mut e| { e.trace_id = None; e }).collect();
+        let untraced: Vec<TelemetryEvent> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Log)
+            .cloned()
+            .map(|mut e| {
+                e.trace_id = None;
+                e
+            })
+            .collect();
         let logs = ErrorLogs::from_events(&untraced);
         assert!(!logs.usable());
         let report = apply(&mut spans, None, Some(&logs));
@@ -710,13 +746,15 @@ mod tests {
     fn a_rule_decides_status_less_spans_and_leaves_statuses_alone() {
         let (events, _) = generate(&SyntheticConfig { requests: 3_000, ..Default::default() });
         let mut spans = without_status(&events);
-        let rule: ErrorRule = "duration_ms > 400 && route ~= '^/cart' || op == 'POST /login' && duration_ms>=300".parse().unwrap();
+        let rule: ErrorRule =
+            "duration_ms > 400 && route ~= '^/cart' || op == 'POST /login' && duration_ms>=300".parse().unwrap();
         let expected: u64 = spans
             .iter()
             .filter(|s| s.parent.is_none())
             .filter(|s| {
                 let ms = s.duration_us as f64 / 1000.0;
-                (ms > 400.0 && s.http_route.as_deref().is_some_and(|r| r.starts_with("/cart"))) || (s.operation == "POST /login" && ms >= 300.0)
+                (ms > 400.0 && s.http_route.as_deref().is_some_and(|r| r.starts_with("/cart")))
+                    || (s.operation == "POST /login" && ms >= 300.0)
             })
             .count() as u64;
         assert!(expected > 0);

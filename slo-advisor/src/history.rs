@@ -19,9 +19,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
+use serde::{Deserialize, Serialize};
 use slo_dataflow::time::MINUTE_MS;
 
 use crate::analyze::Analysis;
@@ -296,7 +296,15 @@ pub struct SyntheticHistory {
 
 impl Default for SyntheticHistory {
     fn default() -> Self {
-        SyntheticHistory { seed: 1, days: 30, mean_rpm: 100.0, error_rate: 0.001, median_ms: 80.0, incidents: Vec::new(), start_ms: 1_735_689_600_000 }
+        SyntheticHistory {
+            seed: 1,
+            days: 30,
+            mean_rpm: 100.0,
+            error_rate: 0.001,
+            median_ms: 80.0,
+            incidents: Vec::new(),
+            start_ms: 1_735_689_600_000,
+        }
     }
 }
 
@@ -349,7 +357,13 @@ pub fn synthetic_history(cfg: &SyntheticHistory) -> JourneyHistory {
         // The percentiles are the distribution's own quantiles, not of `req` samples.
         h.samples.push(f64::INFINITY);
         h.errors.push(err);
-        h.latency.push(Percentiles { p50_ms: q(Z[0]), p90_ms: q(Z[1]), p95_ms: q(Z[2]), p99_ms: q(Z[3]), p999_ms: q(Z[4]) });
+        h.latency.push(Percentiles {
+            p50_ms: q(Z[0]),
+            p90_ms: q(Z[1]),
+            p95_ms: q(Z[2]),
+            p99_ms: q(Z[3]),
+            p999_ms: q(Z[4]),
+        });
     }
     h
 }
@@ -365,7 +379,11 @@ mod tests {
     fn interpolated_share_hits_the_known_percentiles_and_is_monotone() {
         let p = Percentiles { p50_ms: 50.0, p90_ms: 120.0, p95_ms: 200.0, p99_ms: 400.0, p999_ms: 900.0 };
         for (t, want) in [(50.0, 0.5), (120.0, 0.1), (200.0, 0.05), (400.0, 0.01), (900.0, 0.001)] {
-            assert!((share_slower(&p, f64::INFINITY, t) - want).abs() < 1e-9, "{t}: {}", share_slower(&p, f64::INFINITY, t));
+            assert!(
+                (share_slower(&p, f64::INFINITY, t) - want).abs() < 1e-9,
+                "{t}: {}",
+                share_slower(&p, f64::INFINITY, t)
+            );
         }
         assert!((share_slower(&p, f64::INFINITY, 25.0) - 0.75).abs() < 1e-9);
         // Six requests: p90..p99.9 are all the second largest, one request (1/6) is above it.
@@ -374,7 +392,10 @@ mod tests {
         assert!((share_slower(&six, 6.0, 50.0) - 0.5).abs() < 1e-9);
         let s = share_slower(&six, 6.0, 200.0);
         assert!(s > 0.0 && s < 1.0 / 6.0, "{s}");
-        assert_eq!(share_slower(&Percentiles { p50_ms: 9.0, p90_ms: 9.0, p95_ms: 9.0, p99_ms: 9.0, p999_ms: 9.0 }, 1.0, 10.0), 0.0);
+        assert_eq!(
+            share_slower(&Percentiles { p50_ms: 9.0, p90_ms: 9.0, p95_ms: 9.0, p99_ms: 9.0, p999_ms: 9.0 }, 1.0, 10.0),
+            0.0
+        );
         let mut last = 1.0;
         for t in (1..3000).map(|x| x as f64) {
             let s = share_slower(&p, 1000.0, t);

@@ -205,7 +205,13 @@ impl TraceRollup {
     /// An empty rollup that keeps at most `max_shapes` distinct shapes (at least 1) before
     /// folding new ones (see the type's docs).
     pub fn with_max_shapes(max_shapes: usize) -> Self {
-        TraceRollup { shape_ids: HashMap::new(), shapes: Vec::new(), rows: HashMap::new(), max_shapes: max_shapes.max(1), folded: 0 }
+        TraceRollup {
+            shape_ids: HashMap::new(),
+            shapes: Vec::new(),
+            rows: HashMap::new(),
+            max_shapes: max_shapes.max(1),
+            folded: 0,
+        }
     }
 
     /// Traces whose shape was folded because the shape cap was reached.
@@ -310,7 +316,11 @@ impl TraceRollup {
     /// same whatever order the traces came in.
     pub fn finish(self) -> (Vec<TraceShape>, Vec<TraceSummary>) {
         if self.folded > 0 {
-            tracing::warn!(folded = self.folded, max_shapes = self.max_shapes, "more distinct trace shapes than the cap: traces of new shapes folded into '(other)' under their root");
+            tracing::warn!(
+                folded = self.folded,
+                max_shapes = self.max_shapes,
+                "more distinct trace shapes than the cap: traces of new shapes folded into '(other)' under their root"
+            );
         }
         let mut indexed: Vec<(usize, TraceShape)> = self.shapes.into_iter().enumerate().collect();
         indexed.sort_by(|a, b| a.1.cmp(&b.1));
@@ -335,8 +345,14 @@ impl TraceRollup {
             })
             .collect();
         rows.sort_by(|a, b| {
-            (&a.trace_id, a.shape, a.start_ms, a.duration_us, a.error, a.error_source)
-                .cmp(&(&b.trace_id, b.shape, b.start_ms, b.duration_us, b.error, b.error_source))
+            (&a.trace_id, a.shape, a.start_ms, a.duration_us, a.error, a.error_source).cmp(&(
+                &b.trace_id,
+                b.shape,
+                b.start_ms,
+                b.duration_us,
+                b.error,
+                b.error_source,
+            ))
         });
         (indexed.into_iter().map(|(_, shape)| shape).collect(), rows)
     }
@@ -515,8 +531,10 @@ pub fn summarize(spans: &[Span]) -> TraceSet {
         let members = &by_trace[t];
         let Some(r) = links.root(members) else { continue };
         let s = &spans[r as usize];
-        let mut child_operations: Vec<String> =
-            children.get(&r).map(|c| c.iter().map(|&i| spans[i as usize].operation.clone()).collect()).unwrap_or_default();
+        let mut child_operations: Vec<String> = children
+            .get(&r)
+            .map(|c| c.iter().map(|&i| spans[i as usize].operation.clone()).collect())
+            .unwrap_or_default();
         child_operations.sort_unstable();
         child_operations.dedup();
         let services: BTreeSet<&str> = members.iter().map(|&m| spans[m as usize].service.as_str()).collect();
@@ -545,7 +563,10 @@ pub fn summarize(spans: &[Span]) -> TraceSet {
     TraceSet {
         shapes,
         traces,
-        call_graph: edges.into_iter().map(|((a, b), calls)| Edge { caller: a.to_string(), callee: b.to_string(), calls }).collect(),
+        call_graph: edges
+            .into_iter()
+            .map(|((a, b), calls)| Edge { caller: a.to_string(), callee: b.to_string(), calls })
+            .collect(),
         orphan_spans,
         spans: spans.len(),
     }
@@ -620,7 +641,11 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
     let generic: BTreeSet<(&str, &str)> = generic
         .into_iter()
         .filter(|key| {
-            let mut sigs = set.shapes.iter().filter(|s| (s.service.as_str(), s.operation.as_str()) == *key).map(|s| &s.child_operations);
+            let mut sigs = set
+                .shapes
+                .iter()
+                .filter(|s| (s.service.as_str(), s.operation.as_str()) == *key)
+                .map(|s| &s.child_operations);
             let first = sigs.next();
             sigs.any(|s| Some(s) != first)
         })
@@ -630,7 +655,11 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
     let mut groups: BTreeMap<((&str, &str), Vec<&str>), Vec<usize>> = BTreeMap::new();
     for (ti, t) in traces.iter().enumerate() {
         let key = key_of(t);
-        let signature: Vec<&str> = if generic.contains(&key) { shape(t).child_operations.iter().map(String::as_str).collect() } else { Vec::new() };
+        let signature: Vec<&str> = if generic.contains(&key) {
+            shape(t).child_operations.iter().map(String::as_str).collect()
+        } else {
+            Vec::new()
+        };
         groups.entry((key, signature)).or_default().push(ti);
     }
     // Fold rare signatures of a generic root.
@@ -648,12 +677,20 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
             if generic.contains(&key) && i >= cfg.max_signatures.max(1) {
                 other.extend(members);
             } else {
-                final_groups.push(Group { root_key: (key.0.to_string(), key.1.to_string()), signature: sig.iter().map(|s| s.to_string()).collect(), traces: members });
+                final_groups.push(Group {
+                    root_key: (key.0.to_string(), key.1.to_string()),
+                    signature: sig.iter().map(|s| s.to_string()).collect(),
+                    traces: members,
+                });
             }
         }
         if !other.is_empty() {
             other.sort_unstable();
-            final_groups.push(Group { root_key: (key.0.to_string(), key.1.to_string()), signature: vec!["(other)".into()], traces: other });
+            final_groups.push(Group {
+                root_key: (key.0.to_string(), key.1.to_string()),
+                signature: vec!["(other)".into()],
+                traces: other,
+            });
         }
     }
 
@@ -709,7 +746,11 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
             p99_ms: sketch.quantile(0.99).unwrap_or(0.0),
             fan_out: spans_below as f64 / n.max(1) as f64,
             services: services.iter().map(|s| s.to_string()).collect(),
-            error_source: sources.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k))).map(|(k, _)| *k).unwrap_or_default(),
+            error_source: sources
+                .iter()
+                .max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k)))
+                .map(|(k, _)| *k)
+                .unwrap_or_default(),
             criticality: 0.0,
             rank: 0,
             sample_trace_ids: g.traces.iter().take(5).map(|&ti| traces[ti].trace_id.clone()).collect(),
@@ -718,7 +759,8 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
     // Criticality and rank.
     let max_fan = journeys.iter().map(|j| j.fan_out).fold(0.0, f64::max);
     for (gi, j) in journeys.iter_mut().enumerate() {
-        let time: f64 = final_groups[gi].traces.iter().map(|&ti| traces[ti].duration_us as f64 * traces[ti].requests as f64).sum();
+        let time: f64 =
+            final_groups[gi].traces.iter().map(|&ti| traces[ti].duration_us as f64 * traces[ti].requests as f64).sum();
         let traffic = j.requests as f64 / total;
         let fan = if max_fan > 0.0 { j.fan_out / max_fan } else { 0.0 };
         let err = if total_errors > 0 { j.errors as f64 / total_errors as f64 } else { 0.0 };
@@ -726,7 +768,12 @@ pub fn discover_traces(set: &TraceSet, cfg: &JourneyConfig) -> Discovery {
         j.criticality = 0.5 * traffic + 0.2 * fan + 0.15 * err + 0.15 * lat;
     }
     let mut order: Vec<usize> = (0..journeys.len()).collect();
-    order.sort_by(|&a, &b| journeys[b].criticality.total_cmp(&journeys[a].criticality).then_with(|| journeys[a].name.cmp(&journeys[b].name)));
+    order.sort_by(|&a, &b| {
+        journeys[b]
+            .criticality
+            .total_cmp(&journeys[a].criticality)
+            .then_with(|| journeys[a].name.cmp(&journeys[b].name))
+    });
     let mut new_index = vec![0; journeys.len()];
     for (rank, &old) in order.iter().enumerate() {
         new_index[old] = rank;
@@ -776,13 +823,16 @@ fn name_groups(groups: &[Group], generic: &BTreeSet<(String, String)>) -> Vec<St
             candidates.push((None, Vec::new()));
             continue;
         }
-        let mut shorts: Vec<&str> = g.signature.iter().map(|o| short_operation(o)).collect::<BTreeSet<_>>().into_iter().collect();
+        let mut shorts: Vec<&str> =
+            g.signature.iter().map(|o| short_operation(o)).collect::<BTreeSet<_>>().into_iter().collect();
         shorts.sort_by_key(|s| (df.get(&(&g.root_key, *s)).copied().unwrap_or(0), *s));
         let label = label_for(&shorts);
         let root_short = short_operation(&g.root_key.1).to_string();
         let name = match (label, shorts.first()) {
             (Some(l), _) => l.to_string(),
-            (None, Some(_)) if g.signature.first().map(String::as_str) == Some("(other)") => format!("{root_short} (other)"),
+            (None, Some(_)) if g.signature.first().map(String::as_str) == Some("(other)") => {
+                format!("{root_short} (other)")
+            }
             (None, Some(first)) => first.to_string(),
             (None, None) => format!("{root_short} (no downstream calls)"),
         };
@@ -819,9 +869,9 @@ fn name_groups(groups: &[Group], generic: &BTreeSet<(String, String)>) -> Vec<St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slo_dataflow::time::MINUTE_MS;
     use crate::spans::from_events;
     use slo_dataflow::synthetic::{generate, SyntheticConfig, JOURNEYS};
+    use slo_dataflow::time::MINUTE_MS;
 
     fn span(trace: &str, id: &str, parent: Option<&str>, service: &str, op: &str) -> Span {
         Span {
@@ -894,7 +944,12 @@ mod tests {
             assert!(r.trace_id == "z" || r.trace_id.starts_with('t'));
             let key = (r.start_ms - r.start_ms % MINUTE_MS, r.error, r.shape);
             let ms = |us: u64| us as f64 / 1000.0;
-            got.entry(key).or_default().add_range(ms(r.duration_us), r.requests, ms(r.min_duration_us), ms(r.max_duration_us));
+            got.entry(key).or_default().add_range(
+                ms(r.duration_us),
+                r.requests,
+                ms(r.min_duration_us),
+                ms(r.max_duration_us),
+            );
         }
         assert_eq!(got.len(), exact.len());
         for (k, e) in &exact {
@@ -937,16 +992,31 @@ mod tests {
     fn shapes_past_the_cap_fold_under_their_root() {
         let mut rollup = TraceRollup::with_max_shapes(2);
         let with_child = |op: &str, child: &str| TraceShape { child_operations: vec![child.into()], ..shape(op) };
-        for (i, s) in [with_child("GET /", "a"), with_child("GET /", "b"), with_child("GET /", "c"), with_child("GET /x", "d"), with_child("GET /", "a")]
-            .iter()
-            .enumerate()
+        for (i, s) in [
+            with_child("GET /", "a"),
+            with_child("GET /", "b"),
+            with_child("GET /", "c"),
+            with_child("GET /x", "d"),
+            with_child("GET /", "a"),
+        ]
+        .iter()
+        .enumerate()
         {
             rollup.add(s, trace(&format!("t{i}"), 1_735_689_600_000, 1_000, false));
         }
         assert_eq!(rollup.folded(), 2);
         let (shapes, rows) = rollup.finish();
-        let kids: Vec<(&str, &[String])> = shapes.iter().map(|s| (s.operation.as_str(), s.child_operations.as_slice())).collect();
-        assert_eq!(kids, [("GET /", &["(other)".to_string()][..]), ("GET /", &["a".to_string()][..]), ("GET /", &["b".to_string()][..]), ("GET /x", &["(other)".to_string()][..])]);
+        let kids: Vec<(&str, &[String])> =
+            shapes.iter().map(|s| (s.operation.as_str(), s.child_operations.as_slice())).collect();
+        assert_eq!(
+            kids,
+            [
+                ("GET /", &["(other)".to_string()][..]),
+                ("GET /", &["a".to_string()][..]),
+                ("GET /", &["b".to_string()][..]),
+                ("GET /x", &["(other)".to_string()][..])
+            ]
+        );
         assert_eq!(rows.iter().map(|r| r.requests).sum::<u64>(), 5);
     }
 
@@ -990,13 +1060,31 @@ mod tests {
             }
         };
         for t in 0..10 {
-            add(t, &[("catalog", "hipstershop.ProductCatalogService/GetProduct"), ("rec", "hipstershop.RecommendationService/ListRecommendations")]);
+            add(
+                t,
+                &[
+                    ("catalog", "hipstershop.ProductCatalogService/GetProduct"),
+                    ("rec", "hipstershop.RecommendationService/ListRecommendations"),
+                ],
+            );
         }
         for t in 10..14 {
-            add(t, &[("catalog", "hipstershop.ProductCatalogService/GetProduct"), ("cart", "hipstershop.CartService/AddItem")]);
+            add(
+                t,
+                &[
+                    ("catalog", "hipstershop.ProductCatalogService/GetProduct"),
+                    ("cart", "hipstershop.CartService/AddItem"),
+                ],
+            );
         }
         for t in 14..16 {
-            add(t, &[("checkout", "hipstershop.CheckoutService/PlaceOrder"), ("catalog", "hipstershop.ProductCatalogService/GetProduct")]);
+            add(
+                t,
+                &[
+                    ("checkout", "hipstershop.CheckoutService/PlaceOrder"),
+                    ("catalog", "hipstershop.ProductCatalogService/GetProduct"),
+                ],
+            );
         }
         add(16, &[]);
         add(17, &[("ads", "hipstershop.AdService/GetAds")]);
@@ -1033,10 +1121,12 @@ mod tests {
         assert!(names.contains("Recv (other)"));
         assert!(discover(&[], &JourneyConfig::default()).journeys.is_empty());
         // One dominant root whose traces all look alike is not generic.
-        let same: Vec<Span> = (0..5).flat_map(|t| {
-            let tid = format!("u{t}");
-            vec![span(&tid, "r", None, "fe", "POST /login"), span(&tid, "c", Some("r"), "auth", "Authenticate")]
-        }).collect();
+        let same: Vec<Span> = (0..5)
+            .flat_map(|t| {
+                let tid = format!("u{t}");
+                vec![span(&tid, "r", None, "fe", "POST /login"), span(&tid, "c", Some("r"), "auth", "Authenticate")]
+            })
+            .collect();
         let d = discover(&same, &JourneyConfig::default());
         assert!(d.generic_roots.is_empty());
         assert_eq!(d.journeys[0].name, "POST /login");

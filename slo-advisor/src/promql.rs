@@ -136,13 +136,20 @@ pub fn queries(conv: &MetricConvention, j: &Journey) -> SliQueries {
     let selector = matchers.join(", ");
     let w = &conv.window;
     let total = format!("sum(rate({}{{{selector}}}[{w}]))", conv.count_metric);
-    let errors = format!("sum(rate({}{{{selector}, {}{}}}[{w}]))", conv.count_metric, conv.error_label, conv.error_matcher);
+    let errors =
+        format!("sum(rate({}{{{selector}, {}{}}}[{w}]))", conv.count_metric, conv.error_label, conv.error_matcher);
     let error_ratio = format!("{errors} / {total}");
     let scale = if conv.seconds { "1000 * " } else { "" };
     let latency = [("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99), ("p99.9", 0.999)]
         .iter()
         .map(|(name, q)| {
-            (name.to_string(), format!("{scale}histogram_quantile({q}, sum by (le) (rate({}{{{selector}}}[{w}])))", conv.bucket_metric))
+            (
+                name.to_string(),
+                format!(
+                    "{scale}histogram_quantile({q}, sum by (le) (rate({}{{{selector}}}[{w}])))",
+                    conv.bucket_metric
+                ),
+            )
         })
         .collect();
     let caveat = (!j.signature.is_empty()).then(|| {
@@ -192,9 +199,13 @@ mod tests {
 
     #[test]
     fn otel_http_queries() {
-        let q = queries(&MetricConvention::otel_http(), &journey(Some("/cart/checkout"), "POST /cart/checkout", vec![]));
+        let q =
+            queries(&MetricConvention::otel_http(), &journey(Some("/cart/checkout"), "POST /cart/checkout", vec![]));
         assert_eq!(q.selector, r#"http_route="/cart/checkout", job="frontend""#);
-        assert_eq!(q.throughput, r#"sum(rate(http_server_request_duration_seconds_count{http_route="/cart/checkout", job="frontend"}[5m]))"#);
+        assert_eq!(
+            q.throughput,
+            r#"sum(rate(http_server_request_duration_seconds_count{http_route="/cart/checkout", job="frontend"}[5m]))"#
+        );
         assert_eq!(
             q.error_ratio,
             r#"sum(rate(http_server_request_duration_seconds_count{http_route="/cart/checkout", job="frontend", http_response_status_code=~"5.."}[5m])) / sum(rate(http_server_request_duration_seconds_count{http_route="/cart/checkout", job="frontend"}[5m]))"#
@@ -216,7 +227,10 @@ mod tests {
         conv.window = "1m".into();
         conv.extra_matchers = r#"span_kind="SPAN_KIND_SERVER""#.into();
         let q = queries(&conv, &journey(None, "hipstershop.Frontend/Recv. \"x\"", vec!["a".into()]));
-        assert_eq!(q.selector, r#"span_name="hipstershop.Frontend/Recv. \"x\"", service_name="frontend", span_kind="SPAN_KIND_SERVER""#);
+        assert_eq!(
+            q.selector,
+            r#"span_name="hipstershop.Frontend/Recv. \"x\"", service_name="frontend", span_kind="SPAN_KIND_SERVER""#
+        );
         assert!(q.error_ratio.contains(r#"status_code="STATUS_CODE_ERROR"}[1m]"#));
         assert!(q.error_ratio.starts_with("sum(rate(traces_spanmetrics_calls_total{"));
         assert_eq!(

@@ -29,8 +29,8 @@ use serde_json::{json, Value};
 use slo_operators::redact::Redactor;
 
 use crate::history::SliKind;
-pub use crate::recommend::{Rationale, RationaleSource};
 use crate::recommend::JourneyRecommendations;
+pub use crate::recommend::{Rationale, RationaleSource};
 use slo_artifacts::gitops::{clip, Redactor as SecretMask, Secret};
 
 /// Environment variable with the chat API's base URL (up to, not including,
@@ -100,16 +100,20 @@ impl LlmConfig {
     /// variable.
     pub fn from_env() -> Result<Self, RationaleError> {
         let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let base_url = var(ENV_BASE_URL).ok_or_else(|| RationaleError::NotConfigured(format!("{ENV_BASE_URL} is not set")))?;
+        let base_url =
+            var(ENV_BASE_URL).ok_or_else(|| RationaleError::NotConfigured(format!("{ENV_BASE_URL} is not set")))?;
         let model = var(ENV_MODEL).ok_or_else(|| RationaleError::NotConfigured(format!("{ENV_MODEL} is not set")))?;
         let timeout = match var(ENV_TIMEOUT) {
             None => Duration::from_secs(30),
-            Some(t) => t
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .map(Duration::from_secs_f64)
-                .ok_or_else(|| RationaleError::NotConfigured(format!("{ENV_TIMEOUT} must be a positive number of seconds, got {t:?}")))?,
+            Some(t) => {
+                t.parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0).map(Duration::from_secs_f64).ok_or_else(
+                    || {
+                        RationaleError::NotConfigured(format!(
+                            "{ENV_TIMEOUT} must be a positive number of seconds, got {t:?}"
+                        ))
+                    },
+                )?
+            }
         };
         Ok(LlmConfig { base_url, model, api_key: var(ENV_API_KEY).map(Secret::new), timeout })
     }
@@ -232,7 +236,11 @@ pub fn request_body(cfg: &LlmConfig, rec: &JourneyRecommendations, redactor: &Re
 }
 
 /// Asks the chat model for the rationale of `rec`.
-pub fn llm_rationale(cfg: &LlmConfig, rec: &JourneyRecommendations, redactor: &Redactor) -> Result<String, RationaleError> {
+pub fn llm_rationale(
+    cfg: &LlmConfig,
+    rec: &JourneyRecommendations,
+    redactor: &Redactor,
+) -> Result<String, RationaleError> {
     let mask = cfg.mask();
     let url = cfg.endpoint();
     let shown_url = mask.redact(&url);
@@ -274,13 +282,23 @@ pub fn llm_rationale(cfg: &LlmConfig, rec: &JourneyRecommendations, redactor: &R
 /// succeeds, else the statistical text with the reason for the fallback (`Some(Err(_))`: the
 /// LLM was asked for but is not configured). With `llm = None` no model was asked: the
 /// statistical text without a fallback reason.
-pub fn rationale(llm: Option<&Result<LlmConfig, RationaleError>>, rec: &JourneyRecommendations, redactor: &Redactor) -> Rationale {
-    let statistical = |reason: Option<String>| Rationale { text: statistical_rationale(rec), source: RationaleSource::Statistical, fallback_reason: reason };
+pub fn rationale(
+    llm: Option<&Result<LlmConfig, RationaleError>>,
+    rec: &JourneyRecommendations,
+    redactor: &Redactor,
+) -> Rationale {
+    let statistical = |reason: Option<String>| Rationale {
+        text: statistical_rationale(rec),
+        source: RationaleSource::Statistical,
+        fallback_reason: reason,
+    };
     match llm {
         None => statistical(None),
         Some(Err(e)) => statistical(Some(e.to_string())),
         Some(Ok(cfg)) => match llm_rationale(cfg, rec, redactor) {
-            Ok(text) => Rationale { text, source: RationaleSource::Llm { model: cfg.model.clone() }, fallback_reason: None },
+            Ok(text) => {
+                Rationale { text, source: RationaleSource::Llm { model: cfg.model.clone() }, fallback_reason: None }
+            }
             Err(e) => {
                 tracing::warn!(journey = %rec.journey, error = %e, "LLM rationale failed; using the statistical rationale");
                 statistical(Some(e.to_string()))

@@ -27,8 +27,8 @@
 //! the history's period ([`attach_capsules`], via [`slo_storage::retrieval::top_capsules`]).
 
 use serde::{Deserialize, Serialize};
-use slo_storage::retrieval::{top_capsules, Evidence as CapsuleEvidence};
 use slo_dataflow::time::MINUTE_MS;
+use slo_storage::retrieval::{top_capsules, Evidence as CapsuleEvidence};
 use slo_storage::Store;
 
 use crate::analyze::Analysis;
@@ -54,7 +54,13 @@ pub struct RecommendConfig {
 
 impl Default for RecommendConfig {
     fn default() -> Self {
-        RecommendConfig { window_minutes: None, low_percentile: 0.05, max_breaches: 5, max_trace_ids: 5, max_capsules: 5 }
+        RecommendConfig {
+            window_minutes: None,
+            low_percentile: 0.05,
+            max_breaches: 5,
+            max_trace_ids: 5,
+            max_capsules: 5,
+        }
     }
 }
 
@@ -194,7 +200,9 @@ pub fn history_quantile(h: &JourneyHistory, q: f64) -> Option<f64> {
     if total <= 0.0 {
         return None;
     }
-    let slower = |t: f64| -> f64 { (0..h.len()).map(|i| h.requests[i] * h.bad_share(i, SliKind::Latency { threshold_ms: t })).sum::<f64>() / total };
+    let slower = |t: f64| -> f64 {
+        (0..h.len()).map(|i| h.requests[i] * h.bad_share(i, SliKind::Latency { threshold_ms: t })).sum::<f64>() / total
+    };
     let mut hi = h.latency.iter().map(|p| p.p999_ms).fold(1.0, f64::max);
     if let Some(l) = &h.latencies_ms {
         hi = hi.max(l.iter().filter_map(|v| v.last()).map(|x| f64::from(x.0)).fold(0.0, f64::max));
@@ -222,7 +230,14 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((q * (sorted.len() - 1) as f64).floor() as usize).min(sorted.len() - 1)]
 }
 
-fn variant(h: &JourneyHistory, name: &str, sli: SliKind, basis: String, window: usize, cfg: &RecommendConfig) -> SloVariant {
+fn variant(
+    h: &JourneyHistory,
+    name: &str,
+    sli: SliKind,
+    basis: String,
+    window: usize,
+    cfg: &RecommendConfig,
+) -> SloVariant {
     let bad = h.bad_series(sli);
     let windows = rolling_windows(&h.requests, &bad, window);
     let mut att: Vec<f64> = windows.iter().map(|w| 1.0 - w.3 / w.2).collect();
@@ -257,7 +272,14 @@ fn variant(h: &JourneyHistory, name: &str, sli: SliKind, basis: String, window: 
         overall_attainment_percent: 100.0 * overall,
         worst_window_percent: 100.0 * att.first().copied().unwrap_or(overall),
         median_window_percent: 100.0 * if att.is_empty() { overall } else { percentile(&att, 0.5) },
-        confidence: Confidence { score, volume, stability, coverage, expected_bad_events: expected_bad, windows: att.len() },
+        confidence: Confidence {
+            score,
+            volume,
+            stability,
+            coverage,
+            expected_bad_events: expected_bad,
+            windows: att.len(),
+        },
         evidence: Evidence { breaches, ..Default::default() },
     }
 }
@@ -267,7 +289,9 @@ pub fn recommend(h: &JourneyHistory, cfg: &RecommendConfig) -> JourneyRecommenda
     let window = cfg.window_minutes.unwrap_or_else(|| auto_window(h.len())).max(1);
     let mut variants = vec![variant(h, "availability", SliKind::Availability, String::new(), window, cfg)];
     let mut seen: Vec<f64> = Vec::new();
-    for (name, label, q) in [("latency-p95", "p95", 0.95), ("latency-p99", "p99", 0.99), ("latency-p999", "p99.9", 0.999)] {
+    for (name, label, q) in
+        [("latency-p95", "p95", 0.95), ("latency-p99", "p99", 0.99), ("latency-p999", "p99.9", 0.999)]
+    {
         let Some(raw) = history_quantile(h, q) else { continue };
         let t = round_threshold(raw);
         if seen.iter().any(|s| (s - t).abs() < 1e-9) {
@@ -325,9 +349,15 @@ pub fn recommend_analysis(a: &Analysis, cfg: &RecommendConfig) -> Vec<JourneyRec
 
 /// Adds the top capsules (most errors first) of each journey's services over its history's
 /// period to every variant's evidence.
-pub async fn attach_capsules(recs: &mut [JourneyRecommendations], store: &Store, cfg: &RecommendConfig) -> Result<(), AdvisorError> {
+pub async fn attach_capsules(
+    recs: &mut [JourneyRecommendations],
+    store: &Store,
+    cfg: &RecommendConfig,
+) -> Result<(), AdvisorError> {
     for rec in recs.iter_mut() {
-        let caps = top_capsules(store, &rec.services, rec.from_ms, rec.to_ms.max(rec.from_ms + MINUTE_MS), cfg.max_capsules).await?;
+        let caps =
+            top_capsules(store, &rec.services, rec.from_ms, rec.to_ms.max(rec.from_ms + MINUTE_MS), cfg.max_capsules)
+                .await?;
         tracing::debug!(journey = %rec.journey, capsules = caps.len(), "capsule evidence");
         for v in &mut rec.variants {
             v.evidence.capsules = caps.clone();
@@ -383,7 +413,14 @@ mod tests {
         assert!(c.volume > 0.99 && c.coverage == 1.0 && c.windows > 100, "{c:?}");
         assert!((0.0..=1.0).contains(&c.score) && (0.0..=1.0).contains(&c.stability));
         // Latency variants at rounded thresholds, increasing.
-        let thresholds: Vec<f64> = rec.variants.iter().filter_map(|v| match v.sli { SliKind::Latency { threshold_ms } => Some(threshold_ms), _ => None }).collect();
+        let thresholds: Vec<f64> = rec
+            .variants
+            .iter()
+            .filter_map(|v| match v.sli {
+                SliKind::Latency { threshold_ms } => Some(threshold_ms),
+                _ => None,
+            })
+            .collect();
         assert!(!thresholds.is_empty() && thresholds.windows(2).all(|w| w[0] < w[1]), "{thresholds:?}");
         let p99 = rec.variants.iter().find(|v| v.name == "latency-p99").unwrap();
         assert!(p99.overall_attainment_percent >= 99.0, "{}", p99.overall_attainment_percent);
@@ -391,16 +428,27 @@ mod tests {
 
     #[test]
     fn less_data_means_less_confidence() {
-        let big = recommend(&synthetic_history(&SyntheticHistory { days: 14, ..Default::default() }), &RecommendConfig::default());
-        let small = recommend(&synthetic_history(&SyntheticHistory { days: 14, mean_rpm: 0.5, ..Default::default() }), &RecommendConfig::default());
+        let big = recommend(
+            &synthetic_history(&SyntheticHistory { days: 14, ..Default::default() }),
+            &RecommendConfig::default(),
+        );
+        let small = recommend(
+            &synthetic_history(&SyntheticHistory { days: 14, mean_rpm: 0.5, ..Default::default() }),
+            &RecommendConfig::default(),
+        );
         let (b, s) = (&big.variants[0].confidence, &small.variants[0].confidence);
         assert!(b.score > s.score, "{b:?} vs {s:?}");
         assert!(b.volume > s.volume && b.coverage > s.coverage);
         // A short, clean history cannot support 99.99 %: the objective is capped at 1 − 1/requests.
-        let short = synthetic_history(&SyntheticHistory { days: 1, mean_rpm: 1.0, error_rate: 0.0, ..Default::default() });
+        let short =
+            synthetic_history(&SyntheticHistory { days: 1, mean_rpm: 1.0, error_rate: 0.0, ..Default::default() });
         let rec = recommend(&short, &RecommendConfig::default());
         assert_eq!(rec.variants[0].raw_objective_percent, 100.0);
-        assert!(rec.variants[0].objective_percent <= 100.0 * (1.0 - 1.0 / short.total_requests()), "{}", rec.variants[0].objective_percent);
+        assert!(
+            rec.variants[0].objective_percent <= 100.0 * (1.0 - 1.0 / short.total_requests()),
+            "{}",
+            rec.variants[0].objective_percent
+        );
     }
 
     #[test]
@@ -415,7 +463,8 @@ mod tests {
         assert!(rec.services.contains(&"payment".to_string()));
         let av = &rec.variants[0];
         assert!(!av.evidence.bad_trace_ids.is_empty());
-        let failed: std::collections::HashSet<&str> = spans.iter().filter(|s| s.parent.is_none() && s.error).map(|s| s.trace_id.as_str()).collect();
+        let failed: std::collections::HashSet<&str> =
+            spans.iter().filter(|s| s.parent.is_none() && s.error).map(|s| s.trace_id.as_str()).collect();
         assert!(av.evidence.bad_trace_ids.iter().all(|t| failed.contains(t.as_str())));
         // The p95 variant's threshold is at or above the journey's p95.
         let p95 = rec.variants.iter().find(|v| v.name == "latency-p95").unwrap();

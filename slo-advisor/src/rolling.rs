@@ -58,7 +58,13 @@ pub fn rolling_windows(requests: &[f64], bad: &[f64], window: usize) -> Vec<(usi
 
 /// The rolling windows (from [`rolling_windows`]) whose attainment is below `objective_percent`,
 /// merged into time ranges; the `max` ranges with the most bad events, by time.
-pub fn breach_ranges(h: &JourneyHistory, bad: &[f64], windows: &[(usize, usize, f64, f64)], objective_percent: f64, max: usize) -> Vec<BreachRange> {
+pub fn breach_ranges(
+    h: &JourneyHistory,
+    bad: &[f64],
+    windows: &[(usize, usize, f64, f64)],
+    objective_percent: f64,
+    max: usize,
+) -> Vec<BreachRange> {
     let mut ranges: Vec<(usize, usize)> = Vec::new();
     for w in windows.iter().filter(|w| 100.0 * (1.0 - w.3 / w.2) < objective_percent - 1e-9) {
         match ranges.last_mut() {
@@ -71,7 +77,12 @@ pub fn breach_ranges(h: &JourneyHistory, bad: &[f64], windows: &[(usize, usize, 
         .map(|&(s, e)| {
             let r: f64 = h.requests[s..e].iter().sum();
             let b: f64 = bad[s..e].iter().sum();
-            BreachRange { start_ms: h.minute_ms(s), end_ms: h.minute_ms(e), attainment_percent: 100.0 * (1.0 - b / r.max(1e-12)), bad_events: b }
+            BreachRange {
+                start_ms: h.minute_ms(s),
+                end_ms: h.minute_ms(e),
+                attainment_percent: 100.0 * (1.0 - b / r.max(1e-12)),
+                bad_events: b,
+            }
         })
         .collect();
     breaches.sort_by(|a, b| b.bad_events.total_cmp(&a.bad_events));

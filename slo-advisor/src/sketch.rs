@@ -68,7 +68,17 @@ impl DdSketch {
     pub fn new(alpha: f64) -> Self {
         let alpha = if alpha.is_finite() { alpha.clamp(1e-4, 0.5) } else { DEFAULT_ALPHA };
         let gamma = (1.0 + alpha) / (1.0 - alpha);
-        DdSketch { alpha, ln_gamma: gamma.ln(), offset: 0, bins: Vec::new(), zero: 0, count: 0, min: f64::INFINITY, max: f64::NEG_INFINITY, sum: 0.0 }
+        DdSketch {
+            alpha,
+            ln_gamma: gamma.ln(),
+            offset: 0,
+            bins: Vec::new(),
+            zero: 0,
+            count: 0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            sum: 0.0,
+        }
     }
 
     /// The relative accuracy.

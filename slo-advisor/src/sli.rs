@@ -14,15 +14,14 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use serde::{Deserialize, Serialize};
-use slo_storage::tables::Table;
 use slo_dataflow::time::MINUTE_MS;
+use slo_storage::tables::Table;
 use slo_storage::{StorageError, Store, UpsertRows};
 
 use crate::error::AdvisorError;
 use crate::journeys::{Discovery, Request};
 use crate::sketch::DdSketch;
 use crate::span::ErrorSource;
-
 
 /// The percentiles every SLI reports.
 pub const QUANTILES: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];
@@ -182,10 +181,17 @@ pub fn compute(d: &Discovery) -> Slis {
 /// The rows as a record batch in the `sli_minutes` schema (without the `service`/`date`
 /// partition columns).
 pub fn to_batch(rows: &[SliMinute]) -> Result<RecordBatch, StorageError> {
-    let p = |f: &dyn Fn(&Percentiles) -> f64| -> ArrayRef { Arc::new(Float64Array::from_iter(rows.iter().map(|r| (r.requests > 0).then(|| f(&r.latency))))) };
+    let p = |f: &dyn Fn(&Percentiles) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter(rows.iter().map(|r| (r.requests > 0).then(|| f(&r.latency)))))
+    };
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.journey.as_str()))),
-        Arc::new(TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| i64::try_from(r.minute_ms).unwrap_or(i64::MAX))).with_timezone("UTC")),
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(
+                rows.iter().map(|r| i64::try_from(r.minute_ms).unwrap_or(i64::MAX)),
+            )
+            .with_timezone("UTC"),
+        ),
         Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.requests as i64))),
         Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.errors as i64))),
         p(&|l| l.p50_ms),
@@ -200,10 +206,18 @@ pub fn to_batch(rows: &[SliMinute]) -> Result<RecordBatch, StorageError> {
 /// Reads `sli_minutes` rows back from a record batch (`service` is the partition's).
 pub fn from_batch(batch: &RecordBatch, service: &str) -> Result<Vec<SliMinute>, StorageError> {
     let bad = |c: &str| StorageError::Schema(format!("sli_minutes: column {c} missing or mistyped"));
-    let journey = batch.column_by_name("journey").and_then(|c| c.as_any().downcast_ref::<StringArray>()).ok_or_else(|| bad("journey"))?;
-    let minute = batch.column_by_name("minute").and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>()).ok_or_else(|| bad("minute"))?;
-    let int = |c: &str| batch.column_by_name(c).and_then(|a| a.as_any().downcast_ref::<Int64Array>()).ok_or_else(|| bad(c));
-    let float = |c: &str| batch.column_by_name(c).and_then(|a| a.as_any().downcast_ref::<Float64Array>()).ok_or_else(|| bad(c));
+    let journey = batch
+        .column_by_name("journey")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| bad("journey"))?;
+    let minute = batch
+        .column_by_name("minute")
+        .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
+        .ok_or_else(|| bad("minute"))?;
+    let int =
+        |c: &str| batch.column_by_name(c).and_then(|a| a.as_any().downcast_ref::<Int64Array>()).ok_or_else(|| bad(c));
+    let float =
+        |c: &str| batch.column_by_name(c).and_then(|a| a.as_any().downcast_ref::<Float64Array>()).ok_or_else(|| bad(c));
     let (req, err) = (int("requests")?, int("errors")?);
     let ps = [float("p50_ms")?, float("p90_ms")?, float("p95_ms")?, float("p99_ms")?, float("p999_ms")?];
     let mut out = Vec::with_capacity(batch.num_rows());
@@ -218,7 +232,13 @@ pub fn from_batch(batch: &RecordBatch, service: &str) -> Result<Vec<SliMinute>, 
             requests,
             errors,
             availability: 1.0 - errors as f64 / requests.max(1) as f64,
-            latency: Percentiles { p50_ms: v(ps[0]), p90_ms: v(ps[1]), p95_ms: v(ps[2]), p99_ms: v(ps[3]), p999_ms: v(ps[4]) },
+            latency: Percentiles {
+                p50_ms: v(ps[0]),
+                p90_ms: v(ps[1]),
+                p95_ms: v(ps[2]),
+                p99_ms: v(ps[3]),
+                p999_ms: v(ps[4]),
+            },
             throughput_rps: requests as f64 / 60.0,
         });
     }

@@ -57,7 +57,8 @@ pub fn service_from_pod(pod: &str) -> String {
 }
 
 /// Header of the Nezha span tables.
-pub const NEZHA_HEADER: &str = "TraceID,SpanID,ParentID,PodName,OperationName,StartTimeUnixNano,EndTimeUnixNano,Duration";
+pub const NEZHA_HEADER: &str =
+    "TraceID,SpanID,ParentID,PodName,OperationName,StartTimeUnixNano,EndTimeUnixNano,Duration";
 
 fn has_nezha_header(path: &Path) -> bool {
     let Ok(f) = std::fs::File::open(path) else { return false };
@@ -94,7 +95,8 @@ pub fn detect_nezha(path: &Path) -> Option<Vec<PathBuf>> {
         files = csv_files(path);
     }
     if files.is_empty() {
-        let mut subdirs: Vec<PathBuf> = std::fs::read_dir(path).ok()?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        let mut subdirs: Vec<PathBuf> =
+            std::fs::read_dir(path).ok()?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
         subdirs.sort();
         for d in subdirs {
             files.extend(csv_files(&d.join("trace")));
@@ -159,7 +161,12 @@ pub fn read_nezha(files: &[PathBuf]) -> Result<(Vec<Span>, ReadReport), AdvisorE
         let mut lines = BufReader::new(f).split(b'\n');
         match lines.next() {
             Some(Ok(h)) if String::from_utf8_lossy(&h).trim_start_matches('\u{feff}').starts_with(NEZHA_HEADER) => {}
-            _ => return Err(AdvisorError::Layout { path: path.clone(), reason: format!("expected the header {NEZHA_HEADER}") }),
+            _ => {
+                return Err(AdvisorError::Layout {
+                    path: path.clone(),
+                    reason: format!("expected the header {NEZHA_HEADER}"),
+                })
+            }
         }
         for line in lines {
             let line = line.map_err(AdvisorError::io(path))?;
@@ -194,7 +201,10 @@ pub fn read_path(path: &Path) -> Result<(Vec<Span>, ReadReport), AdvisorError> {
 pub fn read_path_with_logs(path: &Path) -> Result<(Vec<Span>, ErrorLogs, ReadReport), AdvisorError> {
     let mut logs = ErrorLogs::new(ErrorSource::LogTraceIds);
     if !path.exists() {
-        return Err(AdvisorError::Io { path: path.to_path_buf(), source: std::io::Error::from(std::io::ErrorKind::NotFound) });
+        return Err(AdvisorError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
     }
     if let Some(files) = detect_nezha(path) {
         let (spans, report) = read_nezha(&files)?;
@@ -317,7 +327,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let trace = dir.path().join("case1").join("trace");
         std::fs::create_dir_all(&trace).unwrap();
-        let mut body = format!("{NEZHA_HEADER}\nt1,s1,root,frontend-579b9bff58-t2dbm,Recv,1000000000,1002000000,2000\r\nbad row\n").into_bytes();
+        let mut body = format!(
+            "{NEZHA_HEADER}\nt1,s1,root,frontend-579b9bff58-t2dbm,Recv,1000000000,1002000000,2000\r\nbad row\n"
+        )
+        .into_bytes();
         body.extend_from_slice(b"t2,s1,root,frontend-579b9bff58-t2dbm,Recv\xff,1000000000,1002000000,2000\n");
         std::fs::write(trace.join("a.csv"), &body).unwrap();
         std::fs::write(trace.join("notes.txt"), "x").unwrap();
@@ -344,7 +357,10 @@ mod tests {
 
     #[tokio::test]
     async fn spans_round_trip_through_the_store() {
-        let (events, _) = slo_dataflow::synthetic::generate(&slo_dataflow::synthetic::SyntheticConfig { requests: 50, ..Default::default() });
+        let (events, _) = slo_dataflow::synthetic::generate(&slo_dataflow::synthetic::SyntheticConfig {
+            requests: 50,
+            ..Default::default()
+        });
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().to_str().unwrap()).unwrap();
         assert!(from_store(&store, None).await.unwrap().is_empty());

@@ -28,17 +28,27 @@ pub(crate) fn string_column(batch: &RecordBatch, name: &str) -> Result<StringArr
         .column_by_name(name)
         .ok_or_else(|| slo_storage::StorageError::Schema(format!("spans query: column {name} missing")))?;
     let cast: ArrayRef = arrow::compute::cast(col, &DataType::Utf8)?;
-    Ok(cast.as_any().downcast_ref::<StringArray>().cloned().unwrap_or_else(|| StringArray::from(vec![None::<&str>; batch.num_rows()])))
+    Ok(cast
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .cloned()
+        .unwrap_or_else(|| StringArray::from(vec![None::<&str>; batch.num_rows()])))
 }
 
 /// A result column cast to `ty` and taken as the array type `T`.
-pub(crate) fn typed_column<T: Array + Clone + 'static>(batch: &RecordBatch, name: &str, ty: &DataType) -> Result<T, AdvisorError> {
+pub(crate) fn typed_column<T: Array + Clone + 'static>(
+    batch: &RecordBatch,
+    name: &str,
+    ty: &DataType,
+) -> Result<T, AdvisorError> {
     let col = batch
         .column_by_name(name)
         .ok_or_else(|| slo_storage::StorageError::Schema(format!("spans query: column {name} missing")))?;
     let cast = arrow::compute::cast(col, ty)?;
-    cast.as_any()
-        .downcast_ref::<T>()
-        .cloned()
-        .ok_or_else(|| AdvisorError::from(slo_storage::StorageError::Schema(format!("spans query: column {name} has type {}", col.data_type()))))
+    cast.as_any().downcast_ref::<T>().cloned().ok_or_else(|| {
+        AdvisorError::from(slo_storage::StorageError::Schema(format!(
+            "spans query: column {name} has type {}",
+            col.data_type()
+        )))
+    })
 }

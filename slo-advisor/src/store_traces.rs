@@ -19,7 +19,10 @@
 //! The rows equal [`crate::journeys::summarize`] over the same spans (tested), so both paths give
 //! the same analysis.
 
-use arrow::array::{Array, AsArray, BooleanArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::array::{
+    Array, AsArray, BooleanArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
+    TimestampMillisecondArray,
+};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use slo_storage::catalog::Catalog;
 use slo_storage::tables::Table;
@@ -45,7 +48,9 @@ fn touching(service: &str, extra: &str) -> String {
 fn base_ctes(service: Option<&str>, slice: Option<(usize, usize)>) -> String {
     // u64 on both sides of `%` (an untyped literal would make it decimal arithmetic)
     let in_slice = match slice {
-        Some((i, n)) => format!(" AND stable_hash(trace_id) % CAST({n} AS BIGINT UNSIGNED) = CAST({i} AS BIGINT UNSIGNED)"),
+        Some((i, n)) => {
+            format!(" AND stable_hash(trace_id) % CAST({n} AS BIGINT UNSIGNED) = CAST({i} AS BIGINT UNSIGNED)")
+        }
         None => String::new(),
     };
     // the slice inside the service semi-join too: it then holds this pass's trace ids only
@@ -131,20 +136,33 @@ pub async fn traces_from_store(store: &Store, service: Option<&str>) -> Result<T
 /// (rows of the same key from different passes add up). What this process holds beyond one
 /// pass's DataFusion working memory is the rollup: one row per shape, minute, error signal and
 /// latency bucket. Each pass reads the span files again: more passes, less memory, more time.
-pub async fn traces_from_store_in_passes(store: &Store, service: Option<&str>, spans_per_pass: usize) -> Result<TraceSet, AdvisorError> {
+pub async fn traces_from_store_in_passes(
+    store: &Store,
+    service: Option<&str>,
+    spans_per_pass: usize,
+) -> Result<TraceSet, AdvisorError> {
     Ok(traces_from_store_with_fallback(store, service, spans_per_pass, None, None).await?.0)
 }
 
 /// The statement that reads a pass's `linked` spans with a `fallback_failed` column: whether
 /// `rule` (as SQL), or else the error logs, mark the span failed (`FALSE` when neither
 /// applies); with the source the verdicts come from.
-fn fallback_sql(catalog: &Catalog, rule: Option<&ErrorRule>, logs: Option<&ErrorLogs>) -> Result<(String, Option<ErrorSource>), AdvisorError> {
+fn fallback_sql(
+    catalog: &Catalog,
+    rule: Option<&ErrorRule>,
+    logs: Option<&ErrorLogs>,
+) -> Result<(String, Option<ErrorSource>), AdvisorError> {
     if let Some(rule) = rule {
         // only spans without a status take the rule's verdict (as in memory)
-        let select = format!("SELECT *, CASE WHEN {WITHOUT_STATUS} THEN {} ELSE FALSE END AS fallback_failed FROM linked", rule.to_sql());
+        let select = format!(
+            "SELECT *, CASE WHEN {WITHOUT_STATUS} THEN {} ELSE FALSE END AS fallback_failed FROM linked",
+            rule.to_sql()
+        );
         return Ok((select, Some(ErrorSource::Rule)));
     }
-    let Some(logs) = logs.filter(|l| l.usable()) else { return Ok(("SELECT *, FALSE AS fallback_failed FROM linked".into(), None)) };
+    let Some(logs) = logs.filter(|l| l.usable()) else {
+        return Ok(("SELECT *, FALSE AS fallback_failed FROM linked".into(), None));
+    };
     // The error logs' ids as two small tables (their size follows the error logs, not the spans).
     let traces: StringArray = logs.failed_trace_ids().map(Some).collect();
     let (span_traces, span_ids): (Vec<&str>, Vec<&str>) = logs.failed_span_ids().unzip();
@@ -212,7 +230,11 @@ pub async fn traces_from_store_with_fallback(
         tracing::info!(spans = stored, passes, "trace assembly split into passes by trace id");
     }
     let Assembly { mut set, edges, rollup, without_status, failed_without_status } = acc;
-    tracing::info!(rows = rollup.len(), shapes = rollup.shapes(), "traces rolled up by shape, minute, error signal and latency bucket");
+    tracing::info!(
+        rows = rollup.len(),
+        shapes = rollup.shapes(),
+        "traces rolled up by shape, minute, error signal and latency bucket"
+    );
     set.call_graph = edges.into_iter().map(|((caller, callee), calls)| Edge { caller, callee, calls }).collect();
     (set.shapes, set.traces) = rollup.finish();
     let report = (without_status > 0).then(|| {
@@ -228,7 +250,13 @@ pub async fn traces_from_store_with_fallback(
                 (None, None) => {}
             }
         }
-        tracing::info!(without_status = r.spans_without_status, decided = r.decided, failed = r.failed, source = r.source.as_str(), "error-signal fallback (SQL)");
+        tracing::info!(
+            without_status = r.spans_without_status,
+            decided = r.decided,
+            failed = r.failed,
+            source = r.source.as_str(),
+            "error-signal fallback (SQL)"
+        );
         r
     });
     Ok((set, report))
@@ -488,8 +516,12 @@ mod tests {
         store.write_events(&stripped, true).await.unwrap();
         let logs = ErrorLogs::from_store(&store).await.unwrap();
         assert!(logs.usable() && logs.failed_traces() > 0);
-        let rule: ErrorRule = "duration_ms > 150 && route ~= '^/cart' || op == 'POST /login' || service != frontend && route !~ x".parse().unwrap();
-        let cases: [(Option<&ErrorRule>, Option<&ErrorLogs>); 3] = [(Some(&rule), Some(&logs)), (None, Some(&logs)), (None, None)];
+        let rule: ErrorRule =
+            "duration_ms > 150 && route ~= '^/cart' || op == 'POST /login' || service != frontend && route !~ x"
+                .parse()
+                .unwrap();
+        let cases: [(Option<&ErrorRule>, Option<&ErrorLogs>); 3] =
+            [(Some(&rule), Some(&logs)), (None, Some(&logs)), (None, None)];
         for (rule, logs) in cases {
             let mut spans = from_store(&store, None).await.unwrap();
             let want_report = apply(&mut spans, rule, logs);

@@ -101,7 +101,8 @@ fn positive(key: &str, v: &str) -> Result<f64, String> {
 }
 
 fn millis(key: &str, v: &str) -> Result<f64, String> {
-    parse_duration_ms(v, BareNumber::Millis).map_err(|_| format!("{key}: {:?} is not a duration (e.g. 20ms, 0.5s)", v.trim()))
+    parse_duration_ms(v, BareNumber::Millis)
+        .map_err(|_| format!("{key}: {:?} is not a duration (e.g. 20ms, 0.5s)", v.trim()))
 }
 
 fn count(key: &str, v: &str) -> Result<u32, String> {
@@ -125,7 +126,9 @@ impl FromStr for WhatIf {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k.trim().to_string(), v)
             } else {
-                return Err(format!("{part:?}: expected key=value (traffic, errors, latency+=, latency*=, replicas, workers)"));
+                return Err(format!(
+                    "{part:?}: expected key=value (traffic, errors, latency+=, latency*=, replicas, workers)"
+                ));
             };
             match key.as_str() {
                 "traffic" => w.traffic = positive("traffic", value)?,
@@ -143,7 +146,11 @@ impl FromStr for WhatIf {
                     })
                 }
                 "workers" => w.workers = count("workers", value)?,
-                other => return Err(format!("unknown what-if key {other:?} (traffic, errors, latency+=, latency*=, replicas, workers)")),
+                other => {
+                    return Err(format!(
+                        "unknown what-if key {other:?} (traffic, errors, latency+=, latency*=, replicas, workers)"
+                    ))
+                }
             }
         }
         Ok(w)
@@ -251,7 +258,10 @@ mod tests {
     #[test]
     fn parses_and_prints_scenarios() {
         let w: WhatIf = "traffic=2,errors=1.5,latency+=20ms,replicas=3->2".parse().unwrap();
-        assert_eq!(w, WhatIf { traffic: 2.0, errors: 1.5, latency_add_ms: 20.0, replicas: Some((3, 2)), ..Default::default() });
+        assert_eq!(
+            w,
+            WhatIf { traffic: 2.0, errors: 1.5, latency_add_ms: 20.0, replicas: Some((3, 2)), ..Default::default() }
+        );
         assert_eq!(w.to_string(), "traffic=2,errors=1.5,latency+=20ms,replicas=3->2");
         let w: WhatIf = "latency*=1.5, latency+=0.1s, workers=8, replicas=4".parse().unwrap();
         assert_eq!((w.latency_mul, w.latency_add_ms, w.workers, w.replicas), (1.5, 100.0, 8, Some((4, 4))));

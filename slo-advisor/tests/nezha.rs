@@ -47,9 +47,20 @@ fn nezha_journeys_call_graph_and_frontend_latency() {
     let rows = read_front_service(&dir.join("metric/front_service.csv")).unwrap();
     assert!(rows.len() > 1_000);
     let lat = compare_latency(&spans, &rows, "frontend", 60_000);
-    eprintln!("frontend latency: {} minutes, median rel. error p50/p90/p95/p99 = {:?}, median ratio traces/metric = {:?}", lat.minutes.len(), lat.median_relative_error, lat.median_ratio);
+    eprintln!(
+        "frontend latency: {} minutes, median rel. error p50/p90/p95/p99 = {:?}, median ratio traces/metric = {:?}",
+        lat.minutes.len(),
+        lat.median_relative_error,
+        lat.median_ratio
+    );
     for m in &lat.minutes {
-        eprintln!("  {} n={} traces={:?} metric={:?}", m.time_ms, m.requests, m.traces_ms.map(|v| v.round()), m.metric_ms.map(|v| v.round()));
+        eprintln!(
+            "  {} n={} traces={:?} metric={:?}",
+            m.time_ms,
+            m.requests,
+            m.traces_ms.map(|v| v.round()),
+            m.metric_ms.map(|v| v.round())
+        );
     }
     assert!(lat.minutes.len() >= 3);
     assert!(lat.median_relative_error.iter().all(|e| e.is_finite()));

@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use slo_advisor::analyze::{analyze, AnalyzeConfig};
 use slo_advisor::rationale::*;
 use slo_advisor::recommend::{recommend_analysis, JourneyRecommendations, RecommendConfig};
-use slo_artifacts::gitops::Secret;
 use slo_advisor::spans::from_events;
+use slo_artifacts::gitops::Secret;
 use slo_dataflow::event::{CapsuleSample, Severity};
 use slo_dataflow::synthetic::{generate, SyntheticConfig};
 use slo_operators::redact::Redactor;
@@ -54,7 +54,12 @@ fn checkout() -> JourneyRecommendations {
 }
 
 fn config(base_url: &str, timeout: Duration) -> LlmConfig {
-    LlmConfig { base_url: format!("{base_url}/v1"), model: "tiny-model".into(), api_key: Some(Secret::new(KEY)), timeout }
+    LlmConfig {
+        base_url: format!("{base_url}/v1"),
+        model: "tiny-model".into(),
+        api_key: Some(Secret::new(KEY)),
+        timeout,
+    }
 }
 
 fn completion(text: &str) -> String {
@@ -106,7 +111,9 @@ fn a_timeout_falls_back_to_the_statistical_rationale() {
 fn an_http_error_falls_back_and_never_shows_the_key() {
     let rec = checkout();
     // The server echoes the Authorization header it got in its error body.
-    let (base, _seen, handle) = serve(1, |req| (500, vec![], json!({"error": format!("bad key {}", req.header("authorization").unwrap_or(""))}).to_string()));
+    let (base, _seen, handle) = serve(1, |req| {
+        (500, vec![], json!({"error": format!("bad key {}", req.header("authorization").unwrap_or(""))}).to_string())
+    });
     let r = rationale(Some(&Ok(config(&base, Duration::from_secs(10)))), &rec, &Redactor::with_defaults());
     handle.join().unwrap();
     assert_eq!(r.source, RationaleSource::Statistical);

@@ -45,10 +45,7 @@ struct LatencySource {
 
 /// The journey an SLO is about, from its labels or its service's.
 pub fn journey_of<'a>(level: &'a ServiceLevel, slo: &'a Slo) -> Option<&'a str> {
-    JOURNEY_LABELS
-        .iter()
-        .find_map(|k| slo.labels.get(*k).or_else(|| level.labels.get(*k)))
-        .map(String::as_str)
+    JOURNEY_LABELS.iter().find_map(|k| slo.labels.get(*k).or_else(|| level.labels.get(*k))).map(String::as_str)
 }
 
 /// Finds the first selector of a `<histogram>_count` series in a query.
@@ -66,13 +63,8 @@ impl ExprVisitor for CountFinder {
             return Ok(false);
         }
         if let Some(base) = vs.name.as_deref().and_then(|n| n.strip_suffix("_count")) {
-            let matchers: Vec<String> = vs
-                .matchers
-                .matchers
-                .iter()
-                .filter(|m| m.name != "__name__")
-                .map(|m| m.to_string())
-                .collect();
+            let matchers: Vec<String> =
+                vs.matchers.matchers.iter().filter(|m| m.name != "__name__").map(|m| m.to_string()).collect();
             self.0 = Some((base.to_owned(), matchers.join(", ")));
         }
         Ok(true)
@@ -116,11 +108,7 @@ fn histogram_unit(histogram: &str) -> &'static str {
 
 /// `{sloth_service="..", sloth_slo=".."}`
 fn slo_selector(service: &str, slo: &str) -> String {
-    format!(
-        "{{sloth_service=\"{}\", sloth_slo=\"{}\"}}",
-        escape_label_value(service),
-        escape_label_value(slo)
-    )
+    format!("{{sloth_service=\"{}\", sloth_slo=\"{}\"}}", escape_label_value(service), escape_label_value(slo))
 }
 
 fn target(ref_id: char, expr: String, legend: &str, instant: bool) -> Value {
@@ -149,7 +137,16 @@ struct Layout {
 impl Layout {
     // One argument per field of a Grafana panel reads better at the call sites than a struct.
     #[allow(clippy::too_many_arguments)]
-    fn panel(&mut self, kind: &str, title: &str, description: &str, grid: (u64, u64, u64, u64), targets: Vec<Value>, defaults: Value, options: Value) -> &mut Self {
+    fn panel(
+        &mut self,
+        kind: &str,
+        title: &str,
+        description: &str,
+        grid: (u64, u64, u64, u64),
+        targets: Vec<Value>,
+        defaults: Value,
+        options: Value,
+    ) -> &mut Self {
         let (x, y, w, h) = grid;
         self.next_id += 1;
         self.panels.push(json!({
@@ -215,10 +212,8 @@ fn series_defaults(unit: &str, thresholds: Value, threshold_lines: bool) -> Valu
 
 /// A Grafana `uid` (at most 40 characters) for a service's dashboard.
 pub fn dashboard_uid(service: &str) -> String {
-    let clean: String = service
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
-        .collect();
+    let clean: String =
+        service.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
     let uid = format!("slo-{clean}");
     if uid.len() <= 40 && clean == service {
         return uid;
@@ -237,10 +232,8 @@ pub fn dashboard(level: &ServiceLevel, opts: &GenerateOptions) -> Result<Value, 
     let mut y = 0;
     for (i, slo) in level.slos.iter().enumerate() {
         let period = slo.period.unwrap_or(opts.default_period);
-        let windows = opts
-            .windows
-            .get(period)
-            .map_err(|e| SpecError { field: format!("slos[{i}].{}", e.field), ..e })?;
+        let windows =
+            opts.windows.get(period).map_err(|e| SpecError { field: format!("slos[{i}].{}", e.field), ..e })?;
         let sel = slo_selector(service, &slo.name);
         let budget = slo.error_budget_ratio();
         let page_factor = windows.page_quick.factor(period);
@@ -314,7 +307,12 @@ pub fn dashboard(level: &ServiceLevel, opts: &GenerateOptions) -> Result<Value, 
             .zip(letters)
             .map(|(w, l)| target(l, format!("{}{sel}", sli_record_name(*w)), &format!("error ratio {w}"), false))
             .collect();
-        sli_targets.push(target(letters[sli_targets.len()], format!("slo:error_budget:ratio{sel}"), "error budget", false));
+        sli_targets.push(target(
+            letters[sli_targets.len()],
+            format!("slo:error_budget:ratio{sel}"),
+            "error budget",
+            false,
+        ));
         layout
             .panel(
                 "timeseries",
@@ -387,8 +385,14 @@ pub fn dashboard(level: &ServiceLevel, opts: &GenerateOptions) -> Result<Value, 
                 None => steps(&[(None, "green")]),
             };
             let description = match src.threshold {
-                Some(t) => format!("Percentiles of {} ({bucket_sel}); the SLO counts requests slower than {t} as bad.", src.histogram),
-                None => format!("Percentiles of {} ({bucket_sel}), the histogram behind the SLI's total query.", src.histogram),
+                Some(t) => format!(
+                    "Percentiles of {} ({bucket_sel}); the SLO counts requests slower than {t} as bad.",
+                    src.histogram
+                ),
+                None => format!(
+                    "Percentiles of {} ({bucket_sel}), the histogram behind the SLI's total query.",
+                    src.histogram
+                ),
             };
             layout.panel(
                 "timeseries",

@@ -167,8 +167,12 @@ impl Author {
     pub fn parse(text: &str) -> Self {
         let text = text.trim();
         match (text.find('<'), text.rfind('>')) {
-            (Some(l), Some(r)) if l < r => Author { name: text[..l].trim().to_owned(), email: text[l + 1..r].trim().to_owned() },
-            _ => Author { name: text.to_owned(), email: format!("{}@localhost", text.replace(char::is_whitespace, ".")) },
+            (Some(l), Some(r)) if l < r => {
+                Author { name: text[..l].trim().to_owned(), email: text[l + 1..r].trim().to_owned() }
+            }
+            _ => {
+                Author { name: text.to_owned(), email: format!("{}@localhost", text.replace(char::is_whitespace, ".")) }
+            }
         }
     }
 }
@@ -332,7 +336,13 @@ impl Checkout {
 
     /// Commits everything under `target` on a new branch `branch` (from the base branch) and
     /// pushes it to the remote. Fails when nothing changed.
-    pub fn commit_and_push(&self, branch: &str, target: &str, message: &str, author: &Author) -> Result<PushOutcome, GitOpsError> {
+    pub fn commit_and_push(
+        &self,
+        branch: &str,
+        target: &str,
+        message: &str,
+        author: &Author,
+    ) -> Result<PushOutcome, GitOpsError> {
         if self.git(&["check-ref-format", "--branch", branch]).is_err() || branch.starts_with('-') {
             return Err(GitOpsError::BadBranch(branch.to_owned()));
         }
@@ -351,7 +361,9 @@ impl Checkout {
             })
             .collect();
         if changes.is_empty() {
-            return Err(GitOpsError::NothingToCommit { base: self.base.clone().unwrap_or_else(|| "(empty repository)".into()) });
+            return Err(GitOpsError::NothingToCommit {
+                base: self.base.clone().unwrap_or_else(|| "(empty repository)".into()),
+            });
         }
         let name = format!("user.name={}", author.name);
         let email = format!("user.email={}", author.email);
@@ -493,7 +505,11 @@ pub fn open_pull_request(spec: &PullRequestSpec, token: &Secret) -> Result<PullR
     let (method, url, auth_header, body) = pull_request_call(spec);
     let shown_url = redactor.redact(&url);
     let forge = spec.forge.name().to_owned();
-    let http_err = |reason: String| GitOpsError::Http { forge: forge.clone(), url: shown_url.clone(), reason: redactor.redact(&reason) };
+    let http_err = |reason: String| GitOpsError::Http {
+        forge: forge.clone(),
+        url: shown_url.clone(),
+        reason: redactor.redact(&reason),
+    };
     let auth_value = match spec.forge {
         Forge::GitHub => format!("Bearer {}", token.expose()),
         Forge::GitLab => token.expose().to_owned(),
@@ -554,7 +570,10 @@ mod tests {
 
     #[test]
     fn authors_parse() {
-        assert_eq!(Author::parse("Ada Lovelace <ada@example.com>"), Author { name: "Ada Lovelace".into(), email: "ada@example.com".into() });
+        assert_eq!(
+            Author::parse("Ada Lovelace <ada@example.com>"),
+            Author { name: "Ada Lovelace".into(), email: "ada@example.com".into() }
+        );
         assert_eq!(Author::parse("ci bot").email, "ci.bot@localhost");
     }
 
@@ -573,7 +592,12 @@ mod tests {
         assert_eq!((m, h), ("POST", "PRIVATE-TOKEN"));
         assert_eq!(url, "https://gitlab.example/api/v4/projects/group%2Fsub%2Fproj/merge_requests");
         assert_eq!(body["source_branch"], "slo/x");
-        let (_, url, h, body) = pull_request_call(&PullRequestSpec { forge: Forge::GitHub, api_url: "https://api.github.com".into(), project: "o/r".into(), ..spec });
+        let (_, url, h, body) = pull_request_call(&PullRequestSpec {
+            forge: Forge::GitHub,
+            api_url: "https://api.github.com".into(),
+            project: "o/r".into(),
+            ..spec
+        });
         assert_eq!(url, "https://api.github.com/repos/o/r/pulls");
         assert_eq!(h, "Authorization");
         assert_eq!(body["head"], "slo/x");

@@ -554,7 +554,10 @@ pub fn evaluate(policy: &Policy, old: &ArtifactSet, new: &ArtifactSet, frequenci
                     "require_expected_frequency",
                     Verdict::NeedsApproval,
                     1,
-                    format!("page alert {} of {}-{} has no expected frequency (run a backtest)", a.alert, a.service, a.slo),
+                    format!(
+                        "page alert {} of {}-{} has no expected frequency (run a backtest)",
+                        a.alert, a.service, a.slo
+                    ),
                 );
             }
         }
@@ -628,7 +631,12 @@ pub fn verify_audit_log(path: &Path) -> Result<Vec<AuditEntry>, PolicyError> {
 
 /// Appends a decision to the audit log (created when absent) after verifying the chain so far;
 /// returns the entry written.
-pub fn append_audit(path: &Path, who: &str, what: serde_json::Value, decision: &Decision) -> Result<AuditEntry, PolicyError> {
+pub fn append_audit(
+    path: &Path,
+    who: &str,
+    what: serde_json::Value,
+    decision: &Decision,
+) -> Result<AuditEntry, PolicyError> {
     let existing = verify_audit_log(path)?;
     let prev = match std::fs::read_to_string(path) {
         Ok(text) => text.lines().last().map(sha256_hex).unwrap_or_else(|| GENESIS.to_owned()),
@@ -702,12 +710,18 @@ slos:
         let levels = parse_documents(text, &ReadOptions::default()).unwrap();
         let files: Vec<RuleFile> = levels.iter().map(|l| generate(l, &GenerateOptions::default()).unwrap()).collect();
         // Through YAML, as the guard reads them from a repository.
-        let files: Vec<RuleFile> = files.iter().map(|f| parse_rule_file(&serde_yaml_ng::to_string(f).unwrap()).unwrap()).collect();
+        let files: Vec<RuleFile> =
+            files.iter().map(|f| parse_rule_file(&serde_yaml_ng::to_string(f).unwrap()).unwrap()).collect();
         ArtifactSet::from_rule_files(&files)
     }
 
     fn freq(service: &str, pages: f64, tickets: f64) -> ExpectedFrequency {
-        ExpectedFrequency { service: service.into(), slo: "availability".into(), pages_per_week: pages, tickets_per_week: tickets }
+        ExpectedFrequency {
+            service: service.into(),
+            slo: "availability".into(),
+            pages_per_week: pages,
+            tickets_per_week: tickets,
+        }
     }
 
     #[test]
@@ -799,7 +813,8 @@ slos:
     fn policies_load_from_toml_and_yaml_and_reject_unknown_fields() {
         let dir = tempfile::tempdir().unwrap();
         let toml_path = dir.path().join("policy.toml");
-        std::fs::write(&toml_path, "max_pages_per_week_per_service = 1.5\nforbid_removing_page_alerts = false\n").unwrap();
+        std::fs::write(&toml_path, "max_pages_per_week_per_service = 1.5\nforbid_removing_page_alerts = false\n")
+            .unwrap();
         let p = Policy::from_file(&toml_path).unwrap();
         assert_eq!(p.max_pages_per_week_per_service, 1.5);
         assert!(!p.forbid_removing_page_alerts);

@@ -21,7 +21,9 @@ use super::SpecError;
 #[derive(Debug, thiserror::Error)]
 pub enum PromtoolError {
     /// No `promtool` binary found.
-    #[error("promtool not found (set PROMTOOL or install Debian's `prometheus` package: apt-get install -y prometheus)")]
+    #[error(
+        "promtool not found (set PROMTOOL or install Debian's `prometheus` package: apt-get install -y prometheus)"
+    )]
     NotFound,
     /// Running it failed.
     #[error("cannot run {path}: {source}")]
@@ -49,10 +51,7 @@ pub fn find_promtool() -> Result<PathBuf, PromtoolError> {
         return Ok(PathBuf::from(p));
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("promtool"))
-        .find(|p| p.is_file())
-        .ok_or(PromtoolError::NotFound)
+    std::env::split_paths(&path).map(|dir| dir.join("promtool")).find(|p| p.is_file()).ok_or(PromtoolError::NotFound)
 }
 
 fn run(command: &'static str, file: &Path) -> Result<String, PromtoolError> {
@@ -173,7 +172,10 @@ fn case(level: &ServiceLevel, slo: &Slo, windows: &AlertWindows, index: usize, a
             labels.insert("sloth_window".into(), w.to_string());
             let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
             let value = if w == cond.short || w == cond.long { ratio } else { 0.0 };
-            InputSeries { series: format!("{}{{{}}}", sli_record_name(w), inner.join(", ")), values: format!("{value}x30") }
+            InputSeries {
+                series: format!("{}{{{}}}", sli_record_name(w), inner.join(", ")),
+                values: format!("{value}x30"),
+            }
         })
         .collect();
     let mut exp_alerts = Vec::new();
@@ -250,7 +252,10 @@ mod tests {
     #[test]
     fn label_templates_expand() {
         let labels = BTreeMap::from([("sloth_service".to_owned(), "api".to_owned())]);
-        assert_eq!(expand("{{$labels.sloth_service}} / {{ $labels.sloth_service }} {{$labels.x}}", &labels), "api / api ");
+        assert_eq!(
+            expand("{{$labels.sloth_service}} / {{ $labels.sloth_service }} {{$labels.x}}", &labels),
+            "api / api "
+        );
     }
 
     #[test]
@@ -269,7 +274,8 @@ slos:
         let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
         let tests = v["tests"].as_sequence().unwrap();
         assert_eq!(tests.len(), 8);
-        let fired: Vec<usize> = tests.iter().map(|t| t["alert_rule_test"][0]["exp_alerts"].as_sequence().unwrap().len()).collect();
+        let fired: Vec<usize> =
+            tests.iter().map(|t| t["alert_rule_test"][0]["exp_alerts"].as_sequence().unwrap().len()).collect();
         // Page conditions fire above their factor; the ticket alert is disabled.
         assert_eq!(fired, vec![1, 0, 1, 0, 0, 0, 0, 0]);
         let first = &tests[0]["alert_rule_test"][0]["exp_alerts"][0];

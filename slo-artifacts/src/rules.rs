@@ -125,7 +125,8 @@ pub fn generate(level: &ServiceLevel, opts: &GenerateOptions) -> Result<RuleFile
     let mut groups = Vec::new();
     for (i, slo) in level.slos.iter().enumerate() {
         let period = slo.period.unwrap_or(opts.default_period);
-        let windows = opts.windows.get(period).map_err(|e| SpecError { field: format!("slos[{i}].{}", e.field), ..e })?;
+        let windows =
+            opts.windows.get(period).map_err(|e| SpecError { field: format!("slos[{i}].{}", e.field), ..e })?;
         if opts.weighted_period_sli && matches!(slo.sli, Sli::Raw { .. }) {
             return Err(SpecError::invalid(
                 format!("slos[{i}].sli.raw"),
@@ -254,12 +255,7 @@ pub(crate) fn alert_annotations(slo: &Slo, severity: &str, meta: &AlertMeta) -> 
     annotations
 }
 
-fn recording(
-    name: String,
-    expr: String,
-    labels: &BTreeMap<String, String>,
-    window: Option<PromDuration>,
-) -> Rule {
+fn recording(name: String, expr: String, labels: &BTreeMap<String, String>, window: Option<PromDuration>) -> Rule {
     let mut labels = labels.clone();
     if let Some(w) = window {
         labels.insert("sloth_window".into(), w.to_string());
@@ -359,7 +355,11 @@ spec:
     fn latency_sli_is_a_histogram_threshold_ratio() {
         let f = generate(&level(), &GenerateOptions::default()).unwrap();
         let r = rule(&f, "slo:sli_error:ratio_rate5m");
-        assert!(r.expr.contains(r#"http_server_request_duration_seconds_bucket{service_name="checkout",le="0.25"}[5m]"#), "{}", r.expr);
+        assert!(
+            r.expr.contains(r#"http_server_request_duration_seconds_bucket{service_name="checkout",le="0.25"}[5m]"#),
+            "{}",
+            r.expr
+        );
         assert!(r.expr.contains(r#"http_server_request_duration_seconds_count{service_name="checkout"}[5m]"#));
         for g in &f.groups {
             for r in &g.rules {
@@ -378,7 +378,8 @@ spec:
     fn weighted_period_sli_uses_volume_over_the_whole_period() {
         let plain = generate(&level(), &GenerateOptions::default()).unwrap();
         assert!(rule(&plain, "slo:sli_error:ratio_rate30d").expr.contains("count_over_time"));
-        let weighted = generate(&level(), &GenerateOptions { weighted_period_sli: true, ..Default::default() }).unwrap();
+        let weighted =
+            generate(&level(), &GenerateOptions { weighted_period_sli: true, ..Default::default() }).unwrap();
         let expr = &rule(&weighted, "slo:sli_error:ratio_rate30d").expr;
         assert!(!expr.contains("count_over_time") && expr.contains("_count{service_name=\"checkout\"}[30d]"), "{expr}");
         let mut raw = level();

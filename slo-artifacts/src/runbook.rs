@@ -91,15 +91,10 @@ pub fn runbook(
     opts: &GenerateOptions,
     evidence: &RunbookEvidence,
 ) -> Result<String, SpecError> {
-    let slo: &Slo = level
-        .slos
-        .get(index)
-        .ok_or_else(|| SpecError::invalid(format!("slos[{index}]"), "no such SLO"))?;
+    let slo: &Slo = level.slos.get(index).ok_or_else(|| SpecError::invalid(format!("slos[{index}]"), "no such SLO"))?;
     let period = slo.period.unwrap_or(opts.default_period);
-    let windows = opts
-        .windows
-        .get(period)
-        .map_err(|e| SpecError { field: format!("slos[{index}].{}", e.field), ..e })?;
+    let windows =
+        opts.windows.get(period).map_err(|e| SpecError { field: format!("slos[{index}].{}", e.field), ..e })?;
     let service = &level.service;
     let id = slo.id(service);
     let budget = slo.error_budget_ratio();
@@ -151,7 +146,8 @@ pub fn runbook(
         let meta = if severity == "page" { &slo.alerting.page } else { &slo.alerting.ticket };
         let mut line = String::new();
         condition_line(&mut line, &cond, period, budget);
-        let status = if meta.disable || !slo.alerting.any_enabled() || opts.disable_alerts { " (disabled)" } else { "" };
+        let status =
+            if meta.disable || !slo.alerting.any_enabled() || opts.disable_alerts { " (disabled)" } else { "" };
         let _ = write!(w, "| {severity}{status} {line}");
     }
     let _ = writeln!(w);
@@ -172,7 +168,10 @@ pub fn runbook(
         .filter(|r| r.alert.is_some())
         .collect();
     if alerts.is_empty() {
-        let _ = writeln!(w, "No alert is generated for this SLO (alerting disabled). The recorded series below still show its state.");
+        let _ = writeln!(
+            w,
+            "No alert is generated for this SLO (alerting disabled). The recorded series below still show its state."
+        );
         let _ = writeln!(w);
     }
     for rule in alerts {
@@ -280,9 +279,13 @@ pub fn runbook(
     let _ = writeln!(w, "3. Look for a change that lines up with the start of the burn: deploys, feature flags, config and dependency changes of {service}.");
     match &slo.sli {
         Sli::Raw { error_ratio_query } => {
-            let _ = writeln!(w, "4. Run the SLI query over 5m and drop its outer aggregation to see which series carry the errors:");
+            let _ = writeln!(
+                w,
+                "4. Run the SLI query over 5m and drop its outer aggregation to see which series carry the errors:"
+            );
             let _ = writeln!(w);
-            let _ = writeln!(w, "   ```promql\n   {}\n   ```", render_window(error_ratio_query, PromDuration::minutes(5)));
+            let _ =
+                writeln!(w, "   ```promql\n   {}\n   ```", render_window(error_ratio_query, PromDuration::minutes(5)));
         }
         sli => {
             let (bad, total) = event_queries(sli).expect("events or latency SLI");

@@ -79,8 +79,7 @@ impl AlertWindows {
 
     /// Every window an SLI must be recorded at, ascending, without the period itself.
     pub fn sli_windows(&self) -> Vec<PromDuration> {
-        let mut all: Vec<PromDuration> =
-            self.conditions().iter().flat_map(|(_, w)| [w.short, w.long]).collect();
+        let mut all: Vec<PromDuration> = self.conditions().iter().flat_map(|(_, w)| [w.short, w.long]).collect();
         all.sort();
         all.dedup();
         all
@@ -88,8 +87,8 @@ impl AlertWindows {
 
     /// Parses a Sloth `AlertWindows` document.
     pub fn from_yaml(text: &str) -> Result<Self, SpecError> {
-        let doc: AlertWindowsDoc = serde_yaml_ng::from_str(text)
-            .map_err(|e| SpecError::invalid("AlertWindows", e.to_string()))?;
+        let doc: AlertWindowsDoc =
+            serde_yaml_ng::from_str(text).map_err(|e| SpecError::invalid("AlertWindows", e.to_string()))?;
         if doc.api_version != "sloth.slok.dev/v1" {
             return Err(SpecError::invalid(
                 "apiVersion",
@@ -112,10 +111,7 @@ impl AlertWindows {
             let short = parse(&w.short_window, &format!("{field}.shortWindow"))?;
             let long = parse(&w.long_window, &format!("{field}.longWindow"))?;
             if short >= long {
-                return Err(SpecError::invalid(
-                    format!("{field}.shortWindow"),
-                    "must be shorter than longWindow",
-                ));
+                return Err(SpecError::invalid(format!("{field}.shortWindow"), "must be shorter than longWindow"));
             }
             Ok(bw(w.error_budget_percent, short, long))
         };

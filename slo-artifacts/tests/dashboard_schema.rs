@@ -8,7 +8,8 @@ use slo_artifacts::dashboard::{check_dashboard, dashboard};
 use slo_artifacts::{parse_documents, GenerateOptions, ReadOptions};
 
 fn schema() -> Option<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/grafana-schema/dashboard.jsonschema.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/datasets/grafana-schema/dashboard.jsonschema.json");
     match std::fs::read_to_string(&path) {
         Ok(text) => Some(serde_json::from_str(&text).expect("schema is JSON")),
         Err(e) => {
@@ -48,7 +49,8 @@ fn generated_dashboards_validate_against_grafana_schema() {
     for level in &levels {
         let d = dashboard(level, &GenerateOptions::default()).unwrap();
         check_dashboard(&d).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&d).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        let errors: Vec<String> =
+            validator.iter_errors(&d).map(|e| format!("{} at {}", e, e.instance_path())).collect();
         assert!(errors.is_empty(), "{}: {errors:#?}", level.service);
     }
 }

@@ -64,7 +64,11 @@ fn pushes_a_branch_with_the_artifacts_to_a_bare_repository() {
     changes.sort();
     assert_eq!(
         changes,
-        vec![('A', "dashboards/checkout.json".into()), ('A', "rules/checkout.yaml".into()), ('D', "rules/old.yaml".into())]
+        vec![
+            ('A', "dashboards/checkout.json".into()),
+            ('A', "rules/checkout.yaml".into()),
+            ('D', "rules/old.yaml".into())
+        ]
     );
     let bare = Path::new(&remote);
     let shown = git(bare, &["show", "slo/checkout-1:rules/checkout.yaml"]);
@@ -144,7 +148,8 @@ fn spec(forge: Forge, api_url: String, project: &str) -> PullRequestSpec {
 #[test]
 fn opens_a_github_pull_request() {
     capture_logs();
-    let (addr, seen, handle) = serve(1, |_| (201, vec![], r#"{"number": 42, "html_url": "https://github.example/o/r/pull/42"}"#.into()));
+    let (addr, seen, handle) =
+        serve(1, |_| (201, vec![], r#"{"number": 42, "html_url": "https://github.example/o/r/pull/42"}"#.into()));
     let pr = open_pull_request(&spec(Forge::GitHub, format!("{addr}/api/v3/"), "o/r"), &Secret::new(TOKEN)).unwrap();
     handle.join().unwrap();
     assert_eq!(pr, PullRequest { number: 42, url: "https://github.example/o/r/pull/42".into() });
@@ -154,7 +159,10 @@ fn opens_a_github_pull_request() {
     assert_eq!(req.header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
     assert_eq!(req.header("accept"), Some("application/vnd.github+json"));
     let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
-    assert_eq!(body, serde_json::json!({"title": "SLO artifacts for checkout", "head": "slo/checkout-1", "base": "main", "body": "Policy: approve"}));
+    assert_eq!(
+        body,
+        serde_json::json!({"title": "SLO artifacts for checkout", "head": "slo/checkout-1", "base": "main", "body": "Policy: approve"})
+    );
     let logs = CAPTURE.0.lock().unwrap().clone();
     // The capture works: the client's debug lines (with the request headers) are there.
     assert!(logs.contains("ureq::run Request {"), "{logs}");
@@ -164,8 +172,10 @@ fn opens_a_github_pull_request() {
 #[test]
 fn opens_a_gitlab_merge_request() {
     capture_logs();
-    let (addr, seen, handle) = serve(1, |_| (201, vec![], r#"{"iid": 7, "web_url": "https://gitlab.example/g/p/-/merge_requests/7"}"#.into()));
-    let pr = open_pull_request(&spec(Forge::GitLab, format!("{addr}/api/v4"), "group/proj"), &Secret::new(TOKEN)).unwrap();
+    let (addr, seen, handle) =
+        serve(1, |_| (201, vec![], r#"{"iid": 7, "web_url": "https://gitlab.example/g/p/-/merge_requests/7"}"#.into()));
+    let pr =
+        open_pull_request(&spec(Forge::GitLab, format!("{addr}/api/v4"), "group/proj"), &Secret::new(TOKEN)).unwrap();
     handle.join().unwrap();
     assert_eq!(pr.number, 7);
     let req = seen.lock().unwrap()[0].clone();
@@ -184,7 +194,9 @@ fn opens_a_gitlab_merge_request() {
 fn failing_api_calls_never_show_the_token() {
     capture_logs();
     // The server echoes the token back, as some error pages do.
-    let (addr, _, handle) = serve(1, |req| (401, vec![], format!(r#"{{"message": "Bad credentials: {}"}}"#, req.header("authorization").unwrap_or(""))));
+    let (addr, _, handle) = serve(1, |req| {
+        (401, vec![], format!(r#"{{"message": "Bad credentials: {}"}}"#, req.header("authorization").unwrap_or("")))
+    });
     let err = open_pull_request(&spec(Forge::GitHub, addr, "o/r"), &Secret::new(TOKEN)).unwrap_err();
     handle.join().unwrap();
     let text = format!("{err} {err:?}");
@@ -193,7 +205,8 @@ fn failing_api_calls_never_show_the_token() {
     assert!(!text.contains(TOKEN), "{text}");
     // No server at all.
     let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let err = open_pull_request(&spec(Forge::GitLab, format!("http://{closed}"), "g/p"), &Secret::new(TOKEN)).unwrap_err();
+    let err =
+        open_pull_request(&spec(Forge::GitLab, format!("http://{closed}"), "g/p"), &Secret::new(TOKEN)).unwrap_err();
     assert!(matches!(err, GitOpsError::Http { .. }), "{err}");
     assert!(!format!("{err} {err:?}").contains(TOKEN));
     let logs = CAPTURE.0.lock().unwrap().clone();

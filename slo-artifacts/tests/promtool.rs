@@ -13,7 +13,10 @@ fn have_promtool() -> bool {
     match find_promtool() {
         Ok(_) => true,
         Err(e) => {
-            assert!(std::env::var("SLO_SCOUT_REQUIRE_PROMTOOL").as_deref() != Ok("1"), "SLO_SCOUT_REQUIRE_PROMTOOL=1 but {e}");
+            assert!(
+                std::env::var("SLO_SCOUT_REQUIRE_PROMTOOL").as_deref() != Ok("1"),
+                "SLO_SCOUT_REQUIRE_PROMTOOL=1 but {e}"
+            );
             eprintln!("skipping: {e}");
             false
         }
@@ -135,10 +138,8 @@ fn sloth_behavioural_test_passes_on_our_rules() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(shared.join("in-base.yaml")).unwrap();
     let levels = slo::parse_documents(&text, &ReadOptions::default()).unwrap();
-    let docs: Vec<_> = levels
-        .iter()
-        .map(|l| (slo::generate(l, &GenerateOptions::default()).unwrap(), l.source.clone()))
-        .collect();
+    let docs: Vec<_> =
+        levels.iter().map(|l| (slo::generate(l, &GenerateOptions::default()).unwrap(), l.source.clone())).collect();
     std::fs::create_dir_all(dir.path().join("rendered")).unwrap();
     std::fs::write(dir.path().join("rendered/out-base.yaml"), slo::render_documents(&docs)).unwrap();
     let test = dir.path().join("sloth-test.yaml");

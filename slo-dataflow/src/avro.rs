@@ -43,8 +43,7 @@ pub struct AvroCodec<T> {
 impl<T: Serialize + DeserializeOwned> AvroCodec<T> {
     /// A codec for the given schema text.
     pub fn new(schema_json: &str) -> Result<Self, AvroCodecError> {
-        let schema =
-            Schema::parse_str(schema_json).map_err(|e| AvroCodecError::Schema(e.to_string()))?;
+        let schema = Schema::parse_str(schema_json).map_err(|e| AvroCodecError::Schema(e.to_string()))?;
         let reader = GenericSingleObjectReader::builder()
             .schema(schema.clone())
             .build()
@@ -70,14 +69,12 @@ impl<T: Serialize + DeserializeOwned> AvroCodec<T> {
         // `resolve` then fits ints, enums, unions and records to the schema.
         let json = serde_json::to_value(record).map_err(|e| AvroCodecError::Encode(e.to_string()))?;
         let value = json_to_avro(json);
-        let value = value
-            .resolve(&self.schema)
-            .map_err(|e| AvroCodecError::Encode(e.to_string()))?;
+        let value = value.resolve(&self.schema).map_err(|e| AvroCodecError::Encode(e.to_string()))?;
         let mut out = self.header.clone();
         // The replacement (`GenericDatumWriter`) is not in every 0.2x release; keep the stable call.
         #[allow(deprecated)]
-        let datum = apache_avro::to_avro_datum(&self.schema, value)
-            .map_err(|e| AvroCodecError::Encode(e.to_string()))?;
+        let datum =
+            apache_avro::to_avro_datum(&self.schema, value).map_err(|e| AvroCodecError::Encode(e.to_string()))?;
         out.extend_from_slice(&datum);
         Ok(out)
     }
@@ -85,9 +82,7 @@ impl<T: Serialize + DeserializeOwned> AvroCodec<T> {
     /// Decodes a record, checking the header first so foreign bytes get a precise reason.
     pub fn decode(&self, bytes: &[u8]) -> Result<T, AvroCodecError> {
         if bytes.len() < self.header.len() || bytes[..2] != self.header[..2] {
-            return Err(AvroCodecError::UnknownSchema(
-                "missing single-object marker C3 01".into(),
-            ));
+            return Err(AvroCodecError::UnknownSchema("missing single-object marker C3 01".into()));
         }
         if bytes[..self.header.len()] != self.header[..] {
             return Err(AvroCodecError::UnknownSchema(format!(
@@ -97,15 +92,9 @@ impl<T: Serialize + DeserializeOwned> AvroCodec<T> {
             )));
         }
         let mut cursor = bytes;
-        let value = self
-            .reader
-            .read_value(&mut cursor)
-            .map_err(|e| AvroCodecError::Malformed(e.to_string()))?;
+        let value = self.reader.read_value(&mut cursor).map_err(|e| AvroCodecError::Malformed(e.to_string()))?;
         if !cursor.is_empty() {
-            return Err(AvroCodecError::Malformed(format!(
-                "{} trailing bytes after the datum",
-                cursor.len()
-            )));
+            return Err(AvroCodecError::Malformed(format!("{} trailing bytes after the datum", cursor.len())));
         }
         from_value::<T>(&value).map_err(|e| AvroCodecError::Malformed(e.to_string()))
     }

@@ -108,8 +108,14 @@ mod tests {
 
     #[test]
     fn maps_onto_timely_configurations() {
-        assert!(matches!(ClusterConfig::default().to_timely().unwrap().communication, timely::CommunicationConfig::Thread));
-        assert!(matches!(ClusterConfig::threads(4).to_timely().unwrap().communication, timely::CommunicationConfig::Process(4)));
+        assert!(matches!(
+            ClusterConfig::default().to_timely().unwrap().communication,
+            timely::CommunicationConfig::Thread
+        ));
+        assert!(matches!(
+            ClusterConfig::threads(4).to_timely().unwrap().communication,
+            timely::CommunicationConfig::Process(4)
+        ));
         let dir = tempfile::tempdir().unwrap();
         let hosts = dir.path().join("hosts");
         std::fs::write(&hosts, "# cluster\n127.0.0.1:4000\n127.0.0.1:4001\n").unwrap();

@@ -88,7 +88,9 @@ pub enum EmbedError {
         message: String,
     },
     /// An embedding cache was used with a different embedder than the one that filled it.
-    #[error("embedding cache was filled by `{cached}` ({cached_dim}-d) but is now used with `{given}` ({given_dim}-d)")]
+    #[error(
+        "embedding cache was filled by `{cached}` ({cached_dim}-d) but is now used with `{given}` ({given_dim}-d)"
+    )]
     EmbedderMismatch {
         /// Embedder that filled the cache.
         cached: String,

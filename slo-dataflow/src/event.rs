@@ -55,14 +55,8 @@ pub enum Severity {
 
 impl Severity {
     /// All severities, lowest first.
-    pub const ALL: [Severity; 6] = [
-        Severity::Trace,
-        Severity::Debug,
-        Severity::Info,
-        Severity::Warn,
-        Severity::Error,
-        Severity::Fatal,
-    ];
+    pub const ALL: [Severity; 6] =
+        [Severity::Trace, Severity::Debug, Severity::Info, Severity::Warn, Severity::Error, Severity::Fatal];
 
     /// Upper-case name (`"INFO"`, ...).
     pub fn as_str(self) -> &'static str {
@@ -86,9 +80,7 @@ impl Severity {
             "INFO" | "I" | "INFORMATION" | "NOTICE" | "INFORMATIONAL" => Severity::Info,
             "WARN" | "W" | "WARNING" => Severity::Warn,
             "ERROR" | "E" | "ERR" | "SEVERE" | "FAILURE" => Severity::Error,
-            "FATAL" | "F" | "CRITICAL" | "CRIT" | "ALERT" | "EMERG" | "EMERGENCY" | "PANIC" => {
-                Severity::Fatal
-            }
+            "FATAL" | "F" | "CRITICAL" | "CRIT" | "ALERT" | "EMERG" | "EMERGENCY" | "PANIC" => Severity::Fatal,
             _ => return None,
         })
     }
@@ -213,11 +205,7 @@ impl TelemetryEvent {
         match self.kind {
             EventKind::Log | EventKind::Rum if !self.body.is_empty() => &self.body,
             EventKind::Metric => self.metric_name.as_deref().unwrap_or(&self.body),
-            _ => self
-                .operation
-                .as_deref()
-                .or(self.http_route.as_deref())
-                .unwrap_or(&self.body),
+            _ => self.operation.as_deref().or(self.http_route.as_deref()).unwrap_or(&self.body),
         }
     }
 }
@@ -301,20 +289,12 @@ impl Capsule {
     /// Stable key of the capsule: `(fingerprint, service, environment, window start)`; writing the
     /// same key twice is an idempotent upsert.
     pub fn key(&self) -> (String, String, String, EventTime) {
-        (
-            self.fingerprint.clone(),
-            self.service.clone(),
-            self.environment.clone(),
-            self.window_start_ms,
-        )
+        (self.fingerprint.clone(), self.service.clone(), self.environment.clone(), self.window_start_ms)
     }
 
     /// A compact id for the capsule key (hex of a 64-bit hash), used by stores and indexes.
     pub fn capsule_id(&self) -> String {
-        let key = format!(
-            "{}|{}|{}|{}",
-            self.fingerprint, self.service, self.environment, self.window_start_ms
-        );
+        let key = format!("{}|{}|{}|{}", self.fingerprint, self.service, self.environment, self.window_start_ms);
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
     }
 }
@@ -363,7 +343,8 @@ impl CapsuleEvidence {
             service: c.service.clone(),
             template: c.template.clone(),
             count: c.count,
-            errors: c.severity_counts.get("ERROR").copied().unwrap_or(0) + c.severity_counts.get("FATAL").copied().unwrap_or(0),
+            errors: c.severity_counts.get("ERROR").copied().unwrap_or(0)
+                + c.severity_counts.get("FATAL").copied().unwrap_or(0),
             window_start_ms: c.window_start_ms,
             window_end_ms: c.window_end_ms,
             samples: c.samples.clone(),

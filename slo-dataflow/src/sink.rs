@@ -102,7 +102,8 @@ impl JsonLinesSink {
     /// Creates (truncates) the file.
     pub fn create(path: &Path) -> Result<Self, SinkError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| SinkError::Io { target: parent.display().to_string(), source })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|source| SinkError::Io { target: parent.display().to_string(), source })?;
         }
         let file = File::create(path).map_err(|source| SinkError::Io { target: path.display().to_string(), source })?;
         Ok(JsonLinesSink { path: path.to_path_buf(), out: Arc::new(Mutex::new(BufWriter::new(file))) })

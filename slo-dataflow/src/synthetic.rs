@@ -68,16 +68,51 @@ pub struct JourneySpec {
 
 /// The five journeys.
 pub const JOURNEYS: &[JourneySpec] = &[
-    JourneySpec { name: "browse_home", method: "GET", route: "/", weight: 0.40, error_rate: 0.002, median_ms: 40.0,
-        calls: &[("catalog", "ListProducts"), ("recommendation", "ListRecommendations")] },
-    JourneySpec { name: "view_product", method: "GET", route: "/product/{id}", weight: 0.30, error_rate: 0.005, median_ms: 60.0,
-        calls: &[("catalog", "GetProduct"), ("recommendation", "ListRecommendations")] },
-    JourneySpec { name: "add_to_cart", method: "POST", route: "/cart", weight: 0.15, error_rate: 0.01, median_ms: 80.0,
-        calls: &[("catalog", "GetProduct"), ("cart", "AddItem")] },
-    JourneySpec { name: "checkout", method: "POST", route: "/cart/checkout", weight: 0.10, error_rate: 0.03, median_ms: 250.0,
-        calls: &[("cart", "GetCart"), ("checkout", "PlaceOrder"), ("payment", "Charge")] },
-    JourneySpec { name: "login", method: "POST", route: "/login", weight: 0.05, error_rate: 0.02, median_ms: 120.0,
-        calls: &[("auth", "Authenticate")] },
+    JourneySpec {
+        name: "browse_home",
+        method: "GET",
+        route: "/",
+        weight: 0.40,
+        error_rate: 0.002,
+        median_ms: 40.0,
+        calls: &[("catalog", "ListProducts"), ("recommendation", "ListRecommendations")],
+    },
+    JourneySpec {
+        name: "view_product",
+        method: "GET",
+        route: "/product/{id}",
+        weight: 0.30,
+        error_rate: 0.005,
+        median_ms: 60.0,
+        calls: &[("catalog", "GetProduct"), ("recommendation", "ListRecommendations")],
+    },
+    JourneySpec {
+        name: "add_to_cart",
+        method: "POST",
+        route: "/cart",
+        weight: 0.15,
+        error_rate: 0.01,
+        median_ms: 80.0,
+        calls: &[("catalog", "GetProduct"), ("cart", "AddItem")],
+    },
+    JourneySpec {
+        name: "checkout",
+        method: "POST",
+        route: "/cart/checkout",
+        weight: 0.10,
+        error_rate: 0.03,
+        median_ms: 250.0,
+        calls: &[("cart", "GetCart"), ("checkout", "PlaceOrder"), ("payment", "Charge")],
+    },
+    JourneySpec {
+        name: "login",
+        method: "POST",
+        route: "/login",
+        weight: 0.05,
+        error_rate: 0.02,
+        median_ms: 120.0,
+        calls: &[("auth", "Authenticate")],
+    },
 ];
 
 /// Log templates per service: (template id, severity, text with `{}` holes filled in order).
@@ -140,7 +175,11 @@ impl SplitMix64 {
     }
     /// Uniform in [0, n).
     pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next_u64() % n }
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
     }
     /// Standard normal (Box–Muller).
     pub fn normal(&mut self) -> f64 {
@@ -198,7 +237,12 @@ impl Gen {
                 "n" => self.rng.below(5000).to_string(),
                 "id" => self.rng.hex(12),
                 "email" if with_pii => {
-                    let v = format!("{}.{}@{}", FIRST[self.rng.below(10) as usize], self.rng.below(1000), DOMAINS[self.rng.below(3) as usize]);
+                    let v = format!(
+                        "{}.{}@{}",
+                        FIRST[self.rng.below(10) as usize],
+                        self.rng.below(1000),
+                        DOMAINS[self.rng.below(3) as usize]
+                    );
                     self.record_pii("EMAIL", &v);
                     v
                 }
@@ -249,7 +293,18 @@ impl Gen {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn span(&mut self, service: &str, op: &str, t: EventTime, dur_us: u64, trace: &str, span: &str, parent: Option<&str>, failed: bool, http: Option<(&str, &str)>) {
+    fn span(
+        &mut self,
+        service: &str,
+        op: &str,
+        t: EventTime,
+        dur_us: u64,
+        trace: &str,
+        span: &str,
+        parent: Option<&str>,
+        failed: bool,
+        http: Option<(&str, &str)>,
+    ) {
         let mut e = TelemetryEvent {
             event_id: format!("{trace}-{span}"),
             service: service.to_string(),
@@ -292,7 +347,13 @@ fn template_truth() -> BTreeMap<String, String> {
 
 /// Generates events (in emission order) and their ground truth.
 pub fn generate(cfg: &SyntheticConfig) -> (Vec<TelemetryEvent>, GroundTruth) {
-    let mut g = Gen { rng: SplitMix64::new(cfg.seed), cfg: cfg.clone(), events: Vec::new(), truth: GroundTruth::default(), next_id: 0 };
+    let mut g = Gen {
+        rng: SplitMix64::new(cfg.seed),
+        cfg: cfg.clone(),
+        events: Vec::new(),
+        truth: GroundTruth::default(),
+        next_id: 0,
+    };
     g.truth.templates = template_truth();
     let total_weight: f64 = JOURNEYS.iter().map(|j| j.weight).sum();
     let mut t = cfg.start_ms;
@@ -300,7 +361,13 @@ pub fn generate(cfg: &SyntheticConfig) -> (Vec<TelemetryEvent>, GroundTruth) {
     for _ in 0..cfg.requests {
         t += 1 + (-(g.rng.next_f64().max(1e-9)).ln() * cfg.mean_gap_ms as f64) as u64;
         let mut pick = g.rng.next_f64() * total_weight;
-        let journey = JOURNEYS.iter().find(|j| { pick -= j.weight; pick <= 0.0 }).unwrap_or(&JOURNEYS[0]);
+        let journey = JOURNEYS
+            .iter()
+            .find(|j| {
+                pick -= j.weight;
+                pick <= 0.0
+            })
+            .unwrap_or(&JOURNEYS[0]);
         let failed = g.rng.next_f64() < journey.error_rate;
         let entry = g.truth.journeys.entry(journey.name.to_string()).or_default();
         entry.0 += 1;
@@ -309,7 +376,17 @@ pub fn generate(cfg: &SyntheticConfig) -> (Vec<TelemetryEvent>, GroundTruth) {
         let root = g.rng.hex(16);
         let latency_ms = (journey.median_ms * (0.5 * g.rng.normal()).exp()).max(1.0);
         let root_us = (latency_ms * 1000.0) as u64 * if failed { 3 } else { 1 };
-        g.span("frontend", &format!("{} {}", journey.method, journey.route), t, root_us, &trace, &root, None, failed, Some((journey.method, journey.route)));
+        g.span(
+            "frontend",
+            &format!("{} {}", journey.method, journey.route),
+            t,
+            root_us,
+            &trace,
+            &root,
+            None,
+            failed,
+            Some((journey.method, journey.route)),
+        );
         g.log(tpl("T2"), t, &trace, &root);
         let mut child_t = t;
         let n = journey.calls.len();
@@ -330,12 +407,21 @@ pub fn generate(cfg: &SyntheticConfig) -> (Vec<TelemetryEvent>, GroundTruth) {
             g.span(svc, op, child_t, child_us, &trace, &child, Some(&parent), failed && last, None);
             let log_t = child_t + child_us / 2000;
             match (*svc, failed && last) {
-                ("catalog", _) => { let k = if g.rng.below(10) == 0 { "T4" } else { "T3" }; g.log(tpl(k), log_t, &trace, &child) }
+                ("catalog", _) => {
+                    let k = if g.rng.below(10) == 0 { "T4" } else { "T3" };
+                    g.log(tpl(k), log_t, &trace, &child)
+                }
                 ("recommendation", _) => g.log(tpl("T5"), log_t, &trace, &child),
-                ("cart", _) => { let k = if *op == "AddItem" { "T6" } else { "T7" }; g.log(tpl(k), log_t, &trace, &child) }
+                ("cart", _) => {
+                    let k = if *op == "AddItem" { "T6" } else { "T7" };
+                    g.log(tpl(k), log_t, &trace, &child)
+                }
                 ("checkout", _) => g.log(tpl("T8"), log_t, &trace, &child),
                 ("payment", false) => g.log(tpl("T9"), log_t, &trace, &child),
-                ("payment", true) => { g.log(tpl("T10"), log_t, &trace, &child); g.log(tpl("T13"), log_t, &trace, &child) }
+                ("payment", true) => {
+                    g.log(tpl("T10"), log_t, &trace, &child);
+                    g.log(tpl("T13"), log_t, &trace, &child)
+                }
                 ("auth", false) => g.log(tpl("T11"), log_t, &trace, &child),
                 ("auth", true) => g.log(tpl("T12"), log_t, &trace, &child),
                 _ => {}
@@ -343,12 +429,17 @@ pub fn generate(cfg: &SyntheticConfig) -> (Vec<TelemetryEvent>, GroundTruth) {
             child_t += child_us / 1000;
         }
         let end_t = t + root_us / 1000;
-        if failed { g.log(tpl("T14"), end_t, &trace, &root) } else { g.log(tpl("T1"), end_t, &trace, &root) }
+        if failed {
+            g.log(tpl("T14"), end_t, &trace, &root)
+        } else {
+            g.log(tpl("T1"), end_t, &trace, &root)
+        }
     }
     // Emit in event-time order, then (optionally) disorder within the bound.
     g.events.sort_by(|a, b| a.timestamp_ms.cmp(&b.timestamp_ms).then_with(|| a.event_id.cmp(&b.event_id)));
     if cfg.disorder_ms > 0 {
-        let mut keyed: Vec<(u64, TelemetryEvent)> = g.events.drain(..).map(|e| (e.timestamp_ms + g.rng.below(cfg.disorder_ms), e)).collect();
+        let mut keyed: Vec<(u64, TelemetryEvent)> =
+            g.events.drain(..).map(|e| (e.timestamp_ms + g.rng.below(cfg.disorder_ms), e)).collect();
         keyed.sort_by_key(|(k, _)| *k);
         g.events = keyed.into_iter().map(|(_, e)| e).collect();
     }

@@ -92,7 +92,11 @@ fn load_corpus(n: usize) -> Vec<String> {
             for line in raw.lines().skip(1) {
                 if let Some((_, t)) = line.split_once(',') {
                     let t = t.trim();
-                    let t = t.strip_prefix('"').and_then(|s| s.strip_suffix('"')).map(|s| s.replace("\"\"", "\"")).unwrap_or_else(|| t.to_string());
+                    let t = t
+                        .strip_prefix('"')
+                        .and_then(|s| s.strip_suffix('"'))
+                        .map(|s| s.replace("\"\"", "\""))
+                        .unwrap_or_else(|| t.to_string());
                     if !t.is_empty() {
                         templates.push(t);
                     }
@@ -114,5 +118,7 @@ fn load_corpus(n: usize) -> Vec<String> {
     templates.dedup();
     let base = templates.len();
     // Repeat with a suffix so that every text is distinct (the cache would skip duplicates).
-    (0..n).map(|i| if i < base { templates[i].clone() } else { format!("{} #{}", templates[i % base], i / base) }).collect()
+    (0..n)
+        .map(|i| if i < base { templates[i].clone() } else { format!("{} #{}", templates[i % base], i / base) })
+        .collect()
 }

@@ -23,20 +23,13 @@ use slo_operators::fingerprint::{batch, MinerConfig, TemplateMiner};
 use slo_operators::redact::Redactor;
 
 fn load(dir: &Path) -> Result<Vec<String>, Box<dyn std::error::Error>> {
-    let settings: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("settings.json"))?)?;
+    let settings: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("settings.json"))?)?;
     let mut per_set: Vec<Vec<String>> = Vec::new();
-    let datasets = settings["datasets"]
-        .as_object()
-        .ok_or("settings.json: no datasets")?;
+    let datasets = settings["datasets"].as_object().ok_or("settings.json: no datasets")?;
     for (name, d) in datasets {
         let fmt = LogFormat::parse(d["log_format"].as_str().ok_or("no log_format")?)?;
         let text = std::fs::read_to_string(dir.join(name).join(format!("{name}_2k.log")))?;
-        per_set.push(
-            text.lines()
-                .map(|l| batch::content_of(l, Some(&fmt)).0.to_string())
-                .collect(),
-        );
+        per_set.push(text.lines().map(|l| batch::content_of(l, Some(&fmt)).0.to_string()).collect());
     }
     // interleave data sets line by line
     let mut out = Vec::new();
@@ -86,10 +79,7 @@ fn run(label: &str, lines: &[String], cfg: &MinerConfig) {
         evictions = miner.evictions();
     }
     let cpu = if best_cpu < f64::MAX && best_cpu > 0.0 {
-        format!(
-            ", {:.2} M lines/s per CPU-second",
-            lines.len() as f64 / best_cpu / 1e6
-        )
+        format!(", {:.2} M lines/s per CPU-second", lines.len() as f64 / best_cpu / 1e6)
     } else {
         String::new()
     };
@@ -111,23 +101,13 @@ fn run(label: &str, lines: &[String], cfg: &MinerConfig) {
         }
         best = best.min(start.elapsed().as_secs_f64());
     }
-    println!(
-        "{label} (mine(), clones the template): {:.2} M lines/s [{total}]",
-        lines.len() as f64 / best / 1e6
-    );
+    println!("{label} (mine(), clones the template): {:.2} M lines/s [{total}]", lines.len() as f64 / best / 1e6);
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(
-        args.next()
-            .unwrap_or_else(|| "../shared/datasets/loghub2k".into()),
-    );
-    let target: usize = args
-        .next()
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(1_000_000);
+    let dir = PathBuf::from(args.next().unwrap_or_else(|| "../shared/datasets/loghub2k".into()));
+    let target: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
     let base = load(&dir)?;
     let mut lines = Vec::with_capacity(target);
     while lines.len() < target {
@@ -195,13 +175,7 @@ fn run_noisy(lines: &[String], cfg: &MinerConfig) {
                 .split_whitespace()
                 .map(|t| {
                     t.chars()
-                        .map(|c| {
-                            if c.is_ascii_digit() {
-                                char::from(b'0' + (next() % 10) as u8)
-                            } else {
-                                c
-                            }
-                        })
+                        .map(|c| if c.is_ascii_digit() { char::from(b'0' + (next() % 10) as u8) } else { c })
                         .collect()
                 })
                 .collect();
@@ -220,10 +194,7 @@ fn run_noisy(lines: &[String], cfg: &MinerConfig) {
         .collect();
     run("(b) with random ids injected", &noisy, cfg);
     // (b2) the same with a template cap far below the live template count: eviction churn
-    let small = MinerConfig {
-        max_templates: 256,
-        ..cfg.clone()
-    };
+    let small = MinerConfig { max_templates: 256, ..cfg.clone() };
     run("(b2) as (b), max_templates = 256", &noisy, &small);
 }
 

@@ -56,9 +56,7 @@ struct Span {
 }
 
 fn main() {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "../shared/datasets/pii/generated_logs.jsonl".to_string());
+    let path = std::env::args().nth(1).unwrap_or_else(|| "../shared/datasets/pii/generated_logs.jsonl".to_string());
     let data = match std::fs::read_to_string(&path) {
         Ok(d) => d,
         Err(e) => {
@@ -79,11 +77,7 @@ fn main() {
             let start_hint = s["start"].as_u64().unwrap_or(0) as usize;
             // locate the value as bytes (works whether offsets were chars or bytes)
             let start = locate(&text, value, start_hint);
-            spans.push(Span {
-                start,
-                end: start + value.len(),
-                label,
-            });
+            spans.push(Span { start, end: start + value.len(), label });
         }
         lines.push((text, spans));
     }
@@ -96,10 +90,7 @@ fn main() {
         let red = redactor.redact(text);
         for s in spans.iter().filter(|s| s.label != "PERSON") {
             let comp = compatible(&s.label);
-            let found = red
-                .findings
-                .iter()
-                .any(|f| comp.contains(&f.entity) && f.start < s.end && s.start < f.end);
+            let found = red.findings.iter().any(|f| comp.contains(&f.entity) && f.start < s.end && s.start < f.end);
             let e = support.entry(s.label.clone()).or_default();
             e.0 += 1;
             if found {
@@ -110,14 +101,11 @@ fn main() {
         }
         for f in &red.findings {
             if unscored(&f.entity) {
-                *unscored_counts
-                    .entry(f.entity.as_str().to_string())
-                    .or_default() += 1;
+                *unscored_counts.entry(f.entity.as_str().to_string()).or_default() += 1;
                 continue;
             }
-            let ok = spans.iter().any(|s| {
-                compatible(&s.label).contains(&f.entity) && f.start < s.end && s.start < f.end
-            });
+            let ok =
+                spans.iter().any(|s| compatible(&s.label).contains(&f.entity) && f.start < s.end && s.start < f.end);
             let e = scored.entry(f.entity.as_str().to_string()).or_default();
             e.0 += 1;
             if ok {
@@ -138,10 +126,7 @@ fn main() {
         tf += f;
         println!("| {l} | {s} | {f} | {:.4} |", ratio(*f, *s));
     }
-    println!(
-        "| **all** | **{ts}** | **{tf}** | **{:.4}** |\n",
-        ratio(tf, ts)
-    );
+    println!("| **all** | **{ts}** | **{tf}** | **{:.4}** |\n", ratio(tf, ts));
     println!("Precision per redactor type:\n");
     println!("| type | findings | correct | precision |");
     println!("|---|---:|---:|---:|");
@@ -151,29 +136,16 @@ fn main() {
         tc += c;
         println!("| {t} | {n} | {c} | {:.4} |", ratio(*c, *n));
     }
-    println!(
-        "| **all** | **{tn}** | **{tc}** | **{:.4}** |\n",
-        ratio(tc, tn)
-    );
+    println!("| **all** | **{tn}** | **{tc}** | **{:.4}** |\n", ratio(tc, tn));
     if !unscored_counts.is_empty() {
-        let list: Vec<String> = unscored_counts
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
-        println!(
-            "Unscored findings (types the dataset does not label): {}\n",
-            list.join(", ")
-        );
+        let list: Vec<String> = unscored_counts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        println!("Unscored findings (types the dataset does not label): {}\n", list.join(", "));
     }
     let p = ratio(tc, tn);
     let r = ratio(tf, ts);
     println!(
         "**Overall: precision {p:.4}, recall {r:.4}, F1 {:.4}** over {} lines\n",
-        if p + r > 0.0 {
-            2.0 * p * r / (p + r)
-        } else {
-            0.0
-        },
+        if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 },
         lines.len()
     );
 
@@ -210,8 +182,5 @@ fn locate(text: &str, value: &str, hint: usize) -> usize {
     if text.get(hint..hint + value.len()) == Some(value) {
         return hint;
     }
-    text.match_indices(value)
-        .map(|(i, _)| i)
-        .min_by_key(|i| i.abs_diff(hint))
-        .unwrap_or(hint.min(text.len()))
+    text.match_indices(value).map(|(i, _)| i).min_by_key(|i| i.abs_diff(hint)).unwrap_or(hint.min(text.len()))
 }

@@ -14,20 +14,14 @@ use std::time::Instant;
 use slo_operators::redact::Redactor;
 
 fn main() {
-    let dir = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "../shared/datasets/loghub2k".to_string());
+    let dir = std::env::args().nth(1).unwrap_or_else(|| "../shared/datasets/loghub2k".to_string());
     let mut lines: Vec<String> = Vec::new();
     let mut sets = Vec::new();
     let Ok(rd) = std::fs::read_dir(&dir) else {
         eprintln!("cannot read {dir}");
         std::process::exit(2);
     };
-    let mut dirs: Vec<_> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut dirs: Vec<_> = rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
     for d in dirs {
         let Some(name) = d.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
@@ -80,18 +74,9 @@ fn main() {
         _ => None,
     };
     println!("## Redactor throughput (single thread, release)\n");
-    println!(
-        "- data: {} lines from {} Loghub-2k sets ({})",
-        lines.len(),
-        sets.len(),
-        sets.join(", ")
-    );
+    println!("- data: {} lines from {} Loghub-2k sets ({})", lines.len(), sets.len(), sets.join(", "));
     println!("- lines redacted: {n} ({reps} passes), {:.2} s", dt);
-    println!(
-        "- **{:.0} lines/s**, {:.1} MB/s",
-        n as f64 / dt,
-        (bytes * reps) as f64 / dt / 1e6
-    );
+    println!("- **{:.0} lines/s**, {:.1} MB/s", n as f64 / dt, (bytes * reps) as f64 / dt / 1e6);
     if let Some(c) = cpu {
         println!(
             "- on-CPU time of the thread {:.2} s: **{:.0} lines per CPU-second** (excludes time the \

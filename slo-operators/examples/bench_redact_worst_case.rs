@@ -11,12 +11,64 @@ use std::time::Instant;
 use slo_operators::redact::Redactor;
 
 const PATTERNS: &[&str] = &[
-    "password=", "password", "passwordx ", "token:", "api_key=\"", "secret='", "user=", "user", "login ",
-    "for user ", "bearer ", "Authorization: Basic ", "AKIA", "aws", "awsA", "ghp_", "github_pat_", "glpat-",
-    "xoxb-", "sk_live_", "sk-", "eyJ", "eyJa.", "-----BEGIN RSA PRIVATE KEY-----", "://", "a://b:c@",
-    "/home/", "/Users/", "\\Users\\", "a@", "@a.", "1", "1 ", "12 ", "1.", "1-", "+1", "+1 ", "(1", "(12) ",
-    "1:", "::", "a:", "ab:", "ab-", "AB12", "DE89", "4111 ", "123-45-", "1.2.3.4 ", "version 1.", "a",
-    "a ", "ab12cd ", "=", "\"", "'", "key=\"",
+    "password=",
+    "password",
+    "passwordx ",
+    "token:",
+    "api_key=\"",
+    "secret='",
+    "user=",
+    "user",
+    "login ",
+    "for user ",
+    "bearer ",
+    "Authorization: Basic ",
+    "AKIA",
+    "aws",
+    "awsA",
+    "ghp_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "sk_live_",
+    "sk-",
+    "eyJ",
+    "eyJa.",
+    "-----BEGIN RSA PRIVATE KEY-----",
+    "://",
+    "a://b:c@",
+    "/home/",
+    "/Users/",
+    "\\Users\\",
+    "a@",
+    "@a.",
+    "1",
+    "1 ",
+    "12 ",
+    "1.",
+    "1-",
+    "+1",
+    "+1 ",
+    "(1",
+    "(12) ",
+    "1:",
+    "::",
+    "a:",
+    "ab:",
+    "ab-",
+    "AB12",
+    "DE89",
+    "4111 ",
+    "123-45-",
+    "1.2.3.4 ",
+    "version 1.",
+    "a",
+    "a ",
+    "ab12cd ",
+    "=",
+    "\"",
+    "'",
+    "key=\"",
 ];
 
 fn time(redactor: &Redactor, line: &str) -> f64 {
@@ -37,7 +89,13 @@ fn main() {
         let (short, long) = (time(&redactor, &line(20_000)), time(&redactor, &line(200_000)));
         let ratio = long / short.max(1e-7);
         worst = worst.max(ratio);
-        println!("{:<36} 20 kB {:>9.3} ms  200 kB {:>9.3} ms  ratio {:>6.1}", format!("{p:?}"), short * 1e3, long * 1e3, ratio);
+        println!(
+            "{:<36} 20 kB {:>9.3} ms  200 kB {:>9.3} ms  ratio {:>6.1}",
+            format!("{p:?}"),
+            short * 1e3,
+            long * 1e3,
+            ratio
+        );
     }
     println!("worst ratio {worst:.1} (linear ≈ 10, quadratic ≈ 100)");
     if worst > 30.0 {

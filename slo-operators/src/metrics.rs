@@ -77,10 +77,20 @@ impl PipelineMetrics {
             ("templates", "gauge", "Log templates currently known (all workers).", &self.templates),
             ("template_evictions_total", "counter", "Templates evicted by the miners' caps.", &self.template_evictions),
             ("open_windows", "gauge", "Event-time windows currently open.", &self.open_windows),
-            ("window_evictions_total", "counter", "Windows closed early by the open-window cap.", &self.window_evictions),
+            (
+                "window_evictions_total",
+                "counter",
+                "Windows closed early by the open-window cap.",
+                &self.window_evictions,
+            ),
             ("late_events_total", "counter", "Events that arrived after their window closed.", &self.late_events),
             ("capsules_total", "counter", "Capsules emitted.", &self.capsules_out),
-            ("embeddings_computed_total", "counter", "Templates embedded (embedding-cache misses).", &self.embeddings_computed),
+            (
+                "embeddings_computed_total",
+                "counter",
+                "Templates embedded (embedding-cache misses).",
+                &self.embeddings_computed,
+            ),
         ];
         for (name, kind, help, counter) in counters {
             one(name, kind, help, plain(name, Self::get(counter)));

@@ -12,10 +12,10 @@ use slo_dataflow::driver::{drive, DriverConfig};
 use slo_dataflow::event::{Capsule, EventTime, LateEvent, TelemetryEvent};
 use slo_dataflow::sink::{Sink, SinkError};
 use slo_dataflow::source::{DeadLetter, EventSource};
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Input;
 use timely::dataflow::operators::Probe;
-use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::ProbeHandle;
 
 use crate::embed::{Embed, EmbedConfig, EmbedError};
@@ -86,7 +86,6 @@ pub struct PipelineSinks {
     /// when the input is exhausted.
     pub events: Option<SinkFactory<TelemetryEvent>>,
 }
-
 
 /// Errors running the pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -203,24 +202,21 @@ where
                 None => capsules,
             };
             let errs_c = sink_errors.clone();
-            capsules
-                .probe_with(&probe)
-                .sink(Pipeline, "CapsuleSink", move |(input, _frontier)| {
-                    input.for_each(|_cap, data| {
-                        if let Err(e) = capsule_sink.write(data).and_then(|_| capsule_sink.flush()) {
-                            record_error(&errs_c, e);
-                        }
-                    });
+            capsules.probe_with(&probe).sink(Pipeline, "CapsuleSink", move |(input, _frontier)| {
+                input.for_each(|_cap, data| {
+                    if let Err(e) = capsule_sink.write(data).and_then(|_| capsule_sink.flush()) {
+                        record_error(&errs_c, e);
+                    }
                 });
+            });
             let errs_l = sink_errors.clone();
-            late.probe_with(&probe)
-                .sink(Pipeline, "LateSink", move |(input, _frontier)| {
-                    input.for_each(|_cap, data| {
-                        if let Err(e) = late_sink.write(data).and_then(|_| late_sink.flush()) {
-                            record_error(&errs_l, e);
-                        }
-                    });
+            late.probe_with(&probe).sink(Pipeline, "LateSink", move |(input, _frontier)| {
+                input.for_each(|_cap, data| {
+                    if let Err(e) = late_sink.write(data).and_then(|_| late_sink.flush()) {
+                        record_error(&errs_l, e);
+                    }
                 });
+            });
             Ok::<_, EmbedError>(input)
         });
         let input = match built {

@@ -44,7 +44,8 @@ fn percentile(sorted: &[i64], q: f64) -> i64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let brokers = arg(&args, "--brokers").or_else(|| std::env::var("SLO_SCOUT_KAFKA_BROKERS").ok()).ok_or("pass --brokers")?;
+    let brokers =
+        arg(&args, "--brokers").or_else(|| std::env::var("SLO_SCOUT_KAFKA_BROKERS").ok()).ok_or("pass --brokers")?;
     let topic = arg(&args, "--topic").unwrap_or_else(|| "capsule-events".into());
     let lateness: i64 = arg(&args, "--lateness-ms").map_or(Ok(0), |v| v.parse())?;
     let ooo: i64 = arg(&args, "--ooo-ms").map_or(Ok(60_000), |v| v.parse())?;
@@ -91,7 +92,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (start, lat) in &windows {
         let flushed = lat.iter().any(|(sent, _)| *sent < 0);
         let worst = lat.iter().map(|l| l.0).max().unwrap_or(0);
-        println!("window {start}: {} capsules, worst {worst} ms beyond close{}", lat.len(), if flushed { " (end-of-stream flush: left out)" } else { "" });
+        println!(
+            "window {start}: {} capsules, worst {worst} ms beyond close{}",
+            lat.len(),
+            if flushed { " (end-of-stream flush: left out)" } else { "" }
+        );
         if !flushed {
             produced.extend(lat.iter().map(|l| l.0));
             received.extend(lat.iter().map(|l| l.1));

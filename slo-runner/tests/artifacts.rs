@@ -77,7 +77,8 @@ fn artifacts_then_publish_with_the_policy_guard() {
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
-    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("dashboards/checkout.json")).unwrap()).unwrap();
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("dashboards/checkout.json")).unwrap()).unwrap();
     slo_artifacts::dashboard::check_dashboard(&dash).unwrap();
     let rules = std::fs::read_to_string(out.join("rules/checkout.yaml")).unwrap();
     assert!(rules.contains("alert: CheckoutAvailability") && rules.contains("slo:period_error_budget_remaining:ratio"));
@@ -124,7 +125,13 @@ fn artifacts_then_publish_with_the_policy_guard() {
     assert!(!refused.status.success());
     assert!(text(&refused).contains("decision: needs-approval"), "{}", text(&refused));
     assert!(text(&refused).contains("needs a second approval"), "{}", text(&refused));
-    let approved = publish(&bare, "slo/strict", &strict, &audit, &["--require-approved", "--approver", "bob", "--approver", "carol"]);
+    let approved = publish(
+        &bare,
+        "slo/strict",
+        &strict,
+        &audit,
+        &["--require-approved", "--approver", "bob", "--approver", "carol"],
+    );
     assert!(approved.status.success(), "{}", text(&approved));
     assert!(text(&approved).contains("decision: approve"));
 
@@ -137,7 +144,13 @@ fn artifacts_then_publish_with_the_policy_guard() {
     assert!(!rejected.status.success());
     assert!(text(&rejected).contains("removes the page alert CheckoutAvailability"), "{}", text(&rejected));
     let b = branches(&bare);
-    assert!(b.contains("slo/strict\n") && !b.contains("slo/quiet") && !b.contains("slo/strict-required") && !b.contains("slo/same"), "{b}");
+    assert!(
+        b.contains("slo/strict\n")
+            && !b.contains("slo/quiet")
+            && !b.contains("slo/strict-required")
+            && !b.contains("slo/same"),
+        "{b}"
+    );
 
     let entries = verify_audit_log(&audit).unwrap();
     let decisions: Vec<String> = entries.iter().map(|e| e.decision.to_string()).collect();
@@ -163,7 +176,11 @@ fn one_request(status: u16, body: &'static str) -> (String, std::thread::JoinHan
             if let Some(end) = text.find("\r\n\r\n") {
                 let len = text
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
                     .unwrap_or(0);
                 if raw.len() >= end + 4 + len || n == 0 {
                     break;
@@ -171,7 +188,8 @@ fn one_request(status: u16, body: &'static str) -> (String, std::thread::JoinHan
             }
         }
         let request = String::from_utf8_lossy(&raw).to_string();
-        let auth = request.lines().find(|l| l.to_ascii_lowercase().starts_with("authorization:")).unwrap_or("").to_owned();
+        let auth =
+            request.lines().find(|l| l.to_ascii_lowercase().starts_with("authorization:")).unwrap_or("").to_owned();
         let body = body.replace("{auth}", &auth);
         let reply = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
         stream.write_all(reply.as_bytes()).unwrap();
@@ -207,7 +225,10 @@ fn publish_opens_a_pull_request_and_never_prints_the_token() {
     assert!(text(&ok).contains("pull request #12: https://github.example/o/r/pull/12"), "{}", text(&ok));
     assert!(!text(&ok).contains(TOKEN), "{}", text(&ok));
     assert!(request.starts_with("POST /repos/o/r/pulls HTTP/1.1\r\n"), "{request}");
-    assert!(request.to_ascii_lowercase().contains(&format!("authorization: bearer {}", TOKEN.to_ascii_lowercase())), "{request}");
+    assert!(
+        request.to_ascii_lowercase().contains(&format!("authorization: bearer {}", TOKEN.to_ascii_lowercase())),
+        "{request}"
+    );
     let body: serde_json::Value = serde_json::from_str(&request[request.find("\r\n\r\n").unwrap() + 4..]).unwrap();
     assert_eq!(body["head"], "slo/pr");
     assert_eq!(body["base"], "main");
@@ -244,7 +265,15 @@ fn artifacts_with_a_store_attach_evidence_capsules_and_trace_ids() {
     let (data, store, out) = (tmp.path().join("data"), tmp.path().join("store"), tmp.path().join("out"));
     let sample = bin().args(["sample", "--requests", "3000", "--out"]).arg(&data).output().unwrap();
     assert!(sample.status.success(), "{}", text(&sample));
-    let run = bin().args(["run", "--input"]).arg(&data).arg("--store").arg(&store).arg("--out").arg(tmp.path().join("run")).output().unwrap();
+    let run = bin()
+        .args(["run", "--input"])
+        .arg(&data)
+        .arg("--store")
+        .arg(&store)
+        .arg("--out")
+        .arg(tmp.path().join("run"))
+        .output()
+        .unwrap();
     assert!(run.status.success(), "{}", text(&run));
     // The sample directory holds events and a hidden ground truth: nothing in it is malformed.
     assert!(text(&run).contains("malformed:     0 (dead letters)"), "{}", text(&run));
@@ -253,9 +282,15 @@ fn artifacts_with_a_store_attach_evidence_capsules_and_trace_ids() {
     let md = std::fs::read_to_string(out.join("runbooks/checkout-requests-availability.md")).unwrap();
     let evidence = &md[md.find("## Evidence").unwrap()..md.find("## First checks").unwrap()];
     // The sample's checkout service logs this error template; its samples carry trace ids.
-    assert!(evidence.contains("| checkout |") && evidence.contains("`order <*> failed: upstream returned status <*>`"), "{evidence}");
+    assert!(
+        evidence.contains("| checkout |") && evidence.contains("`order <*> failed: upstream returned status <*>`"),
+        "{evidence}"
+    );
     let traces: Vec<&str> = evidence.lines().filter_map(|l| l.strip_prefix("- `")?.strip_suffix('`')).collect();
-    assert!(!traces.is_empty() && traces.iter().all(|t| t.len() == 32 && t.chars().all(|c| c.is_ascii_hexdigit())), "{evidence}");
+    assert!(
+        !traces.is_empty() && traces.iter().all(|t| t.len() == 32 && t.chars().all(|c| c.is_ascii_hexdigit())),
+        "{evidence}"
+    );
     assert!(!md.contains("No evidence was attached"));
 }
 
@@ -280,7 +315,8 @@ fn backtest_frequencies_drive_the_policy_guard() {
     artifacts(&std::fs::read_to_string(&spec).unwrap(), &dir);
     let bare = bare_repo(tmp.path());
     let audit = tmp.path().join("audit.jsonl");
-    let strict = publish(&bare, "slo/strict", &dir, &audit, &["--frequencies", freq.to_str().unwrap(), "--require-approved"]);
+    let strict =
+        publish(&bare, "slo/strict", &dir, &audit, &["--frequencies", freq.to_str().unwrap(), "--require-approved"]);
     assert!(!strict.status.success(), "{}", text(&strict));
     let report = text(&strict);
     assert!(report.contains("needs-approval") && report.contains("tickets a week"), "{report}");

@@ -14,7 +14,8 @@ fn redact_reads_stdin_and_writes_findings_with_byte_offsets() {
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2);
     let first = input.lines().next().unwrap();
     assert_eq!(lines[0]["text"], "login ok email=<EMAIL> ip=<IP> trace_id=1371c17149d439536b3216fdaeeb9757");
@@ -22,7 +23,12 @@ fn redact_reads_stdin_and_writes_findings_with_byte_offsets() {
     assert_eq!(findings.len(), 2);
     let spans: Vec<(&str, &str)> = findings
         .iter()
-        .map(|f| (f["type"].as_str().unwrap(), &first[f["start"].as_u64().unwrap() as usize..f["end"].as_u64().unwrap() as usize]))
+        .map(|f| {
+            (
+                f["type"].as_str().unwrap(),
+                &first[f["start"].as_u64().unwrap() as usize..f["end"].as_u64().unwrap() as usize],
+            )
+        })
         .collect();
     assert_eq!(spans, vec![("EMAIL", "ralph@davis.com"), ("IPV4", "10.214.26.169")]);
     assert_eq!(lines[1]["text"], "nothing here at 12:30:45");
@@ -41,7 +47,8 @@ fn redact_reads_stdin_and_writes_findings_with_byte_offsets() {
 
 #[test]
 fn errors_name_the_cause_once() {
-    let out = bin().args(["mine", "--input", "/nonexistent/app.log", "--predictions", "/tmp/never.csv"]).output().unwrap();
+    let out =
+        bin().args(["mine", "--input", "/nonexistent/app.log", "--predictions", "/tmp/never.csv"]).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("error: /nonexistent/app.log"), "{err}");
@@ -60,9 +67,12 @@ fn mine_writes_line_ids_and_templates_in_input_order() {
     std::fs::write(&log, text).unwrap();
     let pred = dir.path().join("pred.csv");
     let status = bin()
-        .args(["mine", "--input"]).arg(&log)
-        .args(["--log-format", "<Date> <Time> <Level> <Component>: <Content>", "--predictions"]).arg(&pred)
-        .status().unwrap();
+        .args(["mine", "--input"])
+        .arg(&log)
+        .args(["--log-format", "<Date> <Time> <Level> <Component>: <Content>", "--predictions"])
+        .arg(&pred)
+        .status()
+        .unwrap();
     assert!(status.success());
     let csv = std::fs::read_to_string(&pred).unwrap();
     let rows: Vec<&str> = csv.lines().collect();
@@ -77,7 +87,9 @@ fn mine_writes_line_ids_and_templates_in_input_order() {
 fn run_counts_malformed_records_and_keeps_going() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("events.jsonl");
-    let good = |i: u64| format!("{{\"event_id\":\"e{i}\",\"service\":\"api\",\"timestamp_ms\":{},\"body\":\"user bob@example.com fetched item {i}\",\"severity\":\"INFO\"}}\n", 1_735_689_600_000 + i * 1000);
+    let good = |i: u64| {
+        format!("{{\"event_id\":\"e{i}\",\"service\":\"api\",\"timestamp_ms\":{},\"body\":\"user bob@example.com fetched item {i}\",\"severity\":\"INFO\"}}\n", 1_735_689_600_000 + i * 1000)
+    };
     let mut text = String::new();
     for i in 0..20 {
         text.push_str(&good(i));
@@ -101,7 +113,10 @@ fn run_counts_malformed_records_and_keeps_going() {
     assert!(summary.contains("malformed:     3"), "{summary}");
     let capsules = std::fs::read_to_string(out_dir.join("capsules.jsonl")).unwrap();
     let dead = std::fs::read_to_string(out_dir.join("dead_letters.jsonl")).unwrap();
-    let counts: u64 = capsules.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["count"].as_u64().unwrap()).sum();
+    let counts: u64 = capsules
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["count"].as_u64().unwrap())
+        .sum();
     assert_eq!(counts, 20);
     assert_eq!(dead.lines().count(), 3);
     assert!(dead.contains("\"line\":7") && dead.contains("missing timestamp"), "{dead}");
@@ -177,7 +192,8 @@ fn backtest_replays_the_example_slos_on_the_sample_and_from_the_store() {
     let status = bin().args(["sample", "--requests", "20000", "--out"]).arg(&data).status().unwrap();
     assert!(status.success());
     let events = data.join("events.jsonl");
-    let out = bin().args(["analyze", "--write-sli", "--input"]).arg(&events).arg("--store").arg(&store).output().unwrap();
+    let out =
+        bin().args(["analyze", "--write-sli", "--input"]).arg(&events).arg("--store").arg(&store).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("RECOMMENDED SLOs") && text.contains("availability"), "{text}");
@@ -191,7 +207,11 @@ fn backtest_replays_the_example_slos_on_the_sample_and_from_the_store() {
 
     // A journey that is not in the history is a clear error.
     let bad = dir.path().join("bad.yaml");
-    std::fs::write(&bad, std::fs::read_to_string(example_slo()).unwrap().replace("POST /cart/checkout", "GET /nowhere")).unwrap();
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(example_slo()).unwrap().replace("POST /cart/checkout", "GET /nowhere"),
+    )
+    .unwrap();
     let out = bin().args(["backtest", "--slo"]).arg(&bad).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -236,7 +256,13 @@ fn spans_without_status_fall_back_to_error_logs_or_a_rule() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|s| (s["journey"].as_str().unwrap().to_string(), s["errors"].as_u64().unwrap(), s["error_source"].as_str().unwrap().to_string()))
+            .map(|s| {
+                (
+                    s["journey"].as_str().unwrap().to_string(),
+                    s["errors"].as_u64().unwrap(),
+                    s["error_source"].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     };
     let original = json_out(&["analyze", "--format", "json", "--input", events.to_str().unwrap()]);
@@ -253,12 +279,21 @@ fn spans_without_status_fall_back_to_error_logs_or_a_rule() {
     let blind = json_out(&["analyze", "--format", "json", "--no-error-logs", "--input", stripped.to_str().unwrap()]);
     assert!(errors(&blind).iter().all(|(_, n, src)| *n == 0 && src == "none"));
     // A rule: slow requests of the checkout journey.
-    let ruled = json_out(&["analyze", "--format", "json", "--error-rule", "duration_ms > 600 && route == /cart/checkout", "--input", stripped.to_str().unwrap()]);
+    let ruled = json_out(&[
+        "analyze",
+        "--format",
+        "json",
+        "--error-rule",
+        "duration_ms > 600 && route == /cart/checkout",
+        "--input",
+        stripped.to_str().unwrap(),
+    ]);
     let r = errors(&ruled);
     assert!(r.iter().all(|(_, _, src)| src == "rule"));
     assert!(r.iter().any(|(j, n, _)| j == "POST /cart/checkout" && *n > 0), "{r:?}");
     assert!(r.iter().all(|(j, n, _)| j == "POST /cart/checkout" || *n == 0), "{r:?}");
-    let table = bin().args(["analyze", "--error-rule", "duration_ms > 600", "--input"]).arg(&stripped).output().unwrap();
+    let table =
+        bin().args(["analyze", "--error-rule", "duration_ms > 600", "--input"]).arg(&stripped).output().unwrap();
     assert!(table.status.success());
     assert!(String::from_utf8_lossy(&table.stdout).contains("error rule \"duration_ms > 600\" marked"));
     // A bad rule names itself.
@@ -267,11 +302,36 @@ fn spans_without_status_fall_back_to_error_logs_or_a_rule() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown field"), "{}", String::from_utf8_lossy(&bad.stderr));
     // backtest sees the same bad events with statuses or with the log fallback.
     let slo = example_slo();
-    let with = json_out(&["backtest", "--slo", slo.to_str().unwrap(), "--format", "json", "--input", events.to_str().unwrap()]);
-    let without = json_out(&["backtest", "--slo", slo.to_str().unwrap(), "--format", "json", "--input", stripped.to_str().unwrap()]);
+    let with = json_out(&[
+        "backtest",
+        "--slo",
+        slo.to_str().unwrap(),
+        "--format",
+        "json",
+        "--input",
+        events.to_str().unwrap(),
+    ]);
+    let without = json_out(&[
+        "backtest",
+        "--slo",
+        slo.to_str().unwrap(),
+        "--format",
+        "json",
+        "--input",
+        stripped.to_str().unwrap(),
+    ]);
     assert!(with[0]["bad_events"].as_f64().unwrap() > 0.0);
     assert_eq!(with[0]["bad_events"], without[0]["bad_events"]);
-    let none = json_out(&["backtest", "--slo", slo.to_str().unwrap(), "--format", "json", "--no-error-logs", "--input", stripped.to_str().unwrap()]);
+    let none = json_out(&[
+        "backtest",
+        "--slo",
+        slo.to_str().unwrap(),
+        "--format",
+        "json",
+        "--no-error-logs",
+        "--input",
+        stripped.to_str().unwrap(),
+    ]);
     assert_eq!(none[0]["bad_events"].as_f64().unwrap(), 0.0);
 }
 
@@ -351,7 +411,12 @@ fn query_leaves_a_corrupt_file_out_and_names_it() {
     let out = bin().args(["run", "--out"]).arg(dir.path().join("out")).arg("--store").arg(&store).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let total = |extra: &[&str]| {
-        bin().args(["query", "SELECT COUNT(*) AS n FROM capsules", "--format", "csv", "--store"]).arg(&store).args(extra).output().unwrap()
+        bin()
+            .args(["query", "SELECT COUNT(*) AS n FROM capsules", "--format", "csv", "--store"])
+            .arg(&store)
+            .args(extra)
+            .output()
+            .unwrap()
     };
     let before = total(&[]);
     assert!(before.status.success());
@@ -391,7 +456,15 @@ fn sql_trace_assembly_over_a_store_gives_the_same_analysis() {
     let dir = tempfile::tempdir().unwrap();
     let (data, store) = (dir.path().join("data"), dir.path().join("store"));
     assert!(bin().args(["sample", "--requests", "2000", "--out"]).arg(&data).status().unwrap().success());
-    let run = bin().args(["run", "--input"]).arg(&data).arg("--store").arg(&store).arg("--out").arg(dir.path().join("out")).output().unwrap();
+    let run = bin()
+        .args(["run", "--input"])
+        .arg(&data)
+        .arg("--store")
+        .arg(&store)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let store = store.to_str().unwrap();
     let memory = json_out(&["analyze", "--format", "json", "--store", store]);
@@ -399,17 +472,23 @@ fn sql_trace_assembly_over_a_store_gives_the_same_analysis() {
     assert_eq!(memory["traces"], 2000);
     assert_eq!(memory, sql);
     // Split into passes of at most 2,000 spans (about ten here): the same analysis.
-    let passes = json_out(&["analyze", "--format", "json", "--sql-assembly", "--sql-spans-per-pass", "2000", "--store", store]);
+    let passes =
+        json_out(&["analyze", "--format", "json", "--sql-assembly", "--sql-spans-per-pass", "2000", "--store", store]);
     assert_eq!(memory, passes);
     // A store over --sql-assembly-above goes to DataFusion by itself, and says so.
-    let auto = bin().args(["analyze", "--format", "json", "--sql-assembly-above", "1000", "--store", store]).output().unwrap();
+    let auto =
+        bin().args(["analyze", "--format", "json", "--sql-assembly-above", "1000", "--store", store]).output().unwrap();
     assert!(auto.status.success(), "{}", String::from_utf8_lossy(&auto.stderr));
     assert!(String::from_utf8_lossy(&auto.stderr).contains("trace assembly by DataFusion"));
     assert_eq!(memory, serde_json::from_slice::<serde_json::Value>(&auto.stdout).unwrap());
-    let forced = bin().args(["analyze", "--format", "json", "--sql-assembly-above", "1000", "--memory-assembly", "--store", store]).output().unwrap();
+    let forced = bin()
+        .args(["analyze", "--format", "json", "--sql-assembly-above", "1000", "--memory-assembly", "--store", store])
+        .output()
+        .unwrap();
     assert!(!String::from_utf8_lossy(&forced.stderr).contains("DataFusion"));
     assert_eq!(memory, serde_json::from_slice::<serde_json::Value>(&forced.stdout).unwrap());
-    let tiny = bin().args(["analyze", "--sql-assembly", "--sql-spans-per-pass", "0", "--store", store]).output().unwrap();
+    let tiny =
+        bin().args(["analyze", "--sql-assembly", "--sql-spans-per-pass", "0", "--store", store]).output().unwrap();
     assert!(!tiny.status.success() && String::from_utf8_lossy(&tiny.stderr).contains("--sql-spans-per-pass"));
     let memory = json_out(&["analyze", "--format", "json", "--service", "auth", "--store", store]);
     let sql = json_out(&["analyze", "--format", "json", "--service", "auth", "--sql-assembly", "--store", store]);
@@ -430,14 +509,34 @@ fn sql_trace_assembly_over_a_store_gives_the_same_analysis() {
     }
     std::fs::write(stripped_dir.join("events.jsonl"), lines).unwrap();
     let bare = dir.path().join("bare");
-    let run = bin().args(["run", "--archive-raw", "--input"]).arg(&stripped_dir).arg("--store").arg(&bare).arg("--out").arg(dir.path().join("out2")).output().unwrap();
+    let run = bin()
+        .args(["run", "--archive-raw", "--input"])
+        .arg(&stripped_dir)
+        .arg("--store")
+        .arg(&bare)
+        .arg("--out")
+        .arg(dir.path().join("out2"))
+        .output()
+        .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     for extra in [&[][..], &["--error-rule", "duration_ms > 200 || op ~= login"][..]] {
-        let out = bin().args(["analyze", "--format", "json", "--sql-assembly", "--sql-spans-per-pass", "2000"]).args(extra).arg("--store").arg(&bare).output().unwrap();
+        let out = bin()
+            .args(["analyze", "--format", "json", "--sql-assembly", "--sql-spans-per-pass", "2000"])
+            .args(extra)
+            .arg("--store")
+            .arg(&bare)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("spans carry no status: "), "{err}");
-        let mem = bin().args(["analyze", "--format", "json", "--memory-assembly"]).args(extra).arg("--store").arg(&bare).output().unwrap();
+        let mem = bin()
+            .args(["analyze", "--format", "json", "--memory-assembly"])
+            .args(extra)
+            .arg("--store")
+            .arg(&bare)
+            .output()
+            .unwrap();
         assert!(mem.status.success(), "{}", String::from_utf8_lossy(&mem.stderr));
         assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&mem.stdout), "{extra:?}");
         let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -47,14 +47,31 @@ fn ok(out: Output, what: &str) -> String {
 }
 
 fn create_topic(brokers: &str, topic: &str) {
-    let out = runner().args(["kafka-topics", "--create", "--brokers", brokers, "--topic", topic, "--partitions", "4"]).output().unwrap();
+    let out = runner()
+        .args(["kafka-topics", "--create", "--brokers", brokers, "--topic", topic, "--partitions", "4"])
+        .output()
+        .unwrap();
     ok(out, "kafka-topics");
 }
 
 fn run_args<'a>(brokers: &'a str, topic: &'a str, group: &'a str, store: &'a str) -> Vec<&'a str> {
     vec![
-        "run", "--kafka", "--brokers", brokers, "--topic", topic, "--group", group, "--store", store,
-        "--window", "1m", "--commit-interval", "200ms", "--idle-exit", "3",
+        "run",
+        "--kafka",
+        "--brokers",
+        brokers,
+        "--topic",
+        topic,
+        "--group",
+        group,
+        "--store",
+        store,
+        "--window",
+        "1m",
+        "--commit-interval",
+        "200ms",
+        "--idle-exit",
+        "3",
     ]
 }
 
@@ -96,7 +113,8 @@ fn generate(dir: &Path, requests: usize) -> std::path::PathBuf {
 }
 
 fn produce(brokers: &str, topic: &str, input: &Path) -> u64 {
-    let out = runner().args(["produce", "--brokers", brokers, "--topic", topic, "--input"]).arg(input).output().unwrap();
+    let out =
+        runner().args(["produce", "--brokers", brokers, "--topic", topic, "--input"]).arg(input).output().unwrap();
     stat(&ok(out, "produce"), "produced:")
 }
 
@@ -132,7 +150,11 @@ fn bad_records_go_to_dead_letter_with_reasons_and_good_ones_still_count() {
     let codec = telemetry_codec().unwrap();
     let t0 = 1_750_000_000_000u64;
     let good: Vec<Vec<u8>> = (0..50u64)
-        .map(|i| codec.encode(&TelemetryEvent::log(format!("e{i}"), "api", t0 + i * 100, None, format!("request {i} served"))).unwrap())
+        .map(|i| {
+            codec
+                .encode(&TelemetryEvent::log(format!("e{i}"), "api", t0 + i * 100, None, format!("request {i} served")))
+                .unwrap()
+        })
         .collect();
     let ok_bytes = codec.encode(&TelemetryEvent::log("x", "api", t0, None, "XXXXXXXX")).unwrap();
     let mut wrong_fp = ok_bytes.clone();
@@ -227,7 +249,8 @@ fn kill_dash_9_and_restart_keeps_totals_exact() {
     let dir = tempfile::tempdir().unwrap();
     let (topic, group) = (unique("raw-crash"), unique("g-crash"));
     create_topic(&b, &topic);
-    let requests: usize = std::env::var("SLO_SCOUT_CRASH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(141_000);
+    let requests: usize =
+        std::env::var("SLO_SCOUT_CRASH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(141_000);
     let events = generate(&dir.path().join("data"), requests);
     let (expected, total) = file_counts(&events);
     eprintln!("crash test: {total} events");
@@ -344,10 +367,21 @@ fn metrics_endpoint_and_sigterm_stop_cleanly() {
     }
     if let Ok(promtool) = which_promtool() {
         use std::io::Write;
-        let mut check = Command::new(promtool).args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut check = Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         check.stdin.take().unwrap().write_all(last.as_bytes()).unwrap();
         let out = check.wait_with_output().unwrap();
-        assert!(out.status.success(), "promtool check metrics: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "promtool check metrics: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
@@ -356,7 +390,10 @@ fn metrics_endpoint_and_sigterm_stop_cleanly() {
     assert!(stdout.contains("stopped:         by signal"), "{stdout}");
     // Windows still open at the signal were not closed early: the restart finishes them.
     let out = ok(runner().args(run_args(&b, &topic, &group, &store)).output().unwrap(), "restart");
-    assert!(stat(&out, "events:") < total, "the restart re-counted everything: nothing was committed before the signal\n{out}");
+    assert!(
+        stat(&out, "events:") < total,
+        "the restart re-counted everything: nothing was committed before the signal\n{out}"
+    );
     assert_eq!(store_counts(&store), expected, "capsule totals after SIGTERM and restart");
 }
 
@@ -365,7 +402,11 @@ fn which_promtool() -> Result<String, ()> {
         return Ok(p.to_string_lossy().into_owned());
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|d| d.join("promtool")).find(|p| p.is_file()).map(|p| p.to_string_lossy().into_owned()).ok_or(())
+    std::env::split_paths(&path)
+        .map(|d| d.join("promtool"))
+        .find(|p| p.is_file())
+        .map(|p| p.to_string_lossy().into_owned())
+        .ok_or(())
 }
 
 /// Kafka settings from the `[kafka]` section of the TOML config (brokers, group, topic, commit
@@ -411,7 +452,8 @@ fn toml_config_supplies_kafka_settings() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("comit_events"), "{err}");
 
-    std::fs::write(&config, format!("[kafka]\nbrokers = \"{b}\"\n[kafka.client]\n\"no.such.property\" = \"1\"\n")).unwrap();
+    std::fs::write(&config, format!("[kafka]\nbrokers = \"{b}\"\n[kafka.client]\n\"no.such.property\" = \"1\"\n"))
+        .unwrap();
     let out = run();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -441,7 +483,16 @@ impl OwnBroker {
     fn up(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let child = Command::new("tansu")
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db", "--silent"])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "sqlite://tansu.db",
+                "--silent",
+            ])
             .current_dir(&self.dir)
             .env_remove("CLUSTER_ID")
             .env_remove("LISTENER_URL")
@@ -544,7 +595,8 @@ fn two_processes_over_four_partitions_match_a_single_process_run() {
 
     let hosts = dir.path().join("hosts");
     let ports: Vec<u16> = {
-        let listeners: Vec<std::net::TcpListener> = (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+        let listeners: Vec<std::net::TcpListener> =
+            (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
         listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
     };
     std::fs::write(&hosts, ports.iter().map(|p| format!("127.0.0.1:{p}\n")).collect::<String>()).unwrap();
@@ -554,7 +606,16 @@ fn two_processes_over_four_partitions_match_a_single_process_run() {
     let mut children: Vec<std::process::Child> = (0..2)
         .map(|p| {
             let mut cmd = runner();
-            cmd.args(run_args(&b, &topic, &group, &clustered)).args(["-w", "2", "-n", "2", "-p", &p.to_string(), "-h", &hosts_arg]);
+            cmd.args(run_args(&b, &topic, &group, &clustered)).args([
+                "-w",
+                "2",
+                "-n",
+                "2",
+                "-p",
+                &p.to_string(),
+                "-h",
+                &hosts_arg,
+            ]);
             spawn_logged(cmd, dir.path(), &format!("process-{p}"))
         })
         .collect();

@@ -11,7 +11,10 @@ fn bin() -> Command {
 fn have_promtool() -> bool {
     let found = std::env::var_os("PROMTOOL").is_some()
         || std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join("promtool").is_file());
-    assert!(found || std::env::var("SLO_SCOUT_REQUIRE_PROMTOOL").as_deref() != Ok("1"), "SLO_SCOUT_REQUIRE_PROMTOOL=1 but no promtool");
+    assert!(
+        found || std::env::var("SLO_SCOUT_REQUIRE_PROMTOOL").as_deref() != Ok("1"),
+        "SLO_SCOUT_REQUIRE_PROMTOOL=1 but no promtool"
+    );
     if !found {
         eprintln!("skipping promtool part: promtool not found");
     }
@@ -19,7 +22,12 @@ fn have_promtool() -> bool {
 }
 
 fn ok(out: &Output, what: &str) -> String {
-    assert!(out.status.success(), "{what} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
@@ -70,7 +78,12 @@ fn generate_is_a_sloth_drop_in() {
     let spec = dir.path().join("slos.yaml");
     std::fs::write(&spec, SPEC).unwrap();
 
-    let out = bin().args(["generate", "-i"]).arg(&spec).args(["-l", "env=prod", "--extra-labels", "region=eu"]).output().unwrap();
+    let out = bin()
+        .args(["generate", "-i"])
+        .arg(&spec)
+        .args(["-l", "env=prod", "--extra-labels", "region=eu"])
+        .output()
+        .unwrap();
     let text = ok(&out, "generate");
     assert!(text.contains("# DO NOT EDIT."));
     let d = docs(&text);
@@ -88,9 +101,11 @@ fn generate_is_a_sloth_drop_in() {
     // --disable-alerts / --disable-recordings / --default-slo-period
     let text = ok(&bin().args(["generate", "-i"]).arg(&spec).arg("--disable-alerts").output().unwrap(), "no alerts");
     assert!(docs(&text).iter().flat_map(rules_of).all(|r| r.get("alert").is_none()));
-    let text = ok(&bin().args(["generate", "-i"]).arg(&spec).arg("--disable-recordings").output().unwrap(), "no recordings");
+    let text =
+        ok(&bin().args(["generate", "-i"]).arg(&spec).arg("--disable-recordings").output().unwrap(), "no recordings");
     assert!(docs(&text).iter().flat_map(rules_of).all(|r| r.get("record").is_none()));
-    let text = ok(&bin().args(["generate", "-i"]).arg(&spec).args(["--default-slo-period", "28d"]).output().unwrap(), "28d");
+    let text =
+        ok(&bin().args(["generate", "-i"]).arg(&spec).args(["--default-slo-period", "28d"]).output().unwrap(), "28d");
     assert!(text.contains("slo:sli_error:ratio_rate4w") && text.contains("13.44"));
 
     // A windows file for a 7-day period.
@@ -105,17 +120,33 @@ fn generate_is_a_sloth_drop_in() {
     assert!(!out.status.success(), "7d has no built-in windows");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no alert windows for an SLO period of 1w"));
     let text = ok(
-        &bin().args(["generate", "-i"]).arg(&spec).args(["--default-slo-period", "7d", "--slo-period-windows-path"]).arg(&windows).output().unwrap(),
+        &bin()
+            .args(["generate", "-i"])
+            .arg(&spec)
+            .args(["--default-slo-period", "7d", "--slo-period-windows-path"])
+            .arg(&windows)
+            .output()
+            .unwrap(),
         "7d windows",
     );
-    assert!(text.contains("ratio_rate1w") && text.contains("(13.44 * 0.0009999999999999432)"), "8% of 168h over 1h = 13.44");
+    assert!(
+        text.contains("ratio_rate1w") && text.contains("(13.44 * 0.0009999999999999432)"),
+        "8% of 168h over 1h = 13.44"
+    );
 
     // Directory in, directory out, then promtool on every output.
     let out_dir = dir.path().join("rules");
     ok(&bin().args(["generate", "-i"]).arg(dir.path()).arg("-o").arg(&out_dir).output().unwrap(), "dir");
     assert!(out_dir.join("slos.yaml").is_file());
     if have_promtool() {
-        let out = bin().args(["generate", "-i"]).arg(&spec).arg("-o").arg(dir.path().join("checked.yaml")).arg("--check").output().unwrap();
+        let out = bin()
+            .args(["generate", "-i"])
+            .arg(&spec)
+            .arg("-o")
+            .arg(dir.path().join("checked.yaml"))
+            .arg("--check")
+            .output()
+            .unwrap();
         ok(&out, "generate --check");
         assert!(String::from_utf8_lossy(&out.stderr).contains("OK"));
     }
@@ -147,17 +178,27 @@ fn convert_to_openslo_and_back_generates_the_same_rules() {
     let spec = dir.path().join("slos.yaml");
     std::fs::write(&spec, SPEC.split("---").next().unwrap()).unwrap();
     let openslo = dir.path().join("openslo.yaml");
-    ok(&bin().args(["convert", "--to", "openslo", "-i"]).arg(&spec).arg("-o").arg(&openslo).output().unwrap(), "convert");
+    ok(
+        &bin().args(["convert", "--to", "openslo", "-i"]).arg(&spec).arg("-o").arg(&openslo).output().unwrap(),
+        "convert",
+    );
     let text = std::fs::read_to_string(&openslo).unwrap();
     assert!(text.contains("apiVersion: openslo/v1") && text.contains("target: 0.999"), "{text}");
     let a = ok(&bin().args(["generate", "--disable-alerts", "-i"]).arg(&spec).output().unwrap(), "a");
     let b = ok(&bin().args(["generate", "--disable-alerts", "-i"]).arg(&openslo).output().unwrap(), "b");
     let strip = |t: &str| -> Vec<serde_yaml_ng::Value> {
-        docs(t).iter().flat_map(rules_of).filter(|r| r["record"].as_str() != Some("sloth_slo_info")).map(|mut r| {
-            // OpenSLO has no service-level labels: compare without the Sloth spec's `team`.
-            if let Some(m) = r["labels"].as_mapping_mut() { m.remove("team"); }
-            r
-        }).collect()
+        docs(t)
+            .iter()
+            .flat_map(rules_of)
+            .filter(|r| r["record"].as_str() != Some("sloth_slo_info"))
+            .map(|mut r| {
+                // OpenSLO has no service-level labels: compare without the Sloth spec's `team`.
+                if let Some(m) = r["labels"].as_mapping_mut() {
+                    m.remove("team");
+                }
+                r
+            })
+            .collect()
     };
     assert_eq!(strip(&a), strip(&b));
 }
@@ -170,7 +211,10 @@ fn validate_checks_a_directory_of_artifacts() {
     std::fs::write(dir.path().join("notes.txt"), "not an artifact").unwrap();
     let with_promtool = have_promtool();
     if with_promtool {
-        ok(&bin().args(["generate", "-i"]).arg(&spec).arg("-o").arg(dir.path().join("rules.yaml")).output().unwrap(), "gen");
+        ok(
+            &bin().args(["generate", "-i"]).arg(&spec).arg("-o").arg(dir.path().join("rules.yaml")).output().unwrap(),
+            "gen",
+        );
     }
     let out = bin().arg("validate").arg(dir.path()).output().unwrap();
     let text = ok(&out, "validate");

@@ -16,14 +16,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (n, dim) = (args.first().copied().unwrap_or(20_000), args.get(1).copied().unwrap_or(384));
     let connectivity = args.get(2).copied().unwrap_or(VectorIndexConfig::default().connectivity);
     let mut rng = SplitMix64::new(3);
-    let mut idx = VectorIndex::new(VectorIndexConfig { dimensions: dim, connectivity, target_recall: 0.0, ..Default::default() })?;
+    let mut idx = VectorIndex::new(VectorIndexConfig {
+        dimensions: dim,
+        connectivity,
+        target_recall: 0.0,
+        ..Default::default()
+    })?;
     let t = Instant::now();
     for i in 0..n {
         idx.upsert(&format!("{i:016x}"), &rng.unit_vector(dim))?;
     }
     println!("built {n} x {dim} (M = {connectivity}) in {:.1} s", t.elapsed().as_secs_f64());
     let queries: Vec<Vec<f32>> = (0..100).map(|_| rng.unit_vector(dim)).collect();
-    let exact: Vec<HashSet<String>> = queries.iter().map(|q| idx.exact_search(q, 10).map(|h| h.into_iter().map(|h| h.capsule_id).collect())).collect::<Result<_, _>>()?;
+    let exact: Vec<HashSet<String>> = queries
+        .iter()
+        .map(|q| idx.exact_search(q, 10).map(|h| h.into_iter().map(|h| h.capsule_id).collect()))
+        .collect::<Result<_, _>>()?;
     for ef in [64, 256, 1024, 4096] {
         idx.set_expansion_search(ef);
         let t = Instant::now();
@@ -31,7 +39,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (q, e) in queries.iter().zip(&exact) {
             hit += idx.search(q, 10)?.into_iter().filter(|h| e.contains(&h.capsule_id)).count();
         }
-        println!("ef_search {ef:>5}: recall@10 {:.3}, {:.0} µs/query", hit as f64 / 1000.0, t.elapsed().as_secs_f64() * 1e6 / 100.0);
+        println!(
+            "ef_search {ef:>5}: recall@10 {:.3}, {:.0} µs/query",
+            hit as f64 / 1000.0,
+            t.elapsed().as_secs_f64() * 1e6 / 100.0
+        );
     }
     Ok(())
 }

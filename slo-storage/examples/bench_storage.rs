@@ -16,7 +16,8 @@ use slo_storage::vector::{VectorIndex, VectorIndexConfig};
 use slo_storage::Store;
 
 const T0: u64 = 1_735_689_600_000;
-const OPERATIONS: [&str; 8] = ["GET /", "GET /product", "POST /cart", "POST /checkout", "GetProduct", "ListProducts", "Charge", "AddItem"];
+const OPERATIONS: [&str; 8] =
+    ["GET /", "GET /product", "POST /cart", "POST /checkout", "GetProduct", "ListProducts", "Charge", "AddItem"];
 const SERVICES: [&str; 4] = ["frontend", "catalog", "cart", "payment"];
 
 fn spans(rng: &mut SplitMix64, start: usize, n: usize) -> Vec<TelemetryEvent> {
@@ -85,15 +86,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         write_secs += t.elapsed().as_secs_f64();
         written += n;
     }
-    println!("| span ingest into Parquet ({n_spans} spans) | {:.0} spans/s ({write_secs:.1} s) |", n_spans as f64 / write_secs);
+    println!(
+        "| span ingest into Parquet ({n_spans} spans) | {:.0} spans/s ({write_secs:.1} s) |",
+        n_spans as f64 / write_secs
+    );
 
     // 2. p99 per operation per minute over all spans.
     let catalog = Catalog::open(&store, None)?;
-    let sql = "SELECT operation, date_trunc('minute', start) AS minute, approx_percentile_cont(duration_us, 0.99) AS p99_us \
+    let sql =
+        "SELECT operation, date_trunc('minute', start) AS minute, approx_percentile_cont(duration_us, 0.99) AS p99_us \
                FROM spans GROUP BY operation, date_trunc('minute', start)";
     let t = Instant::now();
     let rows: usize = rt.block_on(catalog.query(sql))?.iter().map(|b| b.num_rows()).sum();
-    println!("| p99 per operation per minute over {n_spans} spans (SQL) | {:.2} s ({rows} groups) |", t.elapsed().as_secs_f64());
+    println!(
+        "| p99 per operation per minute over {n_spans} spans (SQL) | {:.2} s ({rows} groups) |",
+        t.elapsed().as_secs_f64()
+    );
 
     // 3. Capsule lookup by fingerprint.
     let capsules: Vec<Capsule> = (0..n_capsules).map(capsule).collect();
@@ -128,7 +136,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while added < n_vectors {
         // Batches (inserted on one thread per core), with a recall check at `recall_n`.
         let end = if added < recall_n { recall_n } else { (added + 100_000).min(n_vectors) };
-        let batch: Vec<(String, Vec<f32>)> = (added..end).map(|i| (format!("{i:016x}"), rng.unit_vector(dim))).collect();
+        let batch: Vec<(String, Vec<f32>)> =
+            (added..end).map(|i| (format!("{i:016x}"), rng.unit_vector(dim))).collect();
         idx.upsert_batch(&batch)?;
         added = end;
         if added == recall_n {
@@ -136,7 +145,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("| HNSW build, {n_vectors} vectors ({threads} threads, batches of 100k, with calibrations) | {:.0} s |", t.elapsed().as_secs_f64());
+    println!(
+        "| HNSW build, {n_vectors} vectors ({threads} threads, batches of 100k, with calibrations) | {:.0} s |",
+        t.elapsed().as_secs_f64()
+    );
     if n_vectors > recall_n {
         report_vectors(&idx, &mut rng, dim, 100)?;
     }
@@ -152,7 +164,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Recall@10 vs exact and top-10 latency over `queries` fresh random queries, at the index's
 /// current `expansion_search` (with its calibration, when it has one).
-fn report_vectors(idx: &VectorIndex, rng: &mut SplitMix64, dim: usize, queries: usize) -> Result<(), Box<dyn std::error::Error>> {
+fn report_vectors(
+    idx: &VectorIndex,
+    rng: &mut SplitMix64,
+    dim: usize,
+    queries: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
     let queries: Vec<Vec<f32>> = (0..queries).map(|_| rng.unit_vector(dim)).collect();
     let mut hit = 0;
     let mut lat = Vec::with_capacity(queries.len());
@@ -160,13 +177,17 @@ fn report_vectors(idx: &VectorIndex, rng: &mut SplitMix64, dim: usize, queries: 
         let t = Instant::now();
         let approx = idx.search(q, 10)?;
         lat.push(t.elapsed().as_secs_f64() * 1e3);
-        let exact: std::collections::HashSet<String> = idx.exact_search(q, 10)?.into_iter().map(|h| h.capsule_id).collect();
+        let exact: std::collections::HashSet<String> =
+            idx.exact_search(q, 10)?.into_iter().map(|h| h.capsule_id).collect();
         hit += approx.into_iter().filter(|h| exact.contains(&h.capsule_id)).count();
     }
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
     let how = match idx.calibration() {
-        Some(c) => format!("calibrated: ef_search {} (sample recall {:.3} at {} vectors)", c.expansion_search, c.recall, c.vectors),
+        Some(c) => format!(
+            "calibrated: ef_search {} (sample recall {:.3} at {} vectors)",
+            c.expansion_search, c.recall, c.vectors
+        ),
         None => format!("fixed ef_search {}", idx.expansion_search()),
     };
     println!(

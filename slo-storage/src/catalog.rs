@@ -104,7 +104,10 @@ impl TableFunctionImpl for NearestCapsules {
         let exprs = args.exprs();
         let usage = || datafusion::error::DataFusionError::Plan("usage: nearest_capsules('text', k)".into());
         let text = match exprs.first() {
-            Some(Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)), _)) => s.clone(),
+            Some(Expr::Literal(
+                ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)),
+                _,
+            )) => s.clone(),
             _ => return Err(usage()),
         };
         let k = match exprs.get(1) {
@@ -138,13 +141,21 @@ fn stable_hash_udf() -> datafusion::logical_expr::ScalarUDF {
         Ok(match &args[0] {
             ColumnarValue::Array(a) => {
                 let strings = a.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
-                    datafusion::error::DataFusionError::Execution(format!("stable_hash takes text, not {}", a.data_type()))
+                    datafusion::error::DataFusionError::Execution(format!(
+                        "stable_hash takes text, not {}",
+                        a.data_type()
+                    ))
                 })?;
                 ColumnarValue::Array(Arc::new(strings.iter().map(hash).collect::<UInt64Array>()))
             }
-            ColumnarValue::Scalar(ScalarValue::Utf8(s)) => ColumnarValue::Scalar(ScalarValue::UInt64(hash(s.as_deref()))),
+            ColumnarValue::Scalar(ScalarValue::Utf8(s)) => {
+                ColumnarValue::Scalar(ScalarValue::UInt64(hash(s.as_deref())))
+            }
             ColumnarValue::Scalar(other) => {
-                return Err(datafusion::error::DataFusionError::Execution(format!("stable_hash takes text, not {}", other.data_type())))
+                return Err(datafusion::error::DataFusionError::Execution(format!(
+                    "stable_hash takes text, not {}",
+                    other.data_type()
+                )))
             }
         })
     });
@@ -189,11 +200,20 @@ impl std::fmt::Display for SkippingStore {
 
 #[async_trait::async_trait]
 impl ObjectStore for SkippingStore {
-    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
         self.inner.put_opts(location, payload, opts).await
     }
 
-    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> object_store::Result<Box<dyn MultipartUpload>> {
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
         self.inner.put_multipart_opts(location, opts).await
     }
 
@@ -216,9 +236,7 @@ impl ObjectStore for SkippingStore {
         let hidden = self.hidden.clone();
         self.inner
             .list(prefix)
-            .filter(move |m| {
-                futures::future::ready(m.as_ref().map_or(true, |meta| visible(&hidden, &meta.location)))
-            })
+            .filter(move |m| futures::future::ready(m.as_ref().map_or(true, |meta| visible(&hidden, &meta.location))))
             .boxed()
     }
 
@@ -278,7 +296,10 @@ impl Catalog {
     /// into one partition per core: intermediate results that several later statements read —
     /// computed once, kept columnar. An empty `batches` is refused.
     pub fn register_batches(&self, name: &str, batches: Vec<RecordBatch>) -> Result<(), StorageError> {
-        let schema = batches.first().map(|b| b.schema()).ok_or_else(|| StorageError::Sql(format!("no rows to register as {name}")))?;
+        let schema = batches
+            .first()
+            .map(|b| b.schema())
+            .ok_or_else(|| StorageError::Sql(format!("no rows to register as {name}")))?;
         let n = std::thread::available_parallelism().map_or(1, |n| n.get()).min(batches.len()).max(1);
         let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
         for (i, b) in batches.into_iter().enumerate() {
@@ -349,7 +370,10 @@ impl Catalog {
     /// batches instead of collecting them, so a large answer can be consumed batch by batch.
     /// Files left out by an earlier [`Catalog::query_skipping`] on this catalog stay out; an
     /// unreadable file fails the stream with DataFusion's error (which may not name the file).
-    pub async fn query_stream(&self, sql: &str) -> Result<datafusion::execution::SendableRecordBatchStream, StorageError> {
+    pub async fn query_stream(
+        &self,
+        sql: &str,
+    ) -> Result<datafusion::execution::SendableRecordBatchStream, StorageError> {
         self.plan(sql).await?.execute_stream().await.map_err(sql_err)
     }
 
@@ -358,7 +382,9 @@ impl Catalog {
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         self.ctx.sql_with_options(sql, options).await.map_err(|e| {
             let msg = e.to_string();
-            if msg.contains("not supported") && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement")) {
+            if msg.contains("not supported")
+                && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement"))
+            {
                 StorageError::ReadOnly(msg)
             } else {
                 sql_err(msg)
@@ -367,7 +393,10 @@ impl Catalog {
     }
 
     /// Plans (errors here are final) and executes (errors returned inside) a statement.
-    async fn run(&self, sql: &str) -> Result<Result<Vec<RecordBatch>, datafusion::error::DataFusionError>, StorageError> {
+    async fn run(
+        &self,
+        sql: &str,
+    ) -> Result<Result<Vec<RecordBatch>, datafusion::error::DataFusionError>, StorageError> {
         Ok(self.plan(sql).await?.collect().await)
     }
 

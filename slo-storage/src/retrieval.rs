@@ -2,8 +2,8 @@
 //! evidence an SRE (or a language model) needs — template, counts, severities, time range, and
 //! redacted samples with trace ids.
 
-use slo_dataflow::event::{Capsule, EventTime};
 use slo_dataflow::embed::Embedder;
+use slo_dataflow::event::{Capsule, EventTime};
 
 use crate::error::StorageError;
 use crate::store::Store;
@@ -16,10 +16,17 @@ pub use slo_dataflow::event::CapsuleEvidence as Evidence;
 /// The `k` capsules of `services` (all services when empty) whose windows overlap
 /// `[from_ms, to_ms)`, most error events first, then most events, then earliest window: the
 /// evidence for "what went wrong in this journey in this period", no embedder needed.
-pub async fn top_capsules(store: &Store, services: &[String], from_ms: EventTime, to_ms: EventTime, k: usize) -> Result<Vec<Evidence>, StorageError> {
+pub async fn top_capsules(
+    store: &Store,
+    services: &[String],
+    from_ms: EventTime,
+    to_ms: EventTime,
+    k: usize,
+) -> Result<Vec<Evidence>, StorageError> {
     let mut found: Vec<Evidence> = Vec::new();
     let all = [None];
-    let wanted: Vec<Option<&str>> = if services.is_empty() { all.to_vec() } else { services.iter().map(|s| Some(s.as_str())).collect() };
+    let wanted: Vec<Option<&str>> =
+        if services.is_empty() { all.to_vec() } else { services.iter().map(|s| Some(s.as_str())).collect() };
     for service in wanted {
         for c in store.read_capsules(service).await? {
             if c.window_start_ms < to_ms && c.window_end_ms > from_ms {
@@ -27,7 +34,13 @@ pub async fn top_capsules(store: &Store, services: &[String], from_ms: EventTime
             }
         }
     }
-    found.sort_by(|a, b| b.errors.cmp(&a.errors).then(b.count.cmp(&a.count)).then(a.window_start_ms.cmp(&b.window_start_ms)).then(a.capsule_id.cmp(&b.capsule_id)));
+    found.sort_by(|a, b| {
+        b.errors
+            .cmp(&a.errors)
+            .then(b.count.cmp(&a.count))
+            .then(a.window_start_ms.cmp(&b.window_start_ms))
+            .then(a.capsule_id.cmp(&b.capsule_id))
+    });
     found.truncate(k);
     Ok(found)
 }
@@ -44,11 +57,8 @@ pub async fn retrieve(
     question: &str,
     k: usize,
 ) -> Result<Vec<Evidence>, StorageError> {
-    let query = embedder
-        .embed_batch(&[question])
-        .map_err(|e| StorageError::Index(e.to_string()))?
-        .pop()
-        .unwrap_or_default();
+    let query =
+        embedder.embed_batch(&[question]).map_err(|e| StorageError::Index(e.to_string()))?.pop().unwrap_or_default();
     let capsules = store.read_capsules(service).await?;
     let by_id: std::collections::HashMap<String, &Capsule> = capsules.iter().map(|c| (c.capsule_id(), c)).collect();
     let mut fetch = (k * 4).max(16);

@@ -77,14 +77,21 @@ impl EventStoreSink {
             return Ok(());
         }
         let events = std::mem::take(&mut self.pending);
-        self.runtime.block_on(self.store.write_events(&events, self.archive_raw)).map_err(|e| storage_err("spans", e))?;
+        self.runtime
+            .block_on(self.store.write_events(&events, self.archive_raw))
+            .map_err(|e| storage_err("spans", e))?;
         Ok(())
     }
 }
 
 impl Sink<TelemetryEvent> for EventStoreSink {
     fn write(&mut self, records: &[TelemetryEvent]) -> Result<(), SinkError> {
-        self.pending.extend(records.iter().filter(|e| self.archive_raw || matches!(e.kind, EventKind::Span | EventKind::Metric)).cloned());
+        self.pending.extend(
+            records
+                .iter()
+                .filter(|e| self.archive_raw || matches!(e.kind, EventKind::Span | EventKind::Metric))
+                .cloned(),
+        );
         if self.pending.len() >= self.chunk {
             self.write_pending()?;
         }

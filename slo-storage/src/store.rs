@@ -171,14 +171,26 @@ impl Store {
                 .build()
                 .map_err(|e| bad(e.to_string()))?;
             let url = url::Url::parse(&format!("s3://{bucket}/")).map_err(|e| bad(e.to_string()))?;
-            return Ok(Store { inner: Arc::new(s3), root: Path::from(prefix), url, writer_id: "0".into(), upsert_lock: Arc::default() });
+            return Ok(Store {
+                inner: Arc::new(s3),
+                root: Path::from(prefix),
+                url,
+                writer_id: "0".into(),
+                upsert_lock: Arc::default(),
+            });
         }
         let dir = location.strip_prefix("file://").unwrap_or(location);
         std::fs::create_dir_all(dir).map_err(|e| bad(e.to_string()))?;
         let abs = std::fs::canonicalize(dir).map_err(|e| bad(e.to_string()))?;
         let fs = LocalFileSystem::new_with_prefix(&abs).map_err(|e| bad(e.to_string()))?;
         let url = url::Url::from_directory_path(&abs).map_err(|_| bad("not an absolute directory".into()))?;
-        Ok(Store { inner: Arc::new(fs), root: Path::default(), url, writer_id: "0".into(), upsert_lock: Arc::default() })
+        Ok(Store {
+            inner: Arc::new(fs),
+            root: Path::default(),
+            url,
+            writer_id: "0".into(),
+            upsert_lock: Arc::default(),
+        })
     }
 
     /// Sets the writer id (the process index in cluster mode): upsert files are per writer so
@@ -244,9 +256,22 @@ impl Store {
     }
 
     async fn read_file(&self, path: &Path) -> Result<Vec<RecordBatch>, StorageError> {
-        let bytes = self.inner.get(path).await.map_err(StorageError::os(path))?.bytes().await.map_err(StorageError::os(path))?;
-        check_footer(&bytes).map_err(|why| StorageError::Parquet { path: path.to_string(), source: parquet::errors::ParquetError::General(why) })?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(StorageError::pq(path))?.build().map_err(StorageError::pq(path))?;
+        let bytes = self
+            .inner
+            .get(path)
+            .await
+            .map_err(StorageError::os(path))?
+            .bytes()
+            .await
+            .map_err(StorageError::os(path))?;
+        check_footer(&bytes).map_err(|why| StorageError::Parquet {
+            path: path.to_string(),
+            source: parquet::errors::ParquetError::General(why),
+        })?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .map_err(StorageError::pq(path))?
+            .build()
+            .map_err(StorageError::pq(path))?;
         let mut out = Vec::new();
         for batch in reader {
             out.push(batch.map_err(|e| StorageError::Parquet { path: path.to_string(), source: e.into() })?);
@@ -330,7 +355,9 @@ impl Store {
             let part = (e.service.clone(), date_of(e.timestamp_ms));
             match e.kind {
                 EventKind::Span => groups.entry((Table::Spans, part.0.clone(), part.1.clone())).or_default().push(e),
-                EventKind::Metric => groups.entry((Table::MetricPoints, part.0.clone(), part.1.clone())).or_default().push(e),
+                EventKind::Metric => {
+                    groups.entry((Table::MetricPoints, part.0.clone(), part.1.clone())).or_default().push(e)
+                }
                 _ => {}
             }
             if archive_raw {
@@ -407,7 +434,11 @@ impl Store {
 
     /// Deletes partitions older than the policy allows, as of `now_ms` (pass the clock in, so it
     /// can be tested). A partition expires when its whole day is older than the retention.
-    pub async fn apply_retention(&self, now_ms: EventTime, policy: &RetentionPolicy) -> Result<MaintenanceReport, StorageError> {
+    pub async fn apply_retention(
+        &self,
+        now_ms: EventTime,
+        policy: &RetentionPolicy,
+    ) -> Result<MaintenanceReport, StorageError> {
         let mut report = MaintenanceReport::default();
         for table in Table::ALL {
             let keep_ms = policy.days(table) * 86_400_000;
@@ -421,7 +452,9 @@ impl Store {
                 report.rows_dropped += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
                 if table == Table::Capsules {
                     for b in &batches {
-                        if let Some(ids) = b.column_by_name("capsule_id").and_then(|c| c.as_any().downcast_ref::<StringArray>()) {
+                        if let Some(ids) =
+                            b.column_by_name("capsule_id").and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                        {
                             report.deleted_capsule_ids.extend(ids.iter().flatten().map(str::to_string));
                         }
                     }
@@ -505,7 +538,8 @@ fn encode_parquet(path: &Path, batch: &RecordBatch) -> Result<Bytes, StorageErro
     for id in ["span_id", "parent_span_id", "event_id", "capsule_id"] {
         props = props.set_column_dictionary_enabled(ColumnPath::from(id), false);
     }
-    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props.build())).map_err(StorageError::pq(path))?;
+    let mut writer =
+        ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props.build())).map_err(StorageError::pq(path))?;
     writer.write(batch).map_err(StorageError::pq(path))?;
     Ok(Bytes::from(writer.into_inner().map_err(StorageError::pq(path))?))
 }
@@ -554,7 +588,12 @@ fn check_footer(bytes: &[u8]) -> Result<(), String> {
 fn dedupe(batch: &RecordBatch, keys: &[&str]) -> Result<(RecordBatch, usize), StorageError> {
     let cols: Vec<&dyn Array> = keys
         .iter()
-        .map(|k| batch.column_by_name(k).map(|c| c.as_ref()).ok_or_else(|| StorageError::Schema(format!("key column {k} missing"))))
+        .map(|k| {
+            batch
+                .column_by_name(k)
+                .map(|c| c.as_ref())
+                .ok_or_else(|| StorageError::Schema(format!("key column {k} missing")))
+        })
         .collect::<Result<_, _>>()?;
     let mut seen = BTreeSet::new();
     let mut keep = Vec::with_capacity(batch.num_rows());

@@ -33,7 +33,8 @@ pub enum Table {
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 5] = [Table::Capsules, Table::Spans, Table::SliMinutes, Table::MetricPoints, Table::RawEvents];
+    pub const ALL: [Table; 5] =
+        [Table::Capsules, Table::Spans, Table::SliMinutes, Table::MetricPoints, Table::RawEvents];
 
     /// Directory / SQL name.
     pub fn name(self) -> &'static str {
@@ -72,11 +73,7 @@ impl Table {
                 s("sample_trace_ids", false),
                 Field::new("redaction_applied", DataType::Boolean, false),
                 s("redaction_counts", false),
-                Field::new(
-                    "embedding",
-                    DataType::List(Arc::new(Field::new("item", DataType::Float32, true))),
-                    true,
-                ),
+                Field::new("embedding", DataType::List(Arc::new(Field::new("item", DataType::Float32, true))), true),
             ],
             Table::Spans => vec![
                 s("trace_id", false),
@@ -156,7 +153,9 @@ pub fn capsules_to_batch(capsules: &[Capsule]) -> Result<RecordBatch, StorageErr
     let strings = |f: &dyn Fn(&Capsule) -> String| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(capsules.iter().map(f)))
     };
-    let times = |f: &dyn Fn(&Capsule) -> EventTime| utc(TimestampMillisecondArray::from_iter_values(capsules.iter().map(|c| ms(f(c)))));
+    let times = |f: &dyn Fn(&Capsule) -> EventTime| {
+        utc(TimestampMillisecondArray::from_iter_values(capsules.iter().map(|c| ms(f(c)))))
+    };
     let mut embedding = ListBuilder::new(Float32Builder::new());
     for c in capsules {
         match &c.embedding {
@@ -176,7 +175,8 @@ pub fn capsules_to_batch(capsules: &[Capsule]) -> Result<RecordBatch, StorageErr
         times(&|c| c.window_end_ms),
         Arc::new(Int64Array::from_iter_values(capsules.iter().map(|c| c.count as i64))),
         Arc::new(Int64Array::from_iter_values(capsules.iter().map(|c| {
-            (c.severity_counts.get("ERROR").copied().unwrap_or(0) + c.severity_counts.get("FATAL").copied().unwrap_or(0)) as i64
+            (c.severity_counts.get("ERROR").copied().unwrap_or(0)
+                + c.severity_counts.get("FATAL").copied().unwrap_or(0)) as i64
         }))),
         strings(&|c| json(&c.severity_counts)),
         times(&|c| c.first_seen_ms),
@@ -201,8 +201,14 @@ fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, Stor
 pub fn batch_to_capsules(batch: &RecordBatch, service: &str) -> Result<Vec<Capsule>, StorageError> {
     let s = |name| col::<StringArray>(batch, name);
     let t = |name| col::<TimestampMillisecondArray>(batch, name);
-    let (fp, tpl, env, sev, samples, red) =
-        (s("fingerprint")?, s("template")?, s("environment")?, s("severity_counts")?, s("samples")?, s("redaction_counts")?);
+    let (fp, tpl, env, sev, samples, red) = (
+        s("fingerprint")?,
+        s("template")?,
+        s("environment")?,
+        s("severity_counts")?,
+        s("samples")?,
+        s("redaction_counts")?,
+    );
     let (ws, we, first, last) = (t("window_start")?, t("window_end")?, t("first_seen")?, t("last_seen")?);
     let count = col::<Int64Array>(batch, "count")?;
     let applied = col::<BooleanArray>(batch, "redaction_applied")?;
@@ -231,12 +237,14 @@ pub fn batch_to_capsules(batch: &RecordBatch, service: &str) -> Result<Vec<Capsu
             window_start_ms: ws.value(i) as u64,
             window_end_ms: we.value(i) as u64,
             count: count.value(i) as u64,
-            severity_counts: serde_json::from_str::<BTreeMap<String, u64>>(sev.value(i)).map_err(|_| bad("severity_counts"))?,
+            severity_counts: serde_json::from_str::<BTreeMap<String, u64>>(sev.value(i))
+                .map_err(|_| bad("severity_counts"))?,
             first_seen_ms: first.value(i) as u64,
             last_seen_ms: last.value(i) as u64,
             samples: serde_json::from_str::<Vec<CapsuleSample>>(samples.value(i)).map_err(|_| bad("samples"))?,
             redaction_applied: applied.value(i),
-            redaction_counts: serde_json::from_str::<BTreeMap<String, u64>>(red.value(i)).map_err(|_| bad("redaction_counts"))?,
+            redaction_counts: serde_json::from_str::<BTreeMap<String, u64>>(red.value(i))
+                .map_err(|_| bad("redaction_counts"))?,
             embedding,
         });
     }
@@ -246,8 +254,12 @@ pub fn batch_to_capsules(batch: &RecordBatch, service: &str) -> Result<Vec<Capsu
 /// Converts span events into a record batch (non-span events are skipped).
 pub fn spans_to_batch(spans: &[&TelemetryEvent]) -> Result<RecordBatch, StorageError> {
     // Borrowed strings all the way: no per-row allocation but the attributes' JSON.
-    let opt = |f: &dyn Fn(&TelemetryEvent) -> Option<&str>| -> ArrayRef { Arc::new(StringArray::from_iter(spans.iter().map(|e| f(e)))) };
-    let req = |f: &dyn Fn(&TelemetryEvent) -> &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(spans.iter().map(|e| f(e)))) };
+    let opt = |f: &dyn Fn(&TelemetryEvent) -> Option<&str>| -> ArrayRef {
+        Arc::new(StringArray::from_iter(spans.iter().map(|e| f(e))))
+    };
+    let req = |f: &dyn Fn(&TelemetryEvent) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(spans.iter().map(|e| f(e))))
+    };
     let columns: Vec<ArrayRef> = vec![
         req(&|e| e.trace_id.as_deref().unwrap_or_default()),
         req(&|e| e.span_id.as_deref().unwrap_or(&e.event_id)),
@@ -338,7 +350,13 @@ mod tests {
             severity_counts: BTreeMap::from([("ERROR".into(), 2), ("INFO".into(), 5)]),
             first_seen_ms: start + 1,
             last_seen_ms: start + 99,
-            samples: vec![CapsuleSample { event_id: "e".into(), timestamp_ms: start + 1, body: "user <USER> logged in".into(), trace_id: Some("t1".into()), severity: None }],
+            samples: vec![CapsuleSample {
+                event_id: "e".into(),
+                timestamp_ms: start + 1,
+                body: "user <USER> logged in".into(),
+                trace_id: Some("t1".into()),
+                severity: None,
+            }],
             redaction_applied: true,
             redaction_counts: BTreeMap::from([("USERNAME".into(), 7)]),
             embedding,

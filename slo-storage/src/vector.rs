@@ -109,7 +109,8 @@ pub struct VectorIndex {
 }
 
 fn key_of(capsule_id: &str) -> Result<u64, StorageError> {
-    u64::from_str_radix(capsule_id, 16).map_err(|_| StorageError::Index(format!("capsule id {capsule_id:?} is not 16 hex digits")))
+    u64::from_str_radix(capsule_id, 16)
+        .map_err(|_| StorageError::Index(format!("capsule id {capsule_id:?} is not 16 hex digits")))
 }
 
 fn ierr(e: impl std::fmt::Display) -> StorageError {
@@ -130,7 +131,15 @@ impl VectorIndex {
         };
         let index = Index::new(&options).map_err(ierr)?;
         index.reserve(1024).map_err(ierr)?;
-        Ok(VectorIndex { index, cfg, order: BTreeMap::new(), seq_of: Default::default(), next_seq: 0, evictions: 0, calibration: None })
+        Ok(VectorIndex {
+            index,
+            cfg,
+            order: BTreeMap::new(),
+            seq_of: Default::default(),
+            next_seq: 0,
+            evictions: 0,
+            calibration: None,
+        })
     }
 
     /// Number of vectors.
@@ -186,7 +195,9 @@ impl VectorIndex {
             self.index.get(key, &mut v).map_err(ierr)?;
             queries.push((key, v));
         }
-        let neighbours = |m: usearch::ffi::Matches, own: u64| -> Vec<u64> { m.keys.into_iter().filter(|&x| x != own).take(k).collect() };
+        let neighbours = |m: usearch::ffi::Matches, own: u64| -> Vec<u64> {
+            m.keys.into_iter().filter(|&x| x != own).take(k).collect()
+        };
         let truth: Vec<std::collections::HashSet<u64>> = queries
             .iter()
             .map(|(own, v)| self.index.exact_search(v, k + 1).map(|m| neighbours(m, *own).into_iter().collect()))
@@ -204,10 +215,22 @@ impl VectorIndex {
             }
             let recall = hit as f64 / (k * queries.len()) as f64;
             if recall >= aim || ef >= max {
-                let c = Calibration { vectors: n, queries: queries.len(), expansion_search: ef, recall, reached: recall >= aim };
+                let c = Calibration {
+                    vectors: n,
+                    queries: queries.len(),
+                    expansion_search: ef,
+                    recall,
+                    reached: recall >= aim,
+                };
                 tracing::debug!(vectors = n, expansion_search = ef, recall, "vector index calibrated");
                 if !c.reached {
-                    tracing::warn!(vectors = n, expansion_search = ef, recall, target = self.cfg.target_recall, "vector index recall below target at the maximum expansion_search");
+                    tracing::warn!(
+                        vectors = n,
+                        expansion_search = ef,
+                        recall,
+                        target = self.cfg.target_recall,
+                        "vector index recall below target at the maximum expansion_search"
+                    );
                 }
                 self.calibration = Some(c.clone());
                 return Ok(c);
@@ -234,7 +257,11 @@ impl VectorIndex {
     /// Adds or replaces the vector of a capsule.
     pub fn upsert(&mut self, capsule_id: &str, vector: &[f32]) -> Result<(), StorageError> {
         if vector.len() != self.cfg.dimensions {
-            return Err(StorageError::Index(format!("vector of length {} for a {}-d index", vector.len(), self.cfg.dimensions)));
+            return Err(StorageError::Index(format!(
+                "vector of length {} for a {}-d index",
+                vector.len(),
+                self.cfg.dimensions
+            )));
         }
         let key = key_of(capsule_id)?;
         self.forget(key)?;
@@ -288,7 +315,11 @@ impl VectorIndex {
         let mut keys = Vec::with_capacity(items.len());
         for (id, v) in items {
             if v.len() != self.cfg.dimensions {
-                return Err(StorageError::Index(format!("vector of length {} for a {}-d index", v.len(), self.cfg.dimensions)));
+                return Err(StorageError::Index(format!(
+                    "vector of length {} for a {}-d index",
+                    v.len(),
+                    self.cfg.dimensions
+                )));
             }
             keys.push(key_of(id)?);
         }
@@ -334,7 +365,11 @@ impl VectorIndex {
             return Ok(Vec::new());
         }
         let m = self.index.search(query, k).map_err(ierr)?;
-        Ok(m.keys.iter().zip(m.distances.iter()).map(|(k, d)| Hit { capsule_id: format!("{k:016x}"), distance: *d }).collect())
+        Ok(m.keys
+            .iter()
+            .zip(m.distances.iter())
+            .map(|(k, d)| Hit { capsule_id: format!("{k:016x}"), distance: *d })
+            .collect())
     }
 
     /// Exact (brute-force) search: the ground truth for recall measurements.
@@ -343,7 +378,11 @@ impl VectorIndex {
             return Ok(Vec::new());
         }
         let m = self.index.exact_search(query, k).map_err(ierr)?;
-        Ok(m.keys.iter().zip(m.distances.iter()).map(|(k, d)| Hit { capsule_id: format!("{k:016x}"), distance: *d }).collect())
+        Ok(m.keys
+            .iter()
+            .zip(m.distances.iter())
+            .map(|(k, d)| Hit { capsule_id: format!("{k:016x}"), distance: *d })
+            .collect())
     }
 
     /// Saves the index and its insertion order into the store.
@@ -378,7 +417,10 @@ impl VectorIndex {
         if idx.cfg.target_recall > 0.0 {
             if let Some(bytes) = store.get_blob(CALIBRATION_BLOB).await? {
                 let c: Calibration = serde_json::from_slice(&bytes).map_err(ierr)?;
-                idx.index.change_expansion_search(c.expansion_search.clamp(idx.cfg.expansion_search, idx.cfg.max_expansion_search.max(idx.cfg.expansion_search)));
+                idx.index.change_expansion_search(
+                    c.expansion_search
+                        .clamp(idx.cfg.expansion_search, idx.cfg.max_expansion_search.max(idx.cfg.expansion_search)),
+                );
                 idx.calibration = Some(c);
             }
         }
@@ -396,7 +438,8 @@ mod tests {
 
     #[test]
     fn finds_itself_replaces_removes_and_evicts() {
-        let mut idx = VectorIndex::new(VectorIndexConfig { dimensions: 8, max_vectors: 3, ..Default::default() }).unwrap();
+        let mut idx =
+            VectorIndex::new(VectorIndexConfig { dimensions: 8, max_vectors: 3, ..Default::default() }).unwrap();
         for i in 0..3u64 {
             idx.upsert(&format!("{i:016x}"), &unit(i, 8)).unwrap();
         }
@@ -415,7 +458,8 @@ mod tests {
     #[test]
     fn batch_upserts_find_themselves_replace_and_respect_the_cap() {
         let id = |i: u64| format!("{i:016x}");
-        let mut idx = VectorIndex::new(VectorIndexConfig { dimensions: 16, max_vectors: 1_000, ..Default::default() }).unwrap();
+        let mut idx =
+            VectorIndex::new(VectorIndexConfig { dimensions: 16, max_vectors: 1_000, ..Default::default() }).unwrap();
         let batch: Vec<(String, Vec<f32>)> = (0..800u64).map(|i| (id(i), unit(i, 16))).collect();
         idx.upsert_batch(&batch).unwrap();
         assert_eq!(idx.len(), 800);
@@ -440,7 +484,8 @@ mod tests {
     fn recall_at_10(idx: &VectorIndex, queries: &[Vec<f32>]) -> f64 {
         let mut hit = 0;
         for q in queries {
-            let exact: std::collections::HashSet<String> = idx.exact_search(q, 10).unwrap().into_iter().map(|h| h.capsule_id).collect();
+            let exact: std::collections::HashSet<String> =
+                idx.exact_search(q, 10).unwrap().into_iter().map(|h| h.capsule_id).collect();
             hit += idx.search(q, 10).unwrap().into_iter().filter(|h| exact.contains(&h.capsule_id)).count();
         }
         hit as f64 / (10 * queries.len()) as f64
@@ -450,7 +495,13 @@ mod tests {
     fn calibration_widens_the_search_until_the_target_recall() {
         let dim = 48;
         // A deliberately narrow starting width on random (hard) vectors.
-        let cfg = VectorIndexConfig { dimensions: dim, connectivity: 8, expansion_add: 32, expansion_search: 4, ..Default::default() };
+        let cfg = VectorIndexConfig {
+            dimensions: dim,
+            connectivity: 8,
+            expansion_add: 32,
+            expansion_search: 4,
+            ..Default::default()
+        };
         let mut idx = VectorIndex::new(VectorIndexConfig { target_recall: 0.0, ..cfg.clone() }).unwrap();
         for i in 0..3_000u64 {
             idx.upsert(&format!("{i:016x}"), &unit(i, dim)).unwrap();
@@ -503,7 +554,8 @@ mod tests {
             idx.upsert(&format!("{i:016x}"), &unit(i, 16)).unwrap();
         }
         idx.save(&store).await.unwrap();
-        let loaded = VectorIndex::load(&store, VectorIndexConfig { dimensions: 16, ..Default::default() }).await.unwrap();
+        let loaded =
+            VectorIndex::load(&store, VectorIndexConfig { dimensions: 16, ..Default::default() }).await.unwrap();
         assert_eq!(loaded.len(), 100);
         assert!(loaded.calibration().is_none(), "100 vectors are below the calibration minimum");
         // A calibrated width survives the round trip.

@@ -30,7 +30,13 @@ fn capsule(service: &str, template: &str, start: u64, count: u64) -> Capsule {
         severity_counts: BTreeMap::from([("ERROR".into(), count / 2)]),
         first_seen_ms: start,
         last_seen_ms: start + 10,
-        samples: vec![CapsuleSample { event_id: "e1".into(), timestamp_ms: start, body: template.into(), trace_id: Some("abc".into()), severity: None }],
+        samples: vec![CapsuleSample {
+            event_id: "e1".into(),
+            timestamp_ms: start,
+            body: template.into(),
+            trace_id: Some("abc".into()),
+            severity: None,
+        }],
         redaction_applied: false,
         redaction_counts: BTreeMap::new(),
         embedding,
@@ -91,8 +97,10 @@ async fn exercise(store: Store) {
     assert_eq!(store.list_files(Table::Capsules).await.unwrap().len(), 2, "one file per partition");
 
     // Spans: replays of the same batch replace the same file; compaction merges and dedupes.
-    let spans1: Vec<_> = (0..100).map(|i| span("t1", &format!("s{i}"), "cart", T0 + i, 1000 * (i + 1), i % 10 == 0)).collect();
-    let spans2: Vec<_> = (50..150).map(|i| span("t1", &format!("s{i}"), "cart", T0 + i, 1000 * (i + 1), i % 10 == 0)).collect();
+    let spans1: Vec<_> =
+        (0..100).map(|i| span("t1", &format!("s{i}"), "cart", T0 + i, 1000 * (i + 1), i % 10 == 0)).collect();
+    let spans2: Vec<_> =
+        (50..150).map(|i| span("t1", &format!("s{i}"), "cart", T0 + i, 1000 * (i + 1), i % 10 == 0)).collect();
     store.write_events(&spans1, false).await.unwrap();
     store.write_events(&spans1, false).await.unwrap();
     assert_eq!(store.list_files(Table::Spans).await.unwrap().len(), 1);
@@ -110,7 +118,8 @@ async fn exercise(store: Store) {
     let embedder: Box<dyn Embedder> = Box::new(HashingEmbedder::new(384));
     let nearest = NearestCapsules::new(Arc::new(Mutex::new(embedder)), Arc::new(index));
     let catalog = Catalog::open(&store, Some(nearest)).unwrap();
-    let counts = catalog.query("SELECT service, SUM(count) AS n FROM capsules GROUP BY service ORDER BY service").await.unwrap();
+    let counts =
+        catalog.query("SELECT service, SUM(count) AS n FROM capsules GROUP BY service ORDER BY service").await.unwrap();
     assert_eq!(string_column(&counts, "service"), vec!["auth", "cart"]);
     assert_eq!(int_column(&counts, "n"), vec![3, 17]);
     let hits = catalog
@@ -172,7 +181,10 @@ async fn corrupt_files_are_named_and_leave_the_others_readable() {
 #[tokio::test]
 async fn s3_store_against_a_local_server() {
     let Ok(endpoint) = std::env::var("SLO_SCOUT_S3_ENDPOINT") else {
-        assert!(std::env::var("SLO_SCOUT_REQUIRE_S3").is_err(), "SLO_SCOUT_REQUIRE_S3 set but no SLO_SCOUT_S3_ENDPOINT");
+        assert!(
+            std::env::var("SLO_SCOUT_REQUIRE_S3").is_err(),
+            "SLO_SCOUT_REQUIRE_S3 set but no SLO_SCOUT_S3_ENDPOINT"
+        );
         eprintln!("skipping: SLO_SCOUT_S3_ENDPOINT not set (scripts/test.sh starts a local S3 server)");
         return;
     };
@@ -200,7 +212,9 @@ async fn retrieval_returns_evidence_filtered_by_service() {
         index.upsert(&c.capsule_id(), c.embedding.as_ref().unwrap()).unwrap();
     }
     let mut embedder = HashingEmbedder::new(384);
-    let hits = slo_storage::retrieval::retrieve(&store, &index, &mut embedder, Some("payment"), "gateway timeout", 2).await.unwrap();
+    let hits = slo_storage::retrieval::retrieve(&store, &index, &mut embedder, Some("payment"), "gateway timeout", 2)
+        .await
+        .unwrap();
     assert_eq!(hits.len(), 2);
     assert!(hits.iter().all(|h| h.service == "payment"));
     assert_eq!(hits[0].template, "payment gateway timeout after <*> ms");
@@ -257,7 +271,11 @@ async fn a_query_answers_from_the_readable_files_and_names_the_skipped_one() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().to_str().unwrap()).unwrap();
     store
-        .write_capsules(&[capsule("auth", "b <*>", T0, 2), capsule("cart", "a <*>", T0, 1), capsule("pay", "c <*>", T0, 40)])
+        .write_capsules(&[
+            capsule("auth", "b <*>", T0, 2),
+            capsule("cart", "a <*>", T0, 1),
+            capsule("pay", "c <*>", T0, 40),
+        ])
         .await
         .unwrap();
     let files = store.list_files(Table::Capsules).await.unwrap();
@@ -267,7 +285,10 @@ async fn a_query_answers_from_the_readable_files_and_names_the_skipped_one() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let catalog = Catalog::open(&store, None).unwrap();
-    let out = catalog.query_skipping("SELECT service, SUM(count) AS n FROM capsules GROUP BY service ORDER BY service").await.unwrap();
+    let out = catalog
+        .query_skipping("SELECT service, SUM(count) AS n FROM capsules GROUP BY service ORDER BY service")
+        .await
+        .unwrap();
     assert_eq!(out.skipped.len(), 1, "{:?}", out.skipped);
     assert_eq!(out.skipped[0].0, victim.path.to_string());
     assert!(!out.skipped[0].1.is_empty());
@@ -306,7 +327,8 @@ async fn registered_batches_are_queryable_and_replaceable() {
     let catalog = Catalog::open(&store, None).unwrap();
     let batch = |from: i64, n: i64| {
         let values = arrow::array::Int64Array::from_iter_values(from..from + n);
-        arrow::array::RecordBatch::try_from_iter([("v", std::sync::Arc::new(values) as arrow::array::ArrayRef)]).unwrap()
+        arrow::array::RecordBatch::try_from_iter([("v", std::sync::Arc::new(values) as arrow::array::ArrayRef)])
+            .unwrap()
     };
     catalog.register_batches("scratch", vec![batch(0, 10), batch(10, 5), batch(15, 1)]).unwrap();
     let sum = catalog.query("SELECT SUM(v) AS s, COUNT(*) AS n FROM scratch").await.unwrap();
@@ -321,7 +343,8 @@ async fn stable_hash_splits_keys_into_passes_and_rows_stream() {
     use futures::StreamExt;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().to_str().unwrap()).unwrap();
-    let spans: Vec<_> = (0..300).map(|i| span(&format!("t{}", i % 37), &format!("s{i}"), "cart", T0 + i, 1000, false)).collect();
+    let spans: Vec<_> =
+        (0..300).map(|i| span(&format!("t{}", i % 37), &format!("s{i}"), "cart", T0 + i, 1000, false)).collect();
     store.write_events(&spans, false).await.unwrap();
     let catalog = Catalog::open(&store, None).unwrap();
 
@@ -335,7 +358,9 @@ async fn stable_hash_splits_keys_into_passes_and_rows_stream() {
     let mut seen = std::collections::BTreeMap::new();
     let mut total = 0;
     for pass in 0..3 {
-        let sql = format!("SELECT trace_id, COUNT(*) AS n FROM spans WHERE stable_hash(trace_id) % 3 = {pass} GROUP BY trace_id");
+        let sql = format!(
+            "SELECT trace_id, COUNT(*) AS n FROM spans WHERE stable_hash(trace_id) % 3 = {pass} GROUP BY trace_id"
+        );
         let mut rows = catalog.query_stream(&sql).await.unwrap();
         while let Some(batch) = rows.next().await {
             let batch = batch.unwrap();

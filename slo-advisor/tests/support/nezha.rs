@@ -86,7 +86,10 @@ pub(crate) struct EdgeComparison {
 }
 
 /// Compares edge sets.
-pub(crate) fn compare_edges(recovered: &BTreeSet<(String, String)>, expected: &BTreeSet<(String, String)>) -> EdgeComparison {
+pub(crate) fn compare_edges(
+    recovered: &BTreeSet<(String, String)>,
+    expected: &BTreeSet<(String, String)>,
+) -> EdgeComparison {
     let matched = recovered.intersection(expected).count();
     EdgeComparison {
         expected: expected.len(),
@@ -119,16 +122,16 @@ pub(crate) fn read_front_service(path: &Path) -> Result<Vec<FrontRow>, TableErro
     let (Some(t), Some(p50), Some(p90), Some(p95), Some(p99)) =
         (pos("Time"), pos("LatencyP50(s)"), pos("LatencyP90(s)"), pos("LatencyP95(s)"), pos("LatencyP99(s)"))
     else {
-        return Err(TableError(format!(
-            "{}: expected Time and LatencyP50(s)..LatencyP99(s) columns",
-            path.display()
-        )));
+        return Err(TableError(format!("{}: expected Time and LatencyP50(s)..LatencyP99(s) columns", path.display())));
     };
     let mut out = Vec::new();
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
         let get = |i: usize| f.get(i).and_then(|v| v.trim().parse::<f64>().ok());
-        let time = f.get(t).map(|v| v.split(" +").next().unwrap_or(v).trim()).and_then(|v| slo_dataflow::time::parse_timestamp(v, 1970));
+        let time = f
+            .get(t)
+            .map(|v| v.split(" +").next().unwrap_or(v).trim())
+            .and_then(|v| slo_dataflow::time::parse_timestamp(v, 1970));
         if let (Some(time_ms), Some(a), Some(b), Some(c), Some(d)) = (time, get(p50), get(p90), get(p95), get(p99)) {
             out.push(FrontRow { time_ms, latency_s: [a, b, c, d] });
         }
@@ -166,7 +169,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// Compares the latency of requests entering at `service` (traces whose root span is in it) in
@@ -215,7 +222,8 @@ pub(crate) fn compare_latency(spans: &[Span], rows: &[FrontRow], service: &str, 
     let per = |f: &dyn Fn(&MinuteComparison, usize) -> Option<f64>| -> [f64; 4] {
         std::array::from_fn(|i| median(minutes.iter().filter_map(|m| f(m, i)).collect()))
     };
-    let median_relative_error = per(&|m, i| (m.metric_ms[i] > 0.0).then(|| (m.traces_ms[i] - m.metric_ms[i]).abs() / m.metric_ms[i]));
+    let median_relative_error =
+        per(&|m, i| (m.metric_ms[i] > 0.0).then(|| (m.traces_ms[i] - m.metric_ms[i]).abs() / m.metric_ms[i]));
     let median_ratio = per(&|m, i| (m.metric_ms[i] > 0.0).then(|| m.traces_ms[i] / m.metric_ms[i]));
     LatencyComparison { minutes, median_relative_error, median_ratio }
 }
@@ -228,7 +236,11 @@ mod tests {
     fn metric_tables_parse() {
         let dir = tempfile::tempdir().unwrap();
         let dep = dir.path().join("dependency.csv");
-        std::fs::write(&dep, "Source,Target,Weight\nfrontend,cart,1\ncart,33.33.33.80,1\nloadgenerator,frontend,1\nbad\n").unwrap();
+        std::fs::write(
+            &dep,
+            "Source,Target,Weight\nfrontend,cart,1\ncart,33.33.33.80,1\nloadgenerator,frontend,1\nbad\n",
+        )
+        .unwrap();
         let d = read_dependencies(&dep).unwrap();
         assert_eq!(d.service_edges.len(), 1);
         assert_eq!(d.other_edges.len(), 2);

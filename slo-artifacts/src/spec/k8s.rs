@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::sloth::*;
 use crate::model::*;
 use crate::SpecError;
-use super::sloth::*;
 
 #[derive(Deserialize)]
 pub(super) struct K8sServiceLevel {

@@ -43,8 +43,8 @@ impl Default for ReadOptions {
 pub fn parse_documents(text: &str, opts: &ReadOptions) -> Result<Vec<ServiceLevel>, SpecError> {
     let mut docs = Vec::new();
     for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(de)
-            .map_err(|e| SpecError::invalid("(yaml)", e.to_string()).in_document(i + 1))?;
+        let value =
+            Value::deserialize(de).map_err(|e| SpecError::invalid("(yaml)", e.to_string()).in_document(i + 1))?;
         if value.is_null() {
             continue; // empty document, e.g. a leading `---`
         }
@@ -104,7 +104,9 @@ fn parse_one(
         },
         Some("openslo/v1alpha") => match kind.as_str() {
             "SLO" => from_value::<OpenSloV1Alpha>(value)?.into_model(opts).map(Some),
-            other => Err(SpecError::invalid("kind", format!("{other:?} is not supported for openslo/v1alpha (want SLO)"))),
+            other => {
+                Err(SpecError::invalid("kind", format!("{other:?} is not supported for openslo/v1alpha (want SLO)")))
+            }
         },
         Some("openslo/v1") => match kind.as_str() {
             "SLO" => from_value::<OpenSloV1Slo>(value)?.into_model(opts, slis).map(Some),
@@ -114,7 +116,9 @@ fn parse_one(
         },
         Some(other) => Err(SpecError::invalid(
             "apiVersion",
-            format!("{other:?} is not supported (supported: prometheus/v1, sloth.slok.dev/v1, openslo/v1alpha, openslo/v1)"),
+            format!(
+                "{other:?} is not supported (supported: prometheus/v1, sloth.slok.dev/v1, openslo/v1alpha, openslo/v1)"
+            ),
         )),
         None => Err(SpecError::invalid("version", "missing: neither `version` nor `apiVersion` is set")),
     }
@@ -195,7 +199,13 @@ slos:
             (SPEC.replace("team: payments", "\"bad-label\": x"), "labels.bad-label"),
             (SPEC.replace("threshold: 0.5", "threshold: -1"), "slos[1].sli.latency.threshold"),
             (SPEC.replace("name: \"latency-p99\"", "name: \"availability\""), "slos[1].name"),
-            (SPEC.replace("sum(rate(http_server_request_duration_seconds_count{service_name=\"checkout\"}[{{ .window }}]))", "sum(rate(x[{{.window}}]"), "slos[0].sli.events.total_query"),
+            (
+                SPEC.replace(
+                    "sum(rate(http_server_request_duration_seconds_count{service_name=\"checkout\"}[{{ .window }}]))",
+                    "sum(rate(x[{{.window}}]",
+                ),
+                "slos[0].sli.events.total_query",
+            ),
         ];
         for (text, field) in cases {
             let err = parse_documents(&text, &ReadOptions::default()).unwrap_err();

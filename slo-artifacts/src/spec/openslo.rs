@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value;
 
+use super::ReadOptions;
 use crate::model::*;
 use crate::SpecError;
-use super::ReadOptions;
 
 pub(super) fn openslo_period(count: u64, unit: &str, field: &str) -> Result<PromDuration, SpecError> {
     let secs = match unit {
@@ -44,7 +44,11 @@ pub(super) fn check_period(period: PromDuration, opts: &ReadOptions, field: &str
     Ok(())
 }
 
-pub(super) fn openslo_objective(target: Option<f64>, target_percent: Option<f64>, field: &str) -> Result<f64, SpecError> {
+pub(super) fn openslo_objective(
+    target: Option<f64>,
+    target_percent: Option<f64>,
+    field: &str,
+) -> Result<f64, SpecError> {
     match (target, target_percent) {
         (Some(t), None) => {
             if !(t > 0.0 && t < 1.0 || t == 1.0) {
@@ -131,10 +135,16 @@ pub(super) struct V1AlphaWindow {
 impl V1AlphaQuery {
     pub(super) fn promql(&self, field: &str) -> Result<&str, SpecError> {
         if !self.source.eq_ignore_ascii_case("prometheus") {
-            return Err(SpecError::invalid(format!("{field}.source"), format!("{:?} is not supported (prometheus)", self.source)));
+            return Err(SpecError::invalid(
+                format!("{field}.source"),
+                format!("{:?} is not supported (prometheus)", self.source),
+            ));
         }
         if !self.query_type.is_empty() && !self.query_type.eq_ignore_ascii_case("promql") {
-            return Err(SpecError::invalid(format!("{field}.queryType"), format!("{:?} is not supported (promql)", self.query_type)));
+            return Err(SpecError::invalid(
+                format!("{field}.queryType"),
+                format!("{:?} is not supported (promql)", self.query_type),
+            ));
         }
         Ok(&self.query)
     }
@@ -162,9 +172,9 @@ impl OpenSloV1Alpha {
         let mut slos = Vec::new();
         for (i, o) in spec.objectives.into_iter().enumerate() {
             let field = format!("spec.objectives[{i}]");
-            let ratio = o
-                .ratio_metrics
-                .ok_or_else(|| SpecError::invalid(format!("{field}.ratioMetrics"), "missing (only ratio metrics are supported)"))?;
+            let ratio = o.ratio_metrics.ok_or_else(|| {
+                SpecError::invalid(format!("{field}.ratioMetrics"), "missing (only ratio metrics are supported)")
+            })?;
             let total = ratio.total.promql(&format!("{field}.ratioMetrics.total"))?;
             let sli = match (&ratio.good, &ratio.bad) {
                 (Some(good), None) => Sli::Raw {
@@ -174,7 +184,9 @@ impl OpenSloV1Alpha {
                     error_query: bad.promql(&format!("{field}.ratioMetrics.bad"))?.to_owned(),
                     total_query: total.to_owned(),
                 },
-                _ => return Err(SpecError::invalid(format!("{field}.ratioMetrics"), "needs exactly one of good or bad")),
+                _ => {
+                    return Err(SpecError::invalid(format!("{field}.ratioMetrics"), "needs exactly one of good or bad"))
+                }
             };
             slos.push(Slo {
                 name: format!("{}-{i}", self.metadata.name),
@@ -353,20 +365,24 @@ impl OpenSloV1Slo {
                 .ok_or_else(|| SpecError::invalid("spec.indicatorRef", format!("no SLI named {r:?} in the input")))?,
             _ => return Err(SpecError::invalid("spec.indicator", "needs exactly one of indicator or indicatorRef")),
         };
-        let ratio = indicator
-            .spec
-            .ratio_metric
-            .ok_or_else(|| SpecError::invalid("spec.indicator.spec.ratioMetric", "missing (only ratio metrics are supported)"))?;
+        let ratio = indicator.spec.ratio_metric.ok_or_else(|| {
+            SpecError::invalid("spec.indicator.spec.ratioMetric", "missing (only ratio metrics are supported)")
+        })?;
         let field = "spec.indicator.spec.ratioMetric";
         let sli = match (&ratio.good, &ratio.bad, &ratio.raw) {
             (Some(good), None, None) => {
-                let total = ratio.total.as_ref().ok_or_else(|| SpecError::invalid(format!("{field}.total"), "missing"))?;
+                let total =
+                    ratio.total.as_ref().ok_or_else(|| SpecError::invalid(format!("{field}.total"), "missing"))?;
                 Sli::Raw {
-                    error_ratio_query: good_total_ratio(good.promql(&format!("{field}.good"))?, total.promql(&format!("{field}.total"))?),
+                    error_ratio_query: good_total_ratio(
+                        good.promql(&format!("{field}.good"))?,
+                        total.promql(&format!("{field}.total"))?,
+                    ),
                 }
             }
             (None, Some(bad), None) => {
-                let total = ratio.total.as_ref().ok_or_else(|| SpecError::invalid(format!("{field}.total"), "missing"))?;
+                let total =
+                    ratio.total.as_ref().ok_or_else(|| SpecError::invalid(format!("{field}.total"), "missing"))?;
                 Sli::Events {
                     error_query: bad.promql(&format!("{field}.bad"))?.to_owned(),
                     total_query: total.promql(&format!("{field}.total"))?.to_owned(),

@@ -1,11 +1,10 @@
 //! Writers: a service level as a Sloth `prometheus/v1` spec or as OpenSLO v1 documents.
 
-
 use serde::Serialize;
 
-use crate::model::*;
 use super::openslo::*;
 use super::sloth::*;
+use crate::model::*;
 
 pub(super) fn meta_to(m: &AlertMeta) -> SlothAlertMeta {
     SlothAlertMeta { disable: m.disable, labels: m.labels.clone(), annotations: m.annotations.clone() }

@@ -117,12 +117,7 @@ impl LogFormat {
         }
         let regex = Regex::new(&regex)?;
         let content_index = fields.iter().position(|f| f == CONTENT_FIELD);
-        Ok(LogFormat {
-            source: fmt.to_string(),
-            fields,
-            regex,
-            content_index,
-        })
+        Ok(LogFormat { source: fmt.to_string(), fields, regex, content_index })
     }
 
     /// The format string this was compiled from.
@@ -144,12 +139,7 @@ impl LogFormat {
     /// format. Fields inside an optional fragment that did not participate map to `""`.
     pub fn split<'l>(&self, line: &'l str) -> Option<SplitLine<'_, 'l>> {
         let caps = self.regex.captures(line.trim())?;
-        Some(
-            self.fields
-                .iter()
-                .map(|f| (f.as_str(), caps.name(f).map_or("", |m| m.as_str())))
-                .collect(),
-        )
+        Some(self.fields.iter().map(|f| (f.as_str(), caps.name(f).map_or("", |m| m.as_str()))).collect())
     }
 
     /// The `Content` field of a line; `None` when the format has no `Content` field or the line
@@ -181,61 +171,37 @@ mod tests {
     #[test]
     fn simple_format_splits_fields() {
         let f = LogFormat::parse("<Date> <Time> <Level> <Component>: <Content>").unwrap();
-        assert_eq!(
-            f.fields(),
-            ["Date", "Time", "Level", "Component", "Content"]
-        );
+        assert_eq!(f.fields(), ["Date", "Time", "Level", "Component", "Content"]);
         let line = "17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered signal handlers for [TERM, HUP, INT]";
         let parts = f.split(line).unwrap();
         assert_eq!(parts[0], ("Date", "17/06/09"));
-        assert_eq!(
-            parts[3],
-            ("Component", "executor.CoarseGrainedExecutorBackend")
-        );
-        assert_eq!(
-            f.content(line),
-            Some("Registered signal handlers for [TERM, HUP, INT]")
-        );
+        assert_eq!(parts[3], ("Component", "executor.CoarseGrainedExecutorBackend"));
+        assert_eq!(f.content(line), Some("Registered signal handlers for [TERM, HUP, INT]"));
     }
 
     #[test]
     fn escaped_brackets_and_optional_groups() {
-        let f =
-            LogFormat::parse(r"<Month> <Date> <Time> <Level> <Component>(\[<PID>\])?: <Content>")
-                .unwrap();
-        let with_pid =
-            "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0";
+        let f = LogFormat::parse(r"<Month> <Date> <Time> <Level> <Component>(\[<PID>\])?: <Content>").unwrap();
+        let with_pid = "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0";
         let parts = f.split(with_pid).unwrap();
         assert_eq!(parts[4], ("Component", "sshd(pam_unix)"));
         assert_eq!(parts[5], ("PID", "19939"));
-        assert_eq!(
-            f.content(with_pid),
-            Some("authentication failure; logname= uid=0")
-        );
-        let without =
-            "Jun 15 04:06:18 combo su(pam_unix): session opened for user cyrus by (uid=0)";
+        assert_eq!(f.content(with_pid), Some("authentication failure; logname= uid=0"));
+        let without = "Jun 15 04:06:18 combo su(pam_unix): session opened for user cyrus by (uid=0)";
         let parts = f.split(without).unwrap();
         assert_eq!(parts[5], ("PID", ""));
-        assert_eq!(
-            f.content(without),
-            Some("session opened for user cyrus by (uid=0)")
-        );
+        assert_eq!(f.content(without), Some("session opened for user cyrus by (uid=0)"));
     }
 
     #[test]
     fn runs_of_spaces_match_any_whitespace() {
-        let f =
-            LogFormat::parse("<Date> <Time>, <Level>                  <Component>    <Content>")
-                .unwrap();
+        let f = LogFormat::parse("<Date> <Time>, <Level>                  <Component>    <Content>").unwrap();
         let line = "2016-09-28 04:30:30, Info                  CBS    Loaded Servicing Stack v6.1";
         assert_eq!(f.content(line), Some("Loaded Servicing Stack v6.1"));
         let f = LogFormat::parse(r"\[<Time>\] <Program> - <Content>").unwrap();
         let line = "[10.30 16:49:06] chrome.exe - proxy.cse.cuhk.edu.hk:5070 open through proxy";
         assert_eq!(f.split(line).unwrap()[1], ("Program", "chrome.exe"));
-        assert_eq!(
-            f.content(line),
-            Some("proxy.cse.cuhk.edu.hk:5070 open through proxy")
-        );
+        assert_eq!(f.content(line), Some("proxy.cse.cuhk.edu.hk:5070 open through proxy"));
     }
 
     #[test]
@@ -247,22 +213,10 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert!(matches!(
-            LogFormat::parse("no fields"),
-            Err(LogFormatError::NoFields(_))
-        ));
-        assert!(matches!(
-            LogFormat::parse("<A> <A>"),
-            Err(LogFormatError::DuplicateField(_))
-        ));
-        assert!(matches!(
-            LogFormat::parse("<1x> <B>"),
-            Err(LogFormatError::InvalidFieldName(_))
-        ));
-        assert!(matches!(
-            LogFormat::parse(r"<A> ( <B>"),
-            Err(LogFormatError::Regex(_))
-        ));
+        assert!(matches!(LogFormat::parse("no fields"), Err(LogFormatError::NoFields(_))));
+        assert!(matches!(LogFormat::parse("<A> <A>"), Err(LogFormatError::DuplicateField(_))));
+        assert!(matches!(LogFormat::parse("<1x> <B>"), Err(LogFormatError::InvalidFieldName(_))));
+        assert!(matches!(LogFormat::parse(r"<A> ( <B>"), Err(LogFormatError::Regex(_))));
         let f: LogFormat = "<A> <Content>".parse().unwrap();
         assert_eq!(f.to_string(), "<A> <Content>");
         assert!(f.content("x").is_none());

@@ -119,8 +119,7 @@ pub fn list_inputs(path: &Path) -> Result<Vec<PathBuf>, SourceError> {
     let mut out = Vec::new();
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|source| SourceError::Io { path: dir.clone(), source })?;
+        let entries = std::fs::read_dir(&dir).map_err(|source| SourceError::Io { path: dir.clone(), source })?;
         for entry in entries {
             let entry = entry.map_err(|source| SourceError::Io { path: dir.clone(), source })?;
             let p = entry.path();
@@ -153,15 +152,13 @@ pub fn open_file(path: &Path, options: &OpenOptions) -> Result<Box<dyn EventSour
         InputFormat::OtlpJson => Box::new(otlp::OtlpJsonReader::new(reader, origin)),
         InputFormat::PlainText => {
             let format = match &options.log_format {
-                Some(f) => Some(
-                    log_format::LogFormat::parse(f)
-                        .map_err(|e| SourceError::LogFormat(e.to_string()))?,
-                ),
+                Some(f) => Some(log_format::LogFormat::parse(f).map_err(|e| SourceError::LogFormat(e.to_string()))?),
                 None => None,
             };
-            let service = options.service.clone().unwrap_or_else(|| {
-                path.file_stem().and_then(|s| s.to_str()).unwrap_or("unknown").to_string()
-            });
+            let service = options
+                .service
+                .clone()
+                .unwrap_or_else(|| path.file_stem().and_then(|s| s.to_str()).unwrap_or("unknown").to_string());
             let env = options.environment.clone().unwrap_or_else(|| "prod".into());
             Box::new(plain::PlainTextReader::new(reader, origin, format, service, env))
         }
@@ -290,8 +287,17 @@ mod tests {
         let data = b"{\"service\":\"s\",\"timestamp_ms\":1,\"body\":\"a\"}\n\n{\"service\":\"s\",\"timestamp_ms\":2,\"body\":\"b\"}\n".to_vec();
         let end = data.len() as u64;
         let readers: Vec<Box<dyn Iterator<Item = SourceItem>>> = vec![
-            Box::new(jsonl::JsonLinesReader::new(BufReader::new(BreaksOff(std::io::Cursor::new(data.clone()))), "in.jsonl")),
-            Box::new(plain::PlainTextReader::new(BufReader::new(BreaksOff(std::io::Cursor::new(data))), "in.log", None, "s".into(), "prod".into())),
+            Box::new(jsonl::JsonLinesReader::new(
+                BufReader::new(BreaksOff(std::io::Cursor::new(data.clone()))),
+                "in.jsonl",
+            )),
+            Box::new(plain::PlainTextReader::new(
+                BufReader::new(BreaksOff(std::io::Cursor::new(data))),
+                "in.log",
+                None,
+                "s".into(),
+                "prod".into(),
+            )),
         ];
         for reader in readers {
             let items: Vec<SourceItem> = reader.collect();
@@ -310,10 +316,7 @@ mod tests {
         std::fs::write(dir.path().join("b.log"), "second\n").unwrap();
         std::fs::write(dir.path().join("a.log"), "first\n").unwrap();
         std::fs::write(dir.path().join(".hidden"), "skip\n").unwrap();
-        let events: Vec<_> = open_path(dir.path(), &OpenOptions::default())
-            .unwrap()
-            .map(|r| r.unwrap().body)
-            .collect();
+        let events: Vec<_> = open_path(dir.path(), &OpenOptions::default()).unwrap().map(|r| r.unwrap().body).collect();
         assert_eq!(events, vec!["first", "second"]);
     }
 }

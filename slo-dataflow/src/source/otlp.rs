@@ -49,8 +49,18 @@ impl<R: BufRead> OtlpJsonReader<R> {
                     let events = flatten_request(&value, &self.origin, line_no);
                     self.pending.extend(events.into_iter().map(Ok));
                 }
-                Ok(_) => self.pending.push_back(Err(self.dead(line_no, this_offset, "not a JSON object".into(), line.to_vec()))),
-                Err(e) => self.pending.push_back(Err(self.dead(line_no, this_offset, format!("invalid JSON: {e}"), line.to_vec()))),
+                Ok(_) => self.pending.push_back(Err(self.dead(
+                    line_no,
+                    this_offset,
+                    "not a JSON object".into(),
+                    line.to_vec(),
+                ))),
+                Err(e) => self.pending.push_back(Err(self.dead(
+                    line_no,
+                    this_offset,
+                    format!("invalid JSON: {e}"),
+                    line.to_vec(),
+                ))),
             }
         }
     }
@@ -149,10 +159,15 @@ pub fn flatten_request(request: &Value, origin: &str, line: u64) -> Vec<Telemetr
         let (service, env, _) = resource_identity(rl.get("resource"));
         for sl in array(rl, "scopeLogs") {
             for rec in array(sl, "logRecords") {
-                let ts = nanos(rec.get("timeUnixNano")).filter(|t| *t > 0)
+                let ts = nanos(rec.get("timeUnixNano"))
+                    .filter(|t| *t > 0)
                     .or_else(|| nanos(rec.get("observedTimeUnixNano")))
-                    .unwrap_or(0) / 1_000_000;
-                let severity = rec.get("severityNumber").and_then(Value::as_i64).and_then(Severity::from_otlp_number)
+                    .unwrap_or(0)
+                    / 1_000_000;
+                let severity = rec
+                    .get("severityNumber")
+                    .and_then(Value::as_i64)
+                    .and_then(Severity::from_otlp_number)
                     .or_else(|| rec.get("severityText").and_then(Value::as_str).and_then(Severity::parse));
                 out.push(TelemetryEvent {
                     event_id: next_id("log"),
@@ -186,7 +201,9 @@ pub fn flatten_request(request: &Value, origin: &str, line: u64) -> Vec<Telemetr
                 };
                 let trace_id = hex_id(span.get("traceId"));
                 let span_id = hex_id(span.get("spanId"));
-                let http_status = attrs.get("http.response.status_code").or_else(|| attrs.get("http.status_code"))
+                let http_status = attrs
+                    .get("http.response.status_code")
+                    .or_else(|| attrs.get("http.status_code"))
                     .and_then(|s| s.parse().ok());
                 out.push(TelemetryEvent {
                     event_id: match (&trace_id, &span_id) {
@@ -219,18 +236,19 @@ pub fn flatten_request(request: &Value, origin: &str, line: u64) -> Vec<Telemetr
             for metric in array(sm, "metrics") {
                 let name = metric.get("name").and_then(Value::as_str).unwrap_or("").to_string();
                 for (kind, value_of) in [
-                    ("sum", None), ("gauge", None), ("histogram", Some("sum")),
-                    ("exponentialHistogram", Some("sum")), ("summary", Some("sum")),
+                    ("sum", None),
+                    ("gauge", None),
+                    ("histogram", Some("sum")),
+                    ("exponentialHistogram", Some("sum")),
+                    ("summary", Some("sum")),
                 ] {
                     let Some(body) = metric.get(kind) else { continue };
                     for dp in array(body, "dataPoints") {
                         let value = match value_of {
-                            None => dp.get("asDouble").and_then(Value::as_f64).or_else(|| {
-                                match dp.get("asInt")? {
-                                    Value::String(s) => s.parse().ok(),
-                                    Value::Number(n) => n.as_f64(),
-                                    _ => None,
-                                }
+                            None => dp.get("asDouble").and_then(Value::as_f64).or_else(|| match dp.get("asInt")? {
+                                Value::String(s) => s.parse().ok(),
+                                Value::Number(n) => n.as_f64(),
+                                _ => None,
                             }),
                             Some(field) => dp.get(field).and_then(Value::as_f64),
                         };
@@ -296,7 +314,11 @@ mod tests {
             eprintln!("skipping: {} not present", dir.display());
             return;
         }
-        for (file, kind, min) in [("logs.json", EventKind::Log, 1), ("trace.json", EventKind::Span, 1), ("metrics.json", EventKind::Metric, 4)] {
+        for (file, kind, min) in [
+            ("logs.json", EventKind::Log, 1),
+            ("trace.json", EventKind::Span, 1),
+            ("metrics.json", EventKind::Metric, 4),
+        ] {
             let f = std::fs::File::open(dir.join(file)).unwrap();
             let items: Vec<_> = OtlpJsonReader::new(std::io::BufReader::new(f), file).collect();
             assert!(items.len() >= min, "{file}: {} events", items.len());

@@ -29,7 +29,13 @@ pub struct PlainTextReader<R> {
 
 impl<R: BufRead> PlainTextReader<R> {
     /// A reader; `origin` names the input (and, when it is a file, gives the fallback time).
-    pub fn new(reader: R, origin: impl Into<String>, format: Option<LogFormat>, service: String, environment: String) -> Self {
+    pub fn new(
+        reader: R,
+        origin: impl Into<String>,
+        format: Option<LogFormat>,
+        service: String,
+        environment: String,
+    ) -> Self {
         let origin = origin.into();
         let fallback_time = std::fs::metadata(&origin)
             .and_then(|m| m.modified())

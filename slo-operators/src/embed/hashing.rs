@@ -111,7 +111,8 @@ fn tokenize(text: &str) -> Vec<&str> {
             // placeholder: `<` + up to 32 word chars / `*` + `>`
             if let Some(end) = text[i + 1..].find('>') {
                 let inner = &text[i + 1..i + 1 + end];
-                if end <= 32 && !inner.is_empty() && inner.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '*') {
+                if end <= 32 && !inner.is_empty() && inner.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '*')
+                {
                     out.push(&text[i..i + end + 2]);
                     i += end + 2;
                     continue;

@@ -60,11 +60,7 @@ fn environment(dylib: &Path) -> Result<Environment, EmbedError> {
     }
     let load_err = |message: String| EmbedError::RuntimeLoad { path: dylib.to_path_buf(), message };
     let builder = ort::init_from(dylib).map_err(|e| load_err(e.to_string()))?;
-    let env = builder
-        .with_name("slo-scout")
-        .with_telemetry(false)
-        .build()
-        .map_err(|e| load_err(e.to_string()))?;
+    let env = builder.with_name("slo-scout").with_telemetry(false).build().map_err(|e| load_err(e.to_string()))?;
     *guard = Some((env.clone(), dylib.to_path_buf()));
     Ok(env)
 }
@@ -121,8 +117,8 @@ impl MiniLmEmbedder {
             return Err(EmbedError::Config(format!("max_seq_len {} is too small", opts.max_seq_len)));
         }
 
-        let mut tokenizer =
-            Tokenizer::from_file(&tokenizer_path).map_err(|e| EmbedError::Tokenizer(format!("{}: {e}", tokenizer_path.display())))?;
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| EmbedError::Tokenizer(format!("{}: {e}", tokenizer_path.display())))?;
         // tokenizer.json pads/truncates to a fixed 128; sentence-transformers truncates at 256 and
         // pads to the longest sequence of the batch.
         tokenizer
@@ -157,7 +153,9 @@ impl MiniLmEmbedder {
                 return Err(EmbedError::Model(format!("graph has no `{required}` input (inputs: {input_names:?})")));
             }
         }
-        if let Some(extra) = input_names.iter().find(|n| !matches!(**n, "input_ids" | "attention_mask" | "token_type_ids")) {
+        if let Some(extra) =
+            input_names.iter().find(|n| !matches!(**n, "input_ids" | "attention_mask" | "token_type_ids"))
+        {
             return Err(EmbedError::Model(format!("unsupported graph input `{extra}`")));
         }
         let has_token_type_ids = input_names.contains(&"token_type_ids");
@@ -192,10 +190,8 @@ impl MiniLmEmbedder {
     }
 
     fn run(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let encodings = self
-            .tokenizer
-            .encode_batch_fast(texts.to_vec(), true)
-            .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let encodings =
+            self.tokenizer.encode_batch_fast(texts.to_vec(), true).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         let batch = encodings.len();
         let seq = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
         if batch != texts.len() || seq == 0 {
@@ -313,13 +309,16 @@ mod tests {
     #[test]
     fn embed_minilm_missing_files_are_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let err = MiniLmEmbedder::load(dir.path(), &dir.path().join("libonnxruntime.so"), &MiniLmOptions::default()).unwrap_err();
+        let err = MiniLmEmbedder::load(dir.path(), &dir.path().join("libonnxruntime.so"), &MiniLmOptions::default())
+            .unwrap_err();
         assert!(matches!(err, EmbedError::MissingFile { what: "ONNX model", .. }), "{err}");
         std::fs::write(dir.path().join(MODEL_FILE), b"not a model").unwrap();
-        let err = MiniLmEmbedder::load(dir.path(), &dir.path().join("libonnxruntime.so"), &MiniLmOptions::default()).unwrap_err();
+        let err = MiniLmEmbedder::load(dir.path(), &dir.path().join("libonnxruntime.so"), &MiniLmOptions::default())
+            .unwrap_err();
         assert!(matches!(err, EmbedError::MissingFile { what: "tokenizer", .. }), "{err}");
         std::fs::write(dir.path().join(TOKENIZER_FILE), b"{}").unwrap();
-        let err = MiniLmEmbedder::load(dir.path(), &dir.path().join("libonnxruntime.so"), &MiniLmOptions::default()).unwrap_err();
+        let err = MiniLmEmbedder::load(dir.path(), &dir.path().join("libonnxruntime.so"), &MiniLmOptions::default())
+            .unwrap_err();
         assert!(matches!(err, EmbedError::MissingFile { what: "ONNX Runtime library", .. }), "{err}");
         assert!(err.to_string().contains("setup-model.sh"));
     }
@@ -377,7 +376,12 @@ mod tests {
             let n = x.iter().map(|a| a * a).sum::<f32>().sqrt();
             assert!((n - 1.0).abs() < 1e-4, "norm {n}");
         }
-        assert!(cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]) + 0.2, "{} vs {}", cosine(&v[0], &v[1]), cosine(&v[0], &v[2]));
+        assert!(
+            cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]) + 0.2,
+            "{} vs {}",
+            cosine(&v[0], &v[1]),
+            cosine(&v[0], &v[2])
+        );
         // deterministic
         assert_eq!(e.embed_batch(&texts[..1]).unwrap()[0], e.embed_batch(&texts[..1]).unwrap()[0]);
         assert!(e.embed_batch(&[]).unwrap().is_empty());
@@ -386,12 +390,7 @@ mod tests {
     #[test]
     fn embed_minilm_two_threads_and_config_build() {
         let Some((model, ort)) = model_paths() else { return };
-        let cfg = EmbedConfig {
-            model_dir: Some(model),
-            ort_dylib: Some(ort),
-            threads: 2,
-            ..EmbedConfig::default()
-        };
+        let cfg = EmbedConfig { model_dir: Some(model), ort_dylib: Some(ort), threads: 2, ..EmbedConfig::default() };
         let mut boxed = cfg.build().expect("build MiniLM from config");
         assert_eq!(boxed.name(), MINILM_NAME);
         let mut one = load(1).expect("paths are set");

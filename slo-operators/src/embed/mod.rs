@@ -62,9 +62,7 @@ impl std::str::FromStr for EmbedderKind {
         match s.trim().to_ascii_lowercase().as_str() {
             "hashing" | "hash" => Ok(Self::Hashing),
             "minilm" | "mini_lm" | "mini-lm" | "all-minilm-l6-v2" => Ok(Self::MiniLm),
-            other => Err(EmbedError::Config(format!(
-                "unknown embedder `{other}` (expected `minilm` or `hashing`)"
-            ))),
+            other => Err(EmbedError::Config(format!("unknown embedder `{other}` (expected `minilm` or `hashing`)"))),
         }
     }
 }
@@ -211,14 +209,8 @@ impl EmbedConfig {
 
     #[cfg(feature = "onnx")]
     fn build_minilm(&self) -> Result<Box<dyn Embedder>, EmbedError> {
-        let model_dir = self
-            .model_dir
-            .as_deref()
-            .ok_or(EmbedError::NotConfigured { what: ENV_MODEL_DIR })?;
-        let dylib = self
-            .ort_dylib
-            .as_deref()
-            .ok_or(EmbedError::NotConfigured { what: ENV_ORT_DYLIB })?;
+        let model_dir = self.model_dir.as_deref().ok_or(EmbedError::NotConfigured { what: ENV_MODEL_DIR })?;
+        let dylib = self.ort_dylib.as_deref().ok_or(EmbedError::NotConfigured { what: ENV_ORT_DYLIB })?;
         let e = MiniLmEmbedder::load(model_dir, dylib, &MiniLmOptions::from(self))?;
         tracing::info!(
             embedder = e.name(),

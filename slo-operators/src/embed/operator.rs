@@ -41,11 +41,19 @@ pub trait Embed<'scope, T: Timestamp> {
     /// let embedded: Vec<_> = out.try_iter().flat_map(|e| match e { Event::Messages(_, v) => v, _ => vec![] }).collect();
     /// assert_eq!(embedded[0].embedding.as_ref().unwrap().len(), 384);
     /// ```
-    fn embed(self, config: EmbedConfig, metrics: Arc<PipelineMetrics>) -> Result<StreamVec<'scope, T, Capsule>, EmbedError>;
+    fn embed(
+        self,
+        config: EmbedConfig,
+        metrics: Arc<PipelineMetrics>,
+    ) -> Result<StreamVec<'scope, T, Capsule>, EmbedError>;
 }
 
 impl<'scope, T: Timestamp> Embed<'scope, T> for StreamVec<'scope, T, Capsule> {
-    fn embed(self, config: EmbedConfig, metrics: Arc<PipelineMetrics>) -> Result<StreamVec<'scope, T, Capsule>, EmbedError> {
+    fn embed(
+        self,
+        config: EmbedConfig,
+        metrics: Arc<PipelineMetrics>,
+    ) -> Result<StreamVec<'scope, T, Capsule>, EmbedError> {
         let mut embedder: Box<dyn Embedder> = config.build()?;
         let mut cache: EmbeddingCache<String> = config.build_cache();
         Ok(self.unary(Pipeline, "Embed", move |_cap, _info| {
@@ -53,7 +61,8 @@ impl<'scope, T: Timestamp> Embed<'scope, T> for StreamVec<'scope, T, Capsule> {
                 input.for_each(|cap, data| {
                     let start = Instant::now();
                     let before = cache.stats().embedded;
-                    let items: Vec<(String, &str)> = data.iter().map(|c| (c.fingerprint.clone(), c.template.as_str())).collect();
+                    let items: Vec<(String, &str)> =
+                        data.iter().map(|c| (c.fingerprint.clone(), c.template.as_str())).collect();
                     match cache.get_or_embed_batch(&mut embedder, &items) {
                         Ok(vectors) => {
                             for (capsule, v) in data.iter_mut().zip(vectors) {

@@ -113,10 +113,7 @@ pub fn mine_file(
     let write = |w: &mut BufWriter<std::fs::File>| -> std::io::Result<()> {
         w.write_all(b"LineId,EventTemplate\n")?;
         for (i, id) in assigned.iter().enumerate() {
-            let t = miner
-                .template_of(*id)
-                .or_else(|| last_template.get(id).map(String::as_str))
-                .unwrap_or("");
+            let t = miner.template_of(*id).or_else(|| last_template.get(id).map(String::as_str)).unwrap_or("");
             write!(w, "{},", i + 1)?;
             write_csv_field(w, t)?;
             w.write_all(b"\n")?;

@@ -47,10 +47,7 @@ pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let w = rest
-            .iter()
-            .rev()
-            .fold(0u64, |w, &b| w << 8 | u64::from(b));
+        let w = rest.iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b));
         h = (h.rotate_left(5) ^ w).wrapping_mul(HASH_K);
     }
     avalanche(h)
@@ -192,12 +189,8 @@ impl Masked {
                 let emitted = &self.buf.as_bytes()[start..];
                 emitted.len() > WILDCARD.len()
                     && emitted.ends_with(WILDCARD.as_bytes())
-                    && emitted[..emitted.len() - WILDCARD.len()]
-                        .iter()
-                        .all(|&c| is_open_wrap(c))
-                    && content.as_bytes()[st..en]
-                        .iter()
-                        .all(|&c| c.is_ascii_digit() || c == b'.' || is_open_wrap(c))
+                    && emitted[..emitted.len() - WILDCARD.len()].iter().all(|&c| is_open_wrap(c))
+                    && content.as_bytes()[st..en].iter().all(|&c| c.is_ascii_digit() || c == b'.' || is_open_wrap(c))
             };
             if quantity {
                 if let Some((ust, uen, _)) = next_token(bytes, pos) {
@@ -300,22 +293,7 @@ fn is_strong(b: u8) -> bool {
 
 #[inline]
 const fn strong_delimiter(b: u8) -> bool {
-    matches!(
-        b,
-        b'=' | b':'
-            | b','
-            | b'('
-            | b')'
-            | b'['
-            | b']'
-            | b'{'
-            | b'}'
-            | b'@'
-            | b'"'
-            | b'\''
-            | b';'
-            | b'|'
-    )
+    matches!(b, b'=' | b':' | b',' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'@' | b'"' | b'\'' | b';' | b'|')
 }
 
 /// Next whitespace-separated token at or after `pos`: `(start, end, byte classes)`.
@@ -408,10 +386,7 @@ static BYTE_FLAGS: [u8; 256] = {
         if matches!(b, b'(' | b'[' | b'{' | b'<' | b'"' | b'\'') {
             f |= OPEN_WRAP;
         }
-        if matches!(
-            b,
-            b')' | b']' | b'}' | b'>' | b'"' | b'\'' | b',' | b';' | b':' | b'.' | b'!' | b'?'
-        ) {
+        if matches!(b, b')' | b']' | b'}' | b'>' | b'"' | b'\'' | b',' | b';' | b':' | b'.' | b'!' | b'?') {
             f |= CLOSE_WRAP;
         }
         t[i] = f;
@@ -431,8 +406,8 @@ fn is_close_wrap(b: u8) -> bool {
 }
 
 const NAMES: [&[u8]; 19] = [
-    b"mon", b"tue", b"wed", b"thu", b"fri", b"sat", b"sun", b"jan", b"feb", b"mar", b"apr", b"may",
-    b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec",
+    b"mon", b"tue", b"wed", b"thu", b"fri", b"sat", b"sun", b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul",
+    b"aug", b"sep", b"oct", b"nov", b"dec",
 ];
 
 fn is_date_name(t: &[u8]) -> bool {
@@ -442,11 +417,7 @@ fn is_date_name(t: &[u8]) -> bool {
     if !t[0].is_ascii_uppercase() {
         return false;
     }
-    let l = [
-        t[0].to_ascii_lowercase(),
-        t[1].to_ascii_lowercase(),
-        t[2].to_ascii_lowercase(),
-    ];
+    let l = [t[0].to_ascii_lowercase(), t[1].to_ascii_lowercase(), t[2].to_ascii_lowercase()];
     NAMES.iter().any(|n| **n == l)
 }
 
@@ -485,11 +456,7 @@ fn is_host_port_or_ip(t: &[u8]) -> bool {
     if !port.is_empty() && !port.iter().all(u8::is_ascii_digit) {
         return false;
     }
-    if host.is_empty()
-        || !host
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
-    {
+    if host.is_empty() || !host.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_') {
         return false;
     }
     let dots = host.iter().filter(|&&b| b == b'.').count();
@@ -499,9 +466,7 @@ fn is_host_port_or_ip(t: &[u8]) -> bool {
     } else {
         // a dotted name (all lower case, e.g. `qq.com`), a longer dotted name, or a name with
         // digits (`node-07`); `state.clipTopAmount:10` stays a key:value pair
-        dots >= 2
-            || host.iter().any(u8::is_ascii_digit)
-            || (dots == 1 && !host.iter().any(u8::is_ascii_uppercase))
+        dots >= 2 || host.iter().any(u8::is_ascii_digit) || (dots == 1 && !host.iter().any(u8::is_ascii_uppercase))
     }
 }
 
@@ -542,9 +507,7 @@ fn mask_token(tok: &str, classes: u8, out: &mut String) -> u8 {
             return 0;
         }
         // (a boolean or null needs a `t`, `f` or `n`)
-        if classes & C_TFN == 0
-            || !(is_bool(core) || (classes & C_STRONG != 0 && has_bool_piece(b)))
-        {
+        if classes & C_TFN == 0 || !(is_bool(core) || (classes & C_STRONG != 0 && has_bool_piece(b))) {
             return F_SAME;
         }
     }
@@ -563,10 +526,8 @@ fn mask_token(tok: &str, classes: u8, out: &mut String) -> u8 {
         let numeric = s == 0 && e == b.len() && is_clock(core);
         return if numeric { F_NUM } else { 0 };
     }
-    let pure_number = s == 0
-        && e == b.len()
-        && core[0].is_ascii_digit()
-        && core.iter().all(|&c| c.is_ascii_digit() || c == b'.');
+    let pure_number =
+        s == 0 && e == b.len() && core[0].is_ascii_digit() && core.iter().all(|&c| c.is_ascii_digit() || c == b'.');
     // partial masking on strong delimiters: without any, the token is one piece
     if classes & C_STRONG == 0 {
         emit_piece(tok, out);
@@ -624,15 +585,12 @@ fn mask_token(tok: &str, classes: u8, out: &mut String) -> u8 {
 /// A dotted host name or IP (at least two dots, only host characters).
 fn host_like(p: &[u8]) -> bool {
     p.iter().filter(|&&b| b == b'.').count() >= 2
-        && p.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+        && p.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
 }
 
 /// `true` / `false` / `null` (any case): value words that are variables wherever they appear.
 fn is_bool(p: &[u8]) -> bool {
-    p.eq_ignore_ascii_case(b"true")
-        || p.eq_ignore_ascii_case(b"false")
-        || p.eq_ignore_ascii_case(b"null")
+    p.eq_ignore_ascii_case(b"true") || p.eq_ignore_ascii_case(b"false") || p.eq_ignore_ascii_case(b"null")
 }
 
 /// Does a digit-free token contain a boolean/null piece between strong delimiters?
@@ -655,10 +613,7 @@ fn has_bool_piece(b: &[u8]) -> bool {
 
 /// Size units that belong to the number before them.
 fn is_size_unit(u: &str) -> bool {
-    matches!(
-        u,
-        "B" | "KB" | "kB" | "MB" | "GB" | "TB" | "PB" | "KiB" | "MiB" | "GiB" | "TiB"
-    )
+    matches!(u, "B" | "KB" | "kB" | "MB" | "GB" | "TB" | "PB" | "KiB" | "MiB" | "GiB" | "TiB")
 }
 
 #[inline]
@@ -714,14 +669,8 @@ mod tests {
     #[test]
     fn masks_generic_variables() {
         let cases = [
-            (
-                "PacketResponder 1 for block blk_-3886 terminating",
-                "PacketResponder <*> for block <*> terminating",
-            ),
-            (
-                "session opened for user cyrus by (uid=0)",
-                "session opened for user cyrus by (uid=<*>)",
-            ),
+            ("PacketResponder 1 for block blk_-3886 terminating", "PacketResponder <*> for block <*> terminating"),
+            ("session opened for user cyrus by (uid=0)", "session opened for user cyrus by (uid=<*>)"),
             (
                 "Failed password for root from 5.36.59.76 port 42393 ssh2",
                 "Failed password for root from <*> port <*> ssh2",
@@ -730,30 +679,12 @@ mod tests {
                 "10.251.30.85:50010:Got exception while serving x to /10.251.90.64:",
                 "<*>:Got exception while serving x to <*>:",
             ),
-            (
-                "connection from 1.2.3.4 () at Sun Jul 10 04:30:30 2005",
-                "connection from <*> () at <*>",
-            ),
-            (
-                "program interrupt: illegal instruction......0",
-                "program interrupt: illegal instruction......<*>",
-            ),
-            (
-                "Default file system [hdfs://msra-sa-41:9000]",
-                "Default file system [<*>]",
-            ),
-            (
-                "ciod: Error loading /bgl/apps/x: invalid",
-                "ciod: Error loading <*>: invalid",
-            ),
-            (
-                "audit(1122475266.4:2): initialized",
-                "audit(<*>:<*>): initialized",
-            ),
-            (
-                "Slf4jLogger started via SOCKS5 at 0x1f",
-                "Slf4jLogger started via SOCKS5 at <*>",
-            ),
+            ("connection from 1.2.3.4 () at Sun Jul 10 04:30:30 2005", "connection from <*> () at <*>"),
+            ("program interrupt: illegal instruction......0", "program interrupt: illegal instruction......<*>"),
+            ("Default file system [hdfs://msra-sa-41:9000]", "Default file system [<*>]"),
+            ("ciod: Error loading /bgl/apps/x: invalid", "ciod: Error loading <*>: invalid"),
+            ("audit(1122475266.4:2): initialized", "audit(<*>:<*>): initialized"),
+            ("Slf4jLogger started via SOCKS5 at 0x1f", "Slf4jLogger started via SOCKS5 at <*>"),
             ("lifetime 00:01", "lifetime <*>"),
             ("0 bytes (0.14 KB) sent", "<*> bytes (<*>) sent"),
             ("freed [17 MB],", "freed [<*>],"),

@@ -226,9 +226,7 @@ const MAX_GROUP_TOKENS: usize = 256;
 
 /// A token that is only variables and punctuation (`<*>`, `(<*>)`, `<*>:<*>,`).
 fn is_wild_only(t: &str) -> bool {
-    t.contains(WILDCARD)
-        && t.split(WILDCARD)
-            .all(|p| !p.bytes().any(|b| b.is_ascii_alphanumeric() || b >= 0x80))
+    t.contains(WILDCARD) && t.split(WILDCARD).all(|p| !p.bytes().any(|b| b.is_ascii_alphanumeric() || b >= 0x80))
 }
 
 /// Polynomial base (odd, so it has an inverse modulo 2^64) for skeleton keys.
@@ -311,11 +309,8 @@ fn align_templates(a: &[String], b: &[String]) -> Vec<String> {
     let mut l = vec![0u32; (n + 1) * w];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            l[i * w + j] = if a[i] == b[j] {
-                l[(i + 1) * w + j + 1] + 1
-            } else {
-                l[(i + 1) * w + j].max(l[i * w + j + 1])
-            };
+            l[i * w + j] =
+                if a[i] == b[j] { l[(i + 1) * w + j + 1] + 1 } else { l[(i + 1) * w + j].max(l[i * w + j + 1]) };
         }
     }
     let mut out: Vec<String> = Vec::with_capacity(n.max(m));
@@ -348,18 +343,7 @@ impl Cluster {
         let kinds = tokens.iter().map(|t| kind_of(t)).collect();
         let template = tokens.join(" ");
         let fingerprint = fingerprint_of(&template);
-        Cluster {
-            tokens,
-            hashes,
-            kinds,
-            template,
-            fingerprint,
-            count: 0,
-            last_used: 0,
-            leaf,
-            group: 0,
-            skel: None,
-        }
+        Cluster { tokens, hashes, kinds, template, fingerprint, count: 0, last_used: 0, leaf, group: 0, skel: None }
     }
 
     fn refresh(&mut self) {
@@ -502,12 +486,7 @@ impl TemplateMiner {
     pub fn mine(&mut self, content: &str) -> MineResult {
         let (id, is_new) = self.mine_id(content);
         let (template, fingerprint) = self.effective(&self.clusters[&id.0]);
-        MineResult {
-            cluster: id,
-            template: template.to_owned(),
-            fingerprint,
-            is_new,
-        }
+        MineResult { cluster: id, template: template.to_owned(), fingerprint, is_new }
     }
 
     /// Like [`TemplateMiner::mine`] but without cloning the template: returns the cluster id,
@@ -575,10 +554,7 @@ impl TemplateMiner {
             return Vec::new();
         };
         let mut out: Vec<u64> = Vec::new();
-        for v in [self.skel_full.get(full), self.skel_drop.get(full)]
-            .into_iter()
-            .flatten()
-        {
+        for v in [self.skel_full.get(full), self.skel_drop.get(full)].into_iter().flatten() {
             out.extend(v.iter().copied());
         }
         for d in drops {
@@ -620,11 +596,7 @@ impl TemplateMiner {
         let Some(g) = self.groups.get(&gid) else {
             return;
         };
-        let mut ts: Vec<&Cluster> = g
-            .members
-            .iter()
-            .filter_map(|m| self.clusters.get(m))
-            .collect();
+        let mut ts: Vec<&Cluster> = g.members.iter().filter_map(|m| self.clusters.get(m)).collect();
         ts.sort_by(|a, b| a.template.cmp(&b.template));
         let mut acc: Vec<String> = ts.first().map(|c| c.tokens.clone()).unwrap_or_default();
         for c in ts.iter().skip(1) {
@@ -716,9 +688,7 @@ impl TemplateMiner {
                             wild_lit += usize::from(h != wild);
                             h == wild
                         }
-                        Kind::Pattern => {
-                            c.hashes[i] == h || pattern_matches(&c.tokens[i], m.token(i))
-                        }
+                        Kind::Pattern => c.hashes[i] == h || pattern_matches(&c.tokens[i], m.token(i)),
                     };
                     score += usize::from(ok);
                     hard += usize::from(!ok && c.kinds[i] != Kind::Wild);
@@ -730,14 +700,9 @@ impl TemplateMiner {
                     continue;
                 }
                 let lit = n - both_wild;
-                let matched =
-                    (score - both_wild) as f64 + self.cfg.wildcard_credit * wild_lit as f64;
+                let matched = (score - both_wild) as f64 + self.cfg.wildcard_credit * wild_lit as f64;
                 // a template that covers the line (no hard mismatch) always takes it
-                let sim = if lit == 0 || hard == 0 {
-                    1.0
-                } else {
-                    matched / lit as f64
-                };
+                let sim = if lit == 0 || hard == 0 { 1.0 } else { matched / lit as f64 };
                 if sim >= self.cfg.similarity_threshold && sim >= best_sim {
                     // iterating newest first: `>=` keeps the oldest among equals
                     best = Some((cid, score));
@@ -765,9 +730,7 @@ impl TemplateMiner {
                         let same = match c.kinds[i] {
                             Kind::Wild => true,
                             Kind::Literal => c.hashes[i] == m.hash(i),
-                            Kind::Pattern => {
-                                c.hashes[i] == m.hash(i) || pattern_matches(&c.tokens[i], tok)
-                            }
+                            Kind::Pattern => c.hashes[i] == m.hash(i) || pattern_matches(&c.tokens[i], tok),
                         };
                         if !same {
                             let g = generalise(&c.tokens[i], tok);
@@ -867,11 +830,7 @@ impl TemplateMiner {
         }
         let pos = cands[a].0;
         let survivor = cands[a..b].iter().map(|x| x.1).min()?;
-        let absorbed: Vec<u64> = cands[a..b]
-            .iter()
-            .map(|x| x.1)
-            .filter(|&x| x != survivor)
-            .collect();
+        let absorbed: Vec<u64> = cands[a..b].iter().map(|x| x.1).filter(|&x| x != survivor).collect();
         let (mut count, mut last) = (1u64, tick);
         for &id in &absorbed {
             if let Some(c) = self.clusters.get(&id) {
@@ -919,12 +878,8 @@ impl TemplateMiner {
         if excess == 0 {
             return;
         }
-        let mut order: Vec<(u64, u64)> = self
-            .clusters
-            .iter()
-            .filter(|(&id, _)| id != keep)
-            .map(|(&id, c)| (c.last_used, id))
-            .collect();
+        let mut order: Vec<(u64, u64)> =
+            self.clusters.iter().filter(|(&id, _)| id != keep).map(|(&id, c)| (c.last_used, id)).collect();
         let excess = excess.min(order.len());
         if excess < order.len() {
             order.select_nth_unstable(excess);
@@ -953,17 +908,13 @@ impl TemplateMiner {
     /// The cluster's current template (`None` if unknown or evicted). A cluster absorbed by a
     /// sibling merge answers with the template of the cluster that absorbed it.
     pub fn template_of(&self, cluster: ClusterId) -> Option<&str> {
-        self.clusters
-            .get(&self.resolve(cluster.0))
-            .map(|c| self.effective(c).0)
+        self.clusters.get(&self.resolve(cluster.0)).map(|c| self.effective(c).0)
     }
 
     /// The cluster's current fingerprint (`None` if unknown or evicted); follows aliases like
     /// [`TemplateMiner::template_of`].
     pub fn fingerprint_of_cluster(&self, cluster: ClusterId) -> Option<Fingerprint> {
-        self.clusters
-            .get(&self.resolve(cluster.0))
-            .map(|c| self.effective(c).1)
+        self.clusters.get(&self.resolve(cluster.0)).map(|c| self.effective(c).1)
     }
 
     /// The live cluster a (possibly absorbed) cluster id now maps to.
@@ -1012,17 +963,13 @@ impl TemplateMiner {
             evictions: self.evictions,
             clusters,
             aliases: {
-                let mut a: Vec<(ClusterId, ClusterId)> = self
-                    .aliases
-                    .iter()
-                    .map(|(&k, &v)| (ClusterId(k), ClusterId(v)))
-                    .collect();
+                let mut a: Vec<(ClusterId, ClusterId)> =
+                    self.aliases.iter().map(|(&k, &v)| (ClusterId(k), ClusterId(v))).collect();
                 a.sort_unstable();
                 a
             },
             memo: {
-                let mut v: Vec<(u64, ClusterId)> =
-                    self.memo.iter().map(|(&k, &v)| (k, ClusterId(v))).collect();
+                let mut v: Vec<(u64, ClusterId)> = self.memo.iter().map(|(&k, &v)| (k, ClusterId(v))).collect();
                 v.sort_unstable();
                 v
             },
@@ -1065,11 +1012,7 @@ impl TemplateMiner {
     }
 
     fn insert_state(&mut self, id: u64, template: &str, count: u64, last_used: u64) {
-        let tokens: Vec<String> = template
-            .split(' ')
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let tokens: Vec<String> = template.split(' ').filter(|t| !t.is_empty()).map(str::to_owned).collect();
         let first = tokens.first().map_or(0, |t| hash_token(t));
         let key = leaf_key(tokens.len(), first);
         let mut c = Cluster::from_tokens(tokens, key);
@@ -1090,11 +1033,7 @@ impl TemplateMiner {
         if self.cfg.variable_length == 0 {
             return;
         }
-        let mut order: Vec<(&str, u64)> = self
-            .clusters
-            .iter()
-            .map(|(&id, c)| (c.template.as_str(), id))
-            .collect();
+        let mut order: Vec<(&str, u64)> = self.clusters.iter().map(|(&id, c)| (c.template.as_str(), id)).collect();
         order.sort_unstable();
         let order: Vec<u64> = order.into_iter().map(|x| x.1).collect();
         let rank: IdMap<u64, usize> = order.iter().enumerate().map(|(r, &id)| (id, r)).collect();
@@ -1164,11 +1103,8 @@ impl TemplateMiner {
         self.evictions += other.evictions;
         let cap = self.cfg.max_templates.max(1);
         if self.clusters.len() > cap {
-            let mut order: Vec<(u64, u64, &str, u64)> = self
-                .clusters
-                .iter()
-                .map(|(&id, c)| (c.last_used, c.count, c.template.as_str(), id))
-                .collect();
+            let mut order: Vec<(u64, u64, &str, u64)> =
+                self.clusters.iter().map(|(&id, c)| (c.last_used, c.count, c.template.as_str(), id)).collect();
             order.sort_unstable();
             let excess = self.clusters.len() - cap;
             let victims: Vec<u64> = order[..excess].iter().map(|v| v.3).collect();
@@ -1182,11 +1118,8 @@ impl TemplateMiner {
 
     /// All current templates with their ids, sorted by id.
     pub fn templates(&self) -> Vec<(ClusterId, &str)> {
-        let mut v: Vec<(ClusterId, &str)> = self
-            .clusters
-            .iter()
-            .map(|(&id, c)| (ClusterId(id), self.effective(c).0))
-            .collect();
+        let mut v: Vec<(ClusterId, &str)> =
+            self.clusters.iter().map(|(&id, c)| (ClusterId(id), self.effective(c).0)).collect();
         v.sort_unstable_by_key(|x| x.0);
         v
     }

@@ -15,9 +15,7 @@ pub mod batch;
 pub mod mask;
 pub mod miner;
 
-pub use miner::{
-    ClusterId, ClusterState, MineResult, MinerConfig, MinerState, TemplateMiner, MEMO_HASH_VERSION,
-};
+pub use miner::{ClusterId, ClusterState, MineResult, MinerConfig, MinerState, TemplateMiner, MEMO_HASH_VERSION};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};

@@ -51,11 +51,19 @@ pub trait Fingerprinting<'scope, T: Timestamp> {
     /// assert_eq!(mined[0].template, "took <*> ms");
     /// assert_eq!(mined[0].fingerprint, mined[1].fingerprint);
     /// ```
-    fn fingerprint(self, config: MinerConfig, metrics: Arc<PipelineMetrics>) -> StreamVec<'scope, T, FingerprintedEvent>;
+    fn fingerprint(
+        self,
+        config: MinerConfig,
+        metrics: Arc<PipelineMetrics>,
+    ) -> StreamVec<'scope, T, FingerprintedEvent>;
 }
 
 impl<'scope, T: Timestamp> Fingerprinting<'scope, T> for StreamVec<'scope, T, RedactedEvent> {
-    fn fingerprint(self, config: MinerConfig, metrics: Arc<PipelineMetrics>) -> StreamVec<'scope, T, FingerprintedEvent> {
+    fn fingerprint(
+        self,
+        config: MinerConfig,
+        metrics: Arc<PipelineMetrics>,
+    ) -> StreamVec<'scope, T, FingerprintedEvent> {
         self.unary(Exchange::new(shape_route), "Fingerprint", move |_cap, _info| {
             let mut miner = TemplateMiner::new(config);
             let (mut templates, mut evictions) = (0u64, 0u64);

@@ -7,26 +7,17 @@ use proptest::prelude::*;
 use super::*;
 
 fn small_cfg(max: usize) -> MinerConfig {
-    MinerConfig {
-        max_templates: max,
-        ..MinerConfig::default()
-    }
+    MinerConfig { max_templates: max, ..MinerConfig::default() }
 }
 
 fn template_set(m: &TemplateMiner) -> BTreeSet<String> {
-    m.templates()
-        .into_iter()
-        .map(|(_, t)| t.to_string())
-        .collect()
+    m.templates().into_iter().map(|(_, t)| t.to_string()).collect()
 }
 
 #[test]
 fn fingerprint_is_sha256_hex() {
     let fp = fingerprint_of("");
-    assert_eq!(
-        fp.to_string(),
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-    );
+    assert_eq!(fp.to_string(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     assert_eq!(fp.to_string().parse::<Fingerprint>().unwrap(), fp);
     let json = serde_json::to_string(&fp).unwrap();
     assert_eq!(json, format!("\"{fp}\""));
@@ -47,10 +38,7 @@ fn mines_and_generalises() {
     assert_eq!(b.template, a.template);
     let c = m.mine("Failed password for root from 10.0.0.1 port 22 ssh2");
     assert_ne!(c.cluster, a.cluster);
-    assert_eq!(
-        c.template,
-        "Failed password for root from <*> port <*> ssh2"
-    );
+    assert_eq!(c.template, "Failed password for root from <*> port <*> ssh2");
     assert_eq!(m.template_of(a.cluster), Some(a.template.as_str()));
     assert_eq!(m.len(), 2);
     assert_eq!(m.lines(), 3);
@@ -67,23 +55,14 @@ fn sibling_merge_turns_a_word_position_into_a_variable() {
     assert_eq!(c.template, "session closed for user <*>");
     assert_eq!(m.len(), 1);
     // absorbed clusters answer with the merged template
-    assert_eq!(
-        m.template_of(a.cluster),
-        Some("session closed for user <*>")
-    );
-    assert_eq!(
-        m.template_of(b.cluster),
-        Some("session closed for user <*>")
-    );
+    assert_eq!(m.template_of(a.cluster), Some("session closed for user <*>"));
+    assert_eq!(m.template_of(b.cluster), Some("session closed for user <*>"));
     assert_eq!(m.canonical(b.cluster), c.cluster);
     let d = m.mine("session closed for user root");
     assert_eq!(d.cluster, c.cluster);
     // aliases survive a restart
     let r = TemplateMiner::restore(m.snapshot());
-    assert_eq!(
-        r.template_of(a.cluster),
-        Some("session closed for user <*>")
-    );
+    assert_eq!(r.template_of(a.cluster), Some("session closed for user <*>"));
 }
 
 #[test]
@@ -99,61 +78,36 @@ fn variable_length_variants_share_a_template() {
     assert_eq!(c.template, want);
     for r in [&a, &b, &c] {
         assert_eq!(m.template_of(r.cluster), Some(want));
-        assert_eq!(
-            m.fingerprint_of_cluster(r.cluster),
-            Some(fingerprint_of(want))
-        );
+        assert_eq!(m.fingerprint_of_cluster(r.cluster), Some(fingerprint_of(want)));
     }
-    assert_eq!(
-        m.mine("conn 1 close, 0 bytes sent, 0 bytes received, lifetime 00:07")
-            .template,
-        want
-    );
+    assert_eq!(m.mine("conn 1 close, 0 bytes sent, 0 bytes received, lifetime 00:07").template, want);
     // groups survive a restart
     let r = TemplateMiner::restore(m.snapshot());
     assert_eq!(r.template_of(b.cluster), Some(want));
     assert_eq!(r.snapshot(), m.snapshot());
     // a different literal keeps events apart; short skeletons are not grouped
     let d = m.mine("conn 9 close, 0 bytes sent, 0 bytes dropped, lifetime 00:01");
-    assert_eq!(
-        d.template,
-        "conn <*> close, <*> bytes sent, <*> bytes dropped, lifetime <*>"
-    );
+    assert_eq!(d.template, "conn <*> close, <*> bytes sent, <*> bytes dropped, lifetime <*>");
     let e = m.mine("job 1 finished in 5 ms");
     let f = m.mine("job 1 finished in 5");
     assert_eq!(e.template, "job <*> finished in <*> ms");
     assert_eq!(f.template, "job <*> finished in <*>");
     // disabled: plain positional templates
-    let cfg = MinerConfig {
-        variable_length: 0,
-        ..MinerConfig::default()
-    };
+    let cfg = MinerConfig { variable_length: 0, ..MinerConfig::default() };
     let mut m = TemplateMiner::new(cfg);
     m.mine("conn 7 close, 0 bytes sent, 0 bytes received, lifetime 00:01");
     let b = m.mine("conn 8 close, 10 bytes (0.01 KB) sent, 0 bytes received, lifetime 00:02");
-    assert_eq!(
-        b.template,
-        "conn <*> close, <*> bytes (<*>) sent, <*> bytes received, lifetime <*>"
-    );
+    assert_eq!(b.template, "conn <*> close, <*> bytes (<*>) sent, <*> bytes received, lifetime <*>");
 }
 
 #[test]
 fn masking_rules() {
     use mask::mask_line;
-    assert_eq!(
-        mask_line("updateClipping isOverlap:false, x=null"),
-        "updateClipping isOverlap:<*>, x=<*>"
-    );
-    assert_eq!(
-        mask_line("estimated size 16.0 B, free 17.7 GB"),
-        "estimated size <*>, free <*>"
-    );
+    assert_eq!(mask_line("updateClipping isOverlap:false, x=null"), "updateClipping isOverlap:<*>, x=<*>");
+    assert_eq!(mask_line("estimated size 16.0 B, free 17.7 GB"), "estimated size <*>, free <*>");
     assert_eq!(mask_line("node node-D3 is up"), "node node-<*> is up");
     assert_eq!(mask_line("Resolved qq.com:80 ok"), "Resolved <*> ok");
-    assert_eq!(
-        mask_line("state.clipTopAmount:10, i:2"),
-        "state.clipTopAmount:<*>, i:<*>"
-    );
+    assert_eq!(mask_line("state.clipTopAmount:10, i:2"), "state.clipTopAmount:<*>, i:<*>");
     assert_eq!(mask_line("may be"), "may be");
 }
 
@@ -188,28 +142,19 @@ fn random_id_lines_collapse_to_one_template() {
         m.mine(&line);
     }
     assert_eq!(m.len(), 1, "{:?}", m.templates());
-    assert_eq!(
-        m.templates()[0].1,
-        "request <*> from <*> took <*> user=<*> trace=<*>"
-    );
+    assert_eq!(m.templates()[0].1, "request <*> from <*> took <*> user=<*> trace=<*>");
     assert_eq!(m.evictions(), 0);
 }
 
 #[test]
 fn eviction_bound_holds_and_counts() {
     let mut m = TemplateMiner::new(small_cfg(100));
-    let words = [
-        "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
-    ];
+    let words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"];
     let mut created = 0u64;
     for i in 0..2_000usize {
         // distinct non-numeric first tokens => distinct leaves => distinct clusters
-        let line = format!(
-            "{}{} {} thing happened",
-            words[i % 8],
-            words[(i / 8) % 8].repeat(1 + i / 64),
-            words[(i / 3) % 8]
-        );
+        let line =
+            format!("{}{} {} thing happened", words[i % 8], words[(i / 8) % 8].repeat(1 + i / 64), words[(i / 3) % 8]);
         if m.mine(&line).is_new {
             created += 1;
         }
@@ -290,10 +235,8 @@ fn batch_writes_quoted_csv() {
         "2024-01-01 10:00:00 INFO a: size 1, free \"2\"\n2024-01-01 10:00:01 INFO a: size 3, free \"4\"\nno header\n",
     )
     .unwrap();
-    let fmt = slo_dataflow::source::log_format::LogFormat::parse(
-        "<Date> <Time> <Level> <Component>: <Content>",
-    )
-    .unwrap();
+    let fmt =
+        slo_dataflow::source::log_format::LogFormat::parse("<Date> <Time> <Level> <Component>: <Content>").unwrap();
     let s = batch::mine_file(&input, Some(&fmt), &out, &MinerConfig::default()).unwrap();
     assert_eq!(s.lines, 3);
     assert_eq!(s.unmatched_header, 1);
@@ -305,9 +248,7 @@ fn batch_writes_quoted_csv() {
 }
 
 fn line_strategy() -> impl Strategy<Value = String> {
-    let word = prop::sample::select(vec![
-        "open", "close", "user", "failed", "from", "port", "block", "ok",
-    ]);
+    let word = prop::sample::select(vec!["open", "close", "user", "failed", "from", "port", "block", "ok"]);
     let tok = prop_oneof![
         word.prop_map(str::to_string),
         (0u32..100_000).prop_map(|n| n.to_string()),

@@ -300,10 +300,7 @@ fn lower(s: &[u8]) -> Lower {
 }
 
 fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    hay.len() >= needle.len()
-        && hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+    hay.len() >= needle.len() && hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 struct Ctx<'a> {
@@ -410,10 +407,7 @@ pub(super) fn keyword_matches_both(text: &str) -> (Vec<KeywordMatch>, Vec<Keywor
         .match_kind(MatchKind::LeftmostLongest)
         .build(KEYWORDS.iter().map(|(k, _)| k))
         .expect("static keyword set builds");
-    let theirs = ac
-        .find_iter(text)
-        .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
-        .collect();
+    let theirs = ac.find_iter(text).map(|m| (m.pattern().as_usize(), m.start(), m.end())).collect();
     (ours, theirs)
 }
 
@@ -616,17 +610,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn phone_key(key: &[u8]) -> bool {
-        [
-            &b"phone"[..],
-            b"tel",
-            b"mobile",
-            b"msisdn",
-            b"sms",
-            b"fax",
-            b"cell",
-        ]
-        .iter()
-        .any(|w| contains_ci(key, w))
+        [&b"phone"[..], b"tel", b"mobile", b"msisdn", b"sms", b"fax", b"cell"].iter().any(|w| contains_ci(key, w))
     }
 
     /// Phrase context right before `i`: "sms sent to 5551234567", "call 555...", "tel. 0...".
@@ -788,9 +772,7 @@ impl<'a> Ctx<'a> {
             }
         }
         let c = self.at(p);
-        if is_word(c)
-            || (c == b'.' && is_digit(self.at(p + 1)))
-            || (c == b'-' && self.at(p + 1).is_ascii_alphabetic())
+        if is_word(c) || (c == b'.' && is_digit(self.at(p + 1))) || (c == b'-' && self.at(p + 1).is_ascii_alphabetic())
         {
             return None;
         }
@@ -806,19 +788,9 @@ impl<'a> Ctx<'a> {
             j -= 1;
         }
         let w = &b[j..we];
-        const VER: &[&[u8]] = &[
-            b"version",
-            b"ver",
-            b"release",
-            b"build",
-            b"firmware",
-            b"kernel",
-        ];
+        const VER: &[&[u8]] = &[b"version", b"ver", b"release", b"build", b"firmware", b"kernel"];
         let wl: &[u8] = &lower(w);
-        if VER
-            .iter()
-            .any(|v| wl == *v || wl.ends_with(b"version") || wl.ends_with(b"_ver"))
-        {
+        if VER.iter().any(|v| wl == *v || wl.ends_with(b"version") || wl.ends_with(b"_ver")) {
             return None;
         }
         self.push(B_IPV4, EntityType::Ipv4, i, p);
@@ -909,8 +881,7 @@ impl<'a> Ctx<'a> {
         if dbl == 1 && (1..=7).contains(&groups) && has_digit {
             // "a::b" with only 1 group on each side needs a digit; leading/trailing "::"
             // produce one extra empty piece each, the "::" itself one.
-            let max_empty =
-                1 + usize::from(tok.starts_with(b"::")) + usize::from(tok.ends_with(b"::"));
+            let max_empty = 1 + usize::from(tok.starts_with(b"::")) + usize::from(tok.ends_with(b"::"));
             if empty <= max_empty && (groups >= 2 || tok == b"::1") {
                 self.push(B_IPV6, EntityType::Ipv6, i, e);
                 return Some(e);
@@ -925,9 +896,7 @@ impl<'a> Ctx<'a> {
         if i + 11 <= b.len()
             && b[i + 3] == b'-'
             && b[i + 6] == b'-'
-            && [0, 1, 2, 4, 5, 7, 8, 9, 10]
-                .iter()
-                .all(|&k| is_digit(b[i + k]))
+            && [0, 1, 2, 4, 5, 7, 8, 9, 10].iter().all(|&k| is_digit(b[i + k]))
         {
             let e = i + 11;
             if is_word(self.at(e)) || (self.at(e) == b'-' && is_digit(self.at(e + 1))) {
@@ -998,11 +967,7 @@ impl<'a> Ctx<'a> {
             ends[ng] = (p, nd, p - s);
             ng += 1;
             let c = self.at(p);
-            if ng < 8
-                && (c == b' ' || c == b'-')
-                && (sep == 0 || sep == c)
-                && is_digit(self.at(p + 1))
-            {
+            if ng < 8 && (c == b' ' || c == b'-') && (sep == 0 || sep == c) && is_digit(self.at(p + 1)) {
                 sep = c;
                 p += 1;
             } else {
@@ -1025,9 +990,7 @@ impl<'a> Ctx<'a> {
             }
             if k > 0 {
                 // grouped: first group 4 digits, middle groups 4-6, last 1-6
-                let ok = ends[0].2 == 4
-                    && (1..k).all(|g| (4..=6).contains(&ends[g].2))
-                    && ends[k].2 <= 6;
+                let ok = ends[0].2 == 4 && (1..k).all(|g| (4..=6).contains(&ends[g].2)) && ends[k].2 <= 6;
                 if !ok {
                     continue;
                 }
@@ -1088,9 +1051,7 @@ impl<'a> Ctx<'a> {
             }
             let c = self.at(p);
             let last_paren = groups[ng - 1].2;
-            if matches!(c, b' ' | b'-' | b'.')
-                && (is_digit(self.at(p + 1)) || self.at(p + 1) == b'(')
-            {
+            if matches!(c, b' ' | b'-' | b'.') && (is_digit(self.at(p + 1)) || self.at(p + 1) == b'(') {
                 sep_before = c;
                 p += 1;
             } else if (last_paren && is_digit(c)) || (c == b'(' && is_digit(self.at(p + 1))) {
@@ -1118,8 +1079,7 @@ impl<'a> Ctx<'a> {
             if is_word(nxt) && nxt != b'x' {
                 continue;
             }
-            if matches!(nxt, b'.' | b'-' | b':' | b'/') && is_word(self.at(end + 1)) && k + 1 == ng
-            {
+            if matches!(nxt, b'.' | b'-' | b':' | b'/') && is_word(self.at(end + 1)) && k + 1 == ng {
                 // followed by more token (e.g. a date or version) – not a phone
                 if nxt != b'.' || is_digit(self.at(end + 1)) {
                     continue;
@@ -1141,21 +1101,16 @@ impl<'a> Ctx<'a> {
                 let nanp = |ls: &[usize]| ls == [3, 3, 4];
                 let uni_sep = seps.windows(2).all(|w| w[0] == w[1]);
                 let nanp_ok = uni_sep
-                    && seps
-                        .first()
-                        .is_some_and(|s| matches!(s, b'-' | b'.' | b' '))
+                    && seps.first().is_some_and(|s| matches!(s, b'-' | b'.' | b' '))
                     && (nanp(&lens[..=k])
                         || (k == 3
                             && nanp(&lens[1..=3])
-                            && (&b[groups[0].0..groups[0].1] == b"1"
-                                || &b[groups[0].0..groups[0].1] == b"001")));
+                            && (&b[groups[0].0..groups[0].1] == b"1" || &b[groups[0].0..groups[0].1] == b"001")));
                 let trunk = b[groups[0].0] == b'0'
                     && (10..=11).contains(&d)
                     && k <= 3
                     && seps.iter().all(|s| *s == b' ')
-                    && (k == 0
-                        || ((3..=5).contains(&lens[0])
-                            && lens[1..=k].iter().all(|l| (3..=8).contains(l))));
+                    && (k == 0 || ((3..=5).contains(&lens[0]) && lens[1..=k].iter().all(|l| (3..=8).contains(l))));
                 nanp_ok || trunk
             };
             if !ok {
@@ -1180,11 +1135,7 @@ impl<'a> Ctx<'a> {
     #[inline(never)]
     fn iban(&mut self, i: usize) -> Option<usize> {
         let b = self.b;
-        if i + 15 > b.len()
-            || !b[i + 1].is_ascii_uppercase()
-            || !is_digit(b[i + 2])
-            || !is_digit(b[i + 3])
-        {
+        if i + 15 > b.len() || !b[i + 1].is_ascii_uppercase() || !is_digit(b[i + 2]) || !is_digit(b[i + 3]) {
             return None;
         }
         let ibanc = |c: u8| c.is_ascii_uppercase() || c.is_ascii_digit();
@@ -1231,8 +1182,7 @@ impl<'a> Ctx<'a> {
     #[inline(never)]
     fn email(&mut self, at: usize) -> Option<usize> {
         let b = self.b;
-        let local =
-            |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
+        let local = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
         let mut s = at;
         while s > 0 && local(b[s - 1]) {
             s -= 1;
@@ -1280,10 +1230,7 @@ impl<'a> Ctx<'a> {
                     }
                 }
                 let s = self.run(me, |c| c == b' ');
-                let tokc = |c: u8| {
-                    c.is_ascii_alphanumeric()
-                        || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-                };
+                let tokc = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
                 let mut e = self.run(s, tokc);
                 e = self.run(e, |c| c == b'=');
                 let v = &b[s..e];
@@ -1298,9 +1245,7 @@ impl<'a> Ctx<'a> {
                 if !prev_word
                     && e <= b.len()
                     && b[ms..me].iter().all(|c| c.is_ascii_uppercase())
-                    && b[me..e]
-                        .iter()
-                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                    && b[me..e].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
                     && !is_word(self.at(e))
                 {
                     self.push(B_AWS_AK, EntityType::AwsAccessKey, ms, e);
@@ -1312,9 +1257,7 @@ impl<'a> Ctx<'a> {
                 let b64 = |c: u8| c.is_ascii_alphanumeric() || c == b'/' || c == b'+';
                 let mut p = me;
                 while p < lim {
-                    if b64(b[p])
-                        && (p == 0 || matches!(b[p - 1], b'=' | b':' | b' ' | b'"' | b'\''))
-                    {
+                    if b64(b[p]) && (p == 0 || matches!(b[p - 1], b'=' | b':' | b' ' | b'"' | b'\'')) {
                         let e = self.run(p, b64);
                         if e - p == 40 && !is_word(self.at(e)) && mixed(&b[p..e]) {
                             self.push(B_AWS_SK, EntityType::AwsSecretKey, p, e);
@@ -1343,11 +1286,7 @@ impl<'a> Ctx<'a> {
             }
             Kw::Slack => {
                 let t = self.at(me);
-                if prev_word
-                    || &b[ms..me] != b"xox"
-                    || !b"abeprs".contains(&t)
-                    || self.at(me + 1) != b'-'
-                {
+                if prev_word || &b[ms..me] != b"xox" || !b"abeprs".contains(&t) || self.at(me + 1) != b'-' {
                     return;
                 }
                 let e = self.run_of(Run::AlnumDash, me + 2);
@@ -1361,10 +1300,7 @@ impl<'a> Ctx<'a> {
                 }
                 let e = self.run_of(Run::AlnumUnderscoreDash, me);
                 let v = &b[me..e];
-                if v.len() >= 20
-                    && v.iter().any(|c| c.is_ascii_digit())
-                    && v.iter().any(|c| c.is_ascii_alphabetic())
-                {
+                if v.len() >= 20 && v.iter().any(|c| c.is_ascii_digit()) && v.iter().any(|c| c.is_ascii_alphabetic()) {
                     self.push(B_API, EntityType::ApiToken, ms, e);
                 }
             }
@@ -1416,17 +1352,12 @@ impl<'a> Ctx<'a> {
             Kw::User => self.user(ms, me),
             Kw::Home => {
                 let s = me;
-                let e = self.run(s, |c| {
-                    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'$')
-                });
+                let e = self.run(s, |c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'$'));
                 if e == s {
                     return;
                 }
                 let seg = &b[s..e];
-                if [&b"shared"[..], b"public", b"default", b"all users"]
-                    .iter()
-                    .any(|w| seg.eq_ignore_ascii_case(w))
-                {
+                if [&b"shared"[..], b"public", b"default", b"all users"].iter().any(|w| seg.eq_ignore_ascii_case(w)) {
                     return;
                 }
                 if b[ms] == b'/' && &b[ms..me] != b"/home/" && &b[ms..me] != b"/Users/" {
@@ -1477,8 +1408,7 @@ impl<'a> Ctx<'a> {
             return;
         }
         let aws_secret = v.len() == 40
-            && v.iter()
-                .all(|c| c.is_ascii_alphanumeric() || *c == b'/' || *c == b'+')
+            && v.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'/' || *c == b'+')
             && mixed(v)
             && (contains_ci(key, b"aws") || contains_ci(key, b"secret"));
         if aws_secret {
@@ -1561,16 +1491,8 @@ impl<'a> Ctx<'a> {
             return;
         }
         let key: &[u8] = &lower(&b[ks..ke]);
-        const KEYS: &[&[u8]] = &[
-            b"user",
-            b"username",
-            b"user_name",
-            b"login",
-            b"ruser",
-            b"login_name",
-            b"userid",
-            b"user-name",
-        ];
+        const KEYS: &[&[u8]] =
+            &[b"user", b"username", b"user_name", b"login", b"ruser", b"login_name", b"userid", b"user-name"];
         if KEYS.contains(&key) {
             if let Some((s, e)) = self.value_after(ke) {
                 let v = &b[s..e];
@@ -1613,10 +1535,7 @@ fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     if from >= hay.len() {
         return None;
     }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
 }
 
 fn mixed(v: &[u8]) -> bool {
@@ -1682,10 +1601,7 @@ fn secret_key(key: &[u8]) -> bool {
 }
 
 fn trivial_value(v: &[u8]) -> bool {
-    if v.is_empty()
-        || v.iter()
-            .all(|c| matches!(c, b'*' | b'x' | b'X' | b'-' | b'.' | b'#'))
-    {
+    if v.is_empty() || v.iter().all(|c| matches!(c, b'*' | b'x' | b'X' | b'-' | b'.' | b'#')) {
         return true;
     }
     if v.first() == Some(&b'<') && v.last() == Some(&b'>') {
@@ -1736,14 +1652,10 @@ fn iin_ok(d: &[u8]) -> bool {
         2 => (2221..=2720).contains(&n4) && len == 16,
         3 => {
             (matches!(n2, 34 | 37) && len == 15)
-                || ((300..=305).contains(&n3) || matches!(n2, 36 | 38 | 39))
-                    && (14..=19).contains(&len)
+                || ((300..=305).contains(&n3) || matches!(n2, 36 | 38 | 39)) && (14..=19).contains(&len)
                 || (3528..=3589).contains(&n4) && (16..=19).contains(&len)
         }
-        6 => {
-            (n4 == 6011 || n2 == 65 || (644..=649).contains(&n3) || n2 == 62 || n2 == 67)
-                && (16..=19).contains(&len)
-        }
+        6 => (n4 == 6011 || n2 == 65 || (644..=649).contains(&n3) || n2 == 62 || n2 == 67) && (16..=19).contains(&len),
         _ => false,
     }
 }

@@ -28,8 +28,7 @@ pub(crate) type Parsed = (Vec<CompiledRule>, Vec<Vec<String>>, Vec<(String, Stri
 
 /// Parses gitleaks TOML. Unknown fields (allowlists, paths, ...) are ignored.
 pub(crate) fn parse(text: &str, strict: bool) -> Result<Parsed, RedactError> {
-    let file: File =
-        toml::from_str(text).map_err(|e| RedactError::Toml(e.message().to_string()))?;
+    let file: File = toml::from_str(text).map_err(|e| RedactError::Toml(e.message().to_string()))?;
     let entity = EntityType::Custom(Arc::from("SECRET"));
     let mut rules = Vec::new();
     let mut kws = Vec::new();
@@ -40,14 +39,7 @@ pub(crate) fn parse(text: &str, strict: bool) -> Result<Parsed, RedactError> {
             skipped.push((id, "no regex (path-only rule)".to_string()));
             continue;
         };
-        match compile_rule(
-            &id,
-            &re,
-            entity.clone(),
-            r.secret_group,
-            r.entropy,
-            !r.keywords.is_empty(),
-        ) {
+        match compile_rule(&id, &re, entity.clone(), r.secret_group, r.entropy, !r.keywords.is_empty()) {
             Ok(c) => {
                 rules.push(c);
                 kws.push(r.keywords);

@@ -199,10 +199,7 @@ impl EntityType {
 
     /// Index in [`BUILTIN_TYPES`] (custom types: `None`).
     fn bit(&self) -> Option<u32> {
-        BUILTIN_TYPES
-            .iter()
-            .position(|t| t == self)
-            .map(|p| p as u32)
+        BUILTIN_TYPES.iter().position(|t| t == self).map(|p| p as u32)
     }
 
     /// Overlap-resolution priority: higher wins.
@@ -428,18 +425,12 @@ pub(crate) fn compile_rule(
     has_keywords: bool,
 ) -> Result<CompiledRule, RedactError> {
     if id.is_empty() {
-        return Err(RedactError::InvalidRule {
-            id: "<unnamed>".into(),
-            reason: "missing rule name/id".into(),
-        });
+        return Err(RedactError::InvalidRule { id: "<unnamed>".into(), reason: "missing rule name/id".into() });
     }
-    let re = regex::RegexBuilder::new(regex)
-        .size_limit(64 << 20)
-        .build()
-        .map_err(|e| RedactError::InvalidRule {
-            id: id.to_string(),
-            reason: format!("regex does not compile: {}", first_line(&e.to_string())),
-        })?;
+    let re = regex::RegexBuilder::new(regex).size_limit(64 << 20).build().map_err(|e| RedactError::InvalidRule {
+        id: id.to_string(),
+        reason: format!("regex does not compile: {}", first_line(&e.to_string())),
+    })?;
     let group = secret_group.unwrap_or(0);
     Ok(CompiledRule {
         id: id.to_string(),
@@ -457,19 +448,14 @@ fn first_line(s: &str) -> String {
 }
 
 fn label_entity(label: &str) -> EntityType {
-    EntityType::from_name(label)
-        .unwrap_or_else(|| EntityType::Custom(Arc::from(label.trim().to_ascii_uppercase())))
+    EntityType::from_name(label).unwrap_or_else(|| EntityType::Custom(Arc::from(label.trim().to_ascii_uppercase())))
 }
 
 impl Redactor {
     /// Builds a redactor from a configuration (compiles custom rules, loads rule files).
     pub fn new(cfg: RedactorConfig) -> Result<Self, RedactError> {
         let all = (1u32 << BUILTIN_TYPES.len()) - 1;
-        let mut mask = if cfg.enabled.is_empty() {
-            all
-        } else {
-            type_mask(&cfg.enabled)?
-        };
+        let mut mask = if cfg.enabled.is_empty() { all } else { type_mask(&cfg.enabled)? };
         mask &= !type_mask(&cfg.disabled)?;
         let mut r = Redactor {
             inner: Arc::new(Inner {
@@ -486,23 +472,13 @@ impl Redactor {
         let mut kws = Vec::new();
         for c in &cfg.custom_rules {
             let entity = label_entity(c.entity.as_deref().unwrap_or(&c.name));
-            let rule = compile_rule(
-                &c.name,
-                &c.regex,
-                entity,
-                c.secret_group,
-                c.entropy,
-                !c.keywords.is_empty(),
-            )?;
+            let rule = compile_rule(&c.name, &c.regex, entity, c.secret_group, c.entropy, !c.keywords.is_empty())?;
             kws.push(c.keywords.clone());
             rules.push(rule);
         }
         r.add_rules(rules, kws);
         for p in &cfg.rule_files {
-            let text = std::fs::read_to_string(p).map_err(|source| RedactError::Io {
-                path: p.clone(),
-                source,
-            })?;
+            let text = std::fs::read_to_string(p).map_err(|source| RedactError::Io { path: p.clone(), source })?;
             let n = r.load_gitleaks_toml_opts(&text, cfg.strict_rule_files)?;
             tracing::debug!(path = %p.display(), rules = n, "loaded gitleaks rule file");
         }
@@ -526,19 +502,11 @@ impl Redactor {
 
     /// Like [`Redactor::load_gitleaks_toml`]; with `strict` a rule that does not compile is an
     /// error naming the rule id.
-    pub fn load_gitleaks_toml_opts(
-        &mut self,
-        toml_text: &str,
-        strict: bool,
-    ) -> Result<usize, RedactError> {
+    pub fn load_gitleaks_toml_opts(&mut self, toml_text: &str, strict: bool) -> Result<usize, RedactError> {
         let (rules, kws, skipped) = gitleaks::parse(toml_text, strict)?;
         let n = rules.len();
         if !skipped.is_empty() {
-            tracing::warn!(
-                skipped = skipped.len(),
-                loaded = n,
-                "gitleaks rules skipped"
-            );
+            tracing::warn!(skipped = skipped.len(), loaded = n, "gitleaks rules skipped");
         }
         Arc::make_mut(&mut self.inner).skipped.extend(skipped);
         self.add_rules(rules, kws);
@@ -575,14 +543,8 @@ impl Redactor {
                 map.push(i);
             }
         }
-        inner.rule_kw = if pats.is_empty() {
-            None
-        } else {
-            AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build(&pats)
-                .ok()
-        };
+        inner.rule_kw =
+            if pats.is_empty() { None } else { AhoCorasick::builder().ascii_case_insensitive(true).build(&pats).ok() };
         inner.rule_kw_map = map;
     }
 
@@ -684,11 +646,7 @@ impl Redactor {
                         continue;
                     }
                 }
-                cands.push(Cand {
-                    entity: rule.entity.clone(),
-                    start: m.start(),
-                    end: m.end(),
-                });
+                cands.push(Cand { entity: rule.entity.clone(), start: m.start(), end: m.end() });
             }
         }
     }

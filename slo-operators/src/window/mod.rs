@@ -39,7 +39,12 @@ pub struct WindowConfig {
 
 impl Default for WindowConfig {
     fn default() -> Self {
-        WindowConfig { size_ms: 3_600_000, allowed_lateness_ms: 0, samples: MAX_CAPSULE_SAMPLES, max_open_windows: 200_000 }
+        WindowConfig {
+            size_ms: 3_600_000,
+            allowed_lateness_ms: 0,
+            samples: MAX_CAPSULE_SAMPLES,
+            max_open_windows: 200_000,
+        }
     }
 }
 
@@ -195,7 +200,14 @@ impl WindowAggregator {
     pub fn new(mut cfg: WindowConfig) -> Self {
         cfg.samples = cfg.samples.min(MAX_CAPSULE_SAMPLES);
         cfg.max_open_windows = cfg.max_open_windows.max(1);
-        WindowAggregator { cfg, open: BTreeMap::new(), by_close: BTreeSet::new(), evicted: BTreeSet::new(), evictions: 0, late: 0 }
+        WindowAggregator {
+            cfg,
+            open: BTreeMap::new(),
+            by_close: BTreeSet::new(),
+            evicted: BTreeSet::new(),
+            evictions: 0,
+            late: 0,
+        }
     }
 
     /// The configuration.
@@ -217,7 +229,11 @@ impl WindowAggregator {
         };
         if close_at <= arrived_at || self.evicted.contains(&(close_at, key.clone())) {
             self.late += 1;
-            return AddOutcome::Late(Box::new(LateEvent { event: ev, window_start_ms: start, arrived_at_ms: arrived_at }));
+            return AddOutcome::Late(Box::new(LateEvent {
+                event: ev,
+                window_start_ms: start,
+                arrived_at_ms: arrived_at,
+            }));
         }
         let k = self.cfg.samples;
         match self.open.get_mut(&key) {

@@ -110,7 +110,10 @@ impl<'scope> WindowCapsules<'scope> for StreamVec<'scope, EventTime, Fingerprint
                         let cfg = agg.config().clone();
                         let mut by_close: BTreeMap<EventTime, Vec<Capsule>> = BTreeMap::new();
                         for c in closed {
-                            by_close.entry(cfg.close_time(window_start(c.window_start_ms, cfg.size_ms))).or_default().push(c);
+                            by_close
+                                .entry(cfg.close_time(window_start(c.window_start_ms, cfg.size_ms)))
+                                .or_default()
+                                .push(c);
                         }
                         for (close_at, capsules) in by_close {
                             if let Some(cap) = caps.get(&close_at) {

@@ -6,15 +6,15 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use slo_advisor::analyze::{analyze_traces, traces_touching, AnalyzeConfig};
-use slo_advisor::journeys::{summarize, TraceSet};
-use slo_advisor::store_traces::{spans_without_status, stored_spans, traces_from_store_with_fallback};
+use slo_advisor::fallback::{apply as apply_fallback, needs_fallback, ErrorLogs, ErrorRule, FallbackReport};
 use slo_advisor::history::SliKind;
+use slo_advisor::journeys::{summarize, TraceSet};
 use slo_advisor::promql::MetricConvention;
 use slo_advisor::rationale::{attach_rationales, LlmConfig, RationaleSource};
 use slo_advisor::recommend::{attach_capsules, recommend_analysis, JourneyRecommendations, RecommendConfig};
 use slo_advisor::report::AnalysisReport;
-use slo_advisor::fallback::{apply as apply_fallback, needs_fallback, ErrorLogs, ErrorRule, FallbackReport};
 use slo_advisor::spans::{from_events, from_store, read_path_with_logs, ErrorSource, Span};
+use slo_advisor::store_traces::{spans_without_status, stored_spans, traces_from_store_with_fallback};
 use slo_dataflow::synthetic::{generate, SyntheticConfig};
 use slo_storage::Store;
 
@@ -117,7 +117,13 @@ pub(crate) struct AnalyzeArgs {
 
 /// A latency in ms with sensible digits.
 pub(crate) fn ms(v: f64) -> String {
-    if v >= 100.0 { format!("{v:.0}") } else if v >= 10.0 { format!("{v:.1}") } else { format!("{v:.2}") }
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 fn print_table(report: &AnalysisReport, source: &str) {
@@ -128,7 +134,10 @@ fn print_table(report: &AnalysisReport, source: &str) {
     }
     println!();
     println!("JOURNEYS (most critical first)");
-    println!("{:>4}  {:<28} {:<36} {:>8} {:>7} {:>9} {:>9} {:>9} {:>7} {:>6}", "rank", "name", "entry", "requests", "error%", "p50 ms", "p95 ms", "p99 ms", "fan-out", "score");
+    println!(
+        "{:>4}  {:<28} {:<36} {:>8} {:>7} {:>9} {:>9} {:>9} {:>7} {:>6}",
+        "rank", "name", "entry", "requests", "error%", "p50 ms", "p95 ms", "p99 ms", "fan-out", "score"
+    );
     for j in &a.journeys {
         let entry = format!("{}: {}", j.entry_service, j.entry_operation);
         println!(
@@ -152,7 +161,10 @@ fn print_table(report: &AnalysisReport, source: &str) {
     }
     println!();
     println!("SLIs (whole period; per-minute rows in --format json)");
-    println!("{:<28} {:>8} {:>10} {:<17} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}", "journey", "requests", "avail %", "error src", "p50", "p90", "p95", "p99", "p99.9", "rps");
+    println!(
+        "{:<28} {:>8} {:>10} {:<17} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "journey", "requests", "avail %", "error src", "p50", "p90", "p95", "p99", "p99.9", "rps"
+    );
     for s in &a.slis {
         let l = &s.latency;
         println!(
@@ -195,7 +207,10 @@ fn print_recommendations(recommendations: &[JourneyRecommendations]) {
         "RECOMMENDED SLOs (objective: 5th percentile of attainment over rolling {}-minute windows, rounded down; confidence = volume·stability·coverage)",
         first.window_minutes
     );
-    println!("{:<28} {:<18} {:>9} {:>9} {:>9} {:>10}  {:<16} {:>8}", "journey", "slo", "objective", "overall%", "worst%", "confidence", "vol/stab/cov", "breaches");
+    println!(
+        "{:<28} {:<18} {:>9} {:>9} {:>9} {:>10}  {:<16} {:>8}",
+        "journey", "slo", "objective", "overall%", "worst%", "confidence", "vol/stab/cov", "breaches"
+    );
     for r in recommendations {
         for v in &r.variants {
             let slo = match v.sli {
@@ -229,7 +244,9 @@ fn print_recommendations(recommendations: &[JourneyRecommendations]) {
             }
         }
         // The statistical text repeats the table: shown only when an LLM was asked for.
-        if let Some(why) = r.rationale.as_ref().filter(|w| w.source != RationaleSource::Statistical || w.fallback_reason.is_some()) {
+        if let Some(why) =
+            r.rationale.as_ref().filter(|w| w.source != RationaleSource::Statistical || w.fallback_reason.is_some())
+        {
             let by = match &why.source {
                 RationaleSource::Llm { model } => format!("written by {model} from redacted evidence"),
                 RationaleSource::Statistical => match &why.fallback_reason {
@@ -244,7 +261,9 @@ fn print_recommendations(recommendations: &[JourneyRecommendations]) {
 
 /// `HH:MM–HH:MM` (UTC) of a time range, with the date when it is not the same day.
 pub(crate) fn range(start_ms: u64, end_ms: u64) -> String {
-    let f = |t: u64, fmt: &str| chrono::DateTime::from_timestamp_millis(t as i64).map(|d| d.format(fmt).to_string()).unwrap_or_default();
+    let f = |t: u64, fmt: &str| {
+        chrono::DateTime::from_timestamp_millis(t as i64).map(|d| d.format(fmt).to_string()).unwrap_or_default()
+    };
     let same_day = f(start_ms, "%F") == f(end_ms, "%F");
     format!("{} – {}", f(start_ms, "%F %H:%M"), if same_day { f(end_ms, "%H:%M") } else { f(end_ms, "%F %H:%M") })
 }
@@ -269,34 +288,48 @@ pub(crate) fn truncate(s: &str, n: usize) -> String {
 /// `--sql-assembly-above` spans, a store is assembled by DataFusion in passes and rolled up in
 /// SQL, the error-signal fallback decided there too ([`traces_from_store_with_fallback`]);
 /// otherwise the spans are read whole.
-pub(crate) fn load_traces(args: &SpanSourceArgs, store: Option<&Store>, requests: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<LoadedTraces> {
+pub(crate) fn load_traces(
+    args: &SpanSourceArgs,
+    store: Option<&Store>,
+    requests: usize,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<LoadedTraces> {
     let sql = match (args.input.as_deref(), store) {
         (None, Some(store)) if !args.memory_assembly => {
-            args.sql_assembly || {
-                let stored = rt.block_on(stored_spans(store, args.service.as_deref()))?;
-                let big = stored > args.sql_assembly_above;
-                if big {
-                    eprintln!(
+            args.sql_assembly
+                || {
+                    let stored = rt.block_on(stored_spans(store, args.service.as_deref()))?;
+                    let big = stored > args.sql_assembly_above;
+                    if big {
+                        eprintln!(
                         "{stored} spans to analyse (more than --sql-assembly-above {}): trace assembly by DataFusion, about {} spans a pass",
                         args.sql_assembly_above, args.sql_spans_per_pass
                     );
+                    }
+                    big
                 }
-                big
-            }
         }
         _ => false,
     };
     if let (None, Some(store), true) = (args.input.as_deref(), store, sql) {
         let rule = error_rule(args)?;
         // the error logs are read only when spans without a status need them
-        let logs = if rule.is_none() && !args.no_error_logs && rt.block_on(spans_without_status(store, args.service.as_deref()))? > 0 {
+        let logs = if rule.is_none()
+            && !args.no_error_logs
+            && rt.block_on(spans_without_status(store, args.service.as_deref()))? > 0
+        {
             Some(rt.block_on(ErrorLogs::from_store(store))?)
         } else {
             None
         };
         let per_pass = usize::try_from(args.sql_spans_per_pass).unwrap_or(usize::MAX);
-        let (traces, fallback) =
-            rt.block_on(traces_from_store_with_fallback(store, args.service.as_deref(), per_pass, rule.as_ref(), logs.as_ref()))?;
+        let (traces, fallback) = rt.block_on(traces_from_store_with_fallback(
+            store,
+            args.service.as_deref(),
+            per_pass,
+            rule.as_ref(),
+            logs.as_ref(),
+        ))?;
         let source = format!("store {}", store.base_url());
         if traces.spans == 0 {
             anyhow::bail!("no spans found in {source}");
@@ -320,7 +353,12 @@ fn error_rule(args: &SpanSourceArgs) -> anyhow::Result<Option<ErrorRule>> {
 
 /// Spans, read whole: what [`load_traces`] does for files, the generated sample, and a store
 /// assembled in memory.
-fn load_spans(args: &SpanSourceArgs, store: Option<&Store>, requests: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<(Vec<Span>, String, Option<FallbackReport>)> {
+fn load_spans(
+    args: &SpanSourceArgs,
+    store: Option<&Store>,
+    requests: usize,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<(Vec<Span>, String, Option<FallbackReport>)> {
     let rule = error_rule(args)?;
     let service = args.service.as_deref();
     let only_service = |spans: Vec<Span>| match service {
@@ -329,7 +367,8 @@ fn load_spans(args: &SpanSourceArgs, store: Option<&Store>, requests: usize, rt:
     };
     let (mut spans, logs, source): (Vec<Span>, Option<ErrorLogs>, String) = match (args.input.as_deref(), store) {
         (Some(path), _) => {
-            let (spans, logs, report) = read_path_with_logs(path).with_context(|| format!("reading spans from {}", path.display()))?;
+            let (spans, logs, report) =
+                read_path_with_logs(path).with_context(|| format!("reading spans from {}", path.display()))?;
             if report.skipped > 0 {
                 eprintln!("skipped {} malformed records in {} files", report.skipped, report.files);
             }

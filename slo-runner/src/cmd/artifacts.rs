@@ -100,7 +100,8 @@ pub(crate) fn write_artifacts(
             let alerts_name = format!("{}.alerts.yaml", file_stem(&level.service));
             let alerts_text = serde_yaml_ng::to_string(&alerts)?;
             write(out, &format!("tests/{alerts_name}"), &alerts_text, &mut written)?;
-            let tests = unit_tests(level, opts, &alerts_name).map_err(|e| anyhow::anyhow!("service {}: {e}", level.service))?;
+            let tests =
+                unit_tests(level, opts, &alerts_name).map_err(|e| anyhow::anyhow!("service {}: {e}", level.service))?;
             write(out, &format!("tests/{}.test.yaml", file_stem(&level.service)), &tests, &mut written)?;
         }
 
@@ -115,7 +116,8 @@ pub(crate) fn write_artifacts(
         };
         ev.grafana_url = grafana_url.map(str::to_owned);
         for (i, slo) in level.slos.iter().enumerate() {
-            let md = runbook(level, i, &rules, opts, &ev).map_err(|e| anyhow::anyhow!("service {}: {e}", level.service))?;
+            let md =
+                runbook(level, i, &rules, opts, &ev).map_err(|e| anyhow::anyhow!("service {}: {e}", level.service))?;
             write(out, &format!("runbooks/{}", runbook_file_name(&level.service, &slo.name)), &md, &mut written)?;
         }
     }
@@ -129,10 +131,8 @@ pub(crate) fn file_stem(service: &str) -> String {
 
 /// Runs `artifacts`.
 pub(crate) fn run(args: ArtifactsArgs) -> anyhow::Result<()> {
-    let default_period: PromDuration = args
-        .default_slo_period
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("--default-slo-period: {e}"))?;
+    let default_period: PromDuration =
+        args.default_slo_period.parse().map_err(|e: String| anyhow::anyhow!("--default-slo-period: {e}"))?;
     let windows = match &args.slo_period_windows_path {
         Some(dir) => WindowCatalog::with_dir(dir).map_err(|e| anyhow::anyhow!(e))?,
         None => WindowCatalog::default(),

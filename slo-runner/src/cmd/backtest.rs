@@ -14,10 +14,10 @@ use anyhow::Context;
 use slo_advisor::analyze::{analyze_traces, AnalyzeConfig};
 use slo_advisor::backtest::{backtest, history_for, BacktestConfig, BacktestReport, SloTarget};
 use slo_advisor::history::JourneyHistory;
-use slo_artifacts::policy::ExpectedFrequency;
-use slo_artifacts::{parse_documents, PromDuration, WindowCatalog};
-use slo_artifacts::spec::ReadOptions;
 use slo_advisor::whatif::WhatIf;
+use slo_artifacts::policy::ExpectedFrequency;
+use slo_artifacts::spec::ReadOptions;
+use slo_artifacts::{parse_documents, PromDuration, WindowCatalog};
 use slo_storage::Store;
 
 use super::analyze::{load_traces, range, AnalyzeFormat, SpanSourceArgs};
@@ -57,22 +57,52 @@ pub(crate) struct BacktestArgs {
 
 fn print_report(r: &BacktestReport) {
     let s = &r.slo;
-    println!("BACKTEST {}: journey {:?}, {}, objective {} %, period {}, what-if {}", s.name, s.journey, s.sli.label(), s.objective_percent, s.period, r.what_if);
-    println!("  history {} ({} minutes), {:.0} requests, {:.1} bad", range(r.from_ms, r.to_ms), r.minutes, r.requests, r.bad_events);
-    let budget = r.budget_consumed.map_or("no budget at 100 %".to_string(), |c| format!("{:.1} % of the error budget consumed", 100.0 * c));
+    println!(
+        "BACKTEST {}: journey {:?}, {}, objective {} %, period {}, what-if {}",
+        s.name,
+        s.journey,
+        s.sli.label(),
+        s.objective_percent,
+        s.period,
+        r.what_if
+    );
+    println!(
+        "  history {} ({} minutes), {:.0} requests, {:.1} bad",
+        range(r.from_ms, r.to_ms),
+        r.minutes,
+        r.requests,
+        r.bad_events
+    );
+    let budget = r
+        .budget_consumed
+        .map_or("no budget at 100 %".to_string(), |c| format!("{:.1} % of the error budget consumed", 100.0 * c));
     println!("  attainment {:.4} % -> {}; {budget}", r.attainment_percent, if r.met { "MET" } else { "NOT MET" });
     let a = &r.alert_summary;
-    println!("  alerts: {} pages ({:.2}/week, {} minutes firing), {} tickets ({:.2}/week, {} minutes firing)", a.pages, a.pages_per_week, a.page_minutes, a.tickets, a.tickets_per_week, a.ticket_minutes);
+    println!(
+        "  alerts: {} pages ({:.2}/week, {} minutes firing), {} tickets ({:.2}/week, {} minutes firing)",
+        a.pages, a.pages_per_week, a.page_minutes, a.tickets, a.tickets_per_week, a.ticket_minutes
+    );
     for al in r.alerts.iter().take(10) {
         let burn = al.peak_burn_rate.map_or("-".to_string(), |b| format!("{b:.1}"));
-        println!("    {:<6} {}  windows {} factor {} peak burn {burn}", al.severity, range(al.start_ms, al.end_ms), al.windows, al.factor);
+        println!(
+            "    {:<6} {}  windows {} factor {} peak burn {burn}",
+            al.severity,
+            range(al.start_ms, al.end_ms),
+            al.windows,
+            al.factor
+        );
     }
     if r.alerts.len() > 10 {
         println!("    ... {} more", r.alerts.len() - 10);
     }
     println!("  breach windows: {}", r.breaches.len());
     for b in r.breaches.iter().take(10) {
-        println!("    {}  attainment {:.3} %, {:.1} bad", range(b.start_ms, b.end_ms), b.attainment_percent, b.bad_events);
+        println!(
+            "    {}  attainment {:.3} %, {:.1} bad",
+            range(b.start_ms, b.end_ms),
+            b.attainment_percent,
+            b.bad_events
+        );
     }
     let step = r.budget.len().div_ceil(8).max(1);
     let points: Vec<String> = r
@@ -81,7 +111,9 @@ fn print_report(r: &BacktestReport) {
         .enumerate()
         .filter(|(i, _)| i % step == step - 1 || *i + 1 == r.budget.len())
         .map(|(_, p)| {
-            let t = chrono::DateTime::from_timestamp_millis(p.t_ms as i64).map(|d| d.format("%m-%d %H:%M").to_string()).unwrap_or_default();
+            let t = chrono::DateTime::from_timestamp_millis(p.t_ms as i64)
+                .map(|d| d.format("%m-%d %H:%M").to_string())
+                .unwrap_or_default();
             match p.consumed {
                 Some(c) => format!("{t} {:.0}%", 100.0 * c),
                 None => format!("{t} {:.3}% att", p.attainment_percent),
@@ -110,7 +142,8 @@ fn print_report(r: &BacktestReport) {
 /// Runs `backtest`.
 pub(crate) fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let default_period: PromDuration = args.period.parse().map_err(|e: String| anyhow::anyhow!("--period: {e}"))?;
-    let breach: PromDuration = args.breach_window.parse().map_err(|e: String| anyhow::anyhow!("--breach-window: {e}"))?;
+    let breach: PromDuration =
+        args.breach_window.parse().map_err(|e: String| anyhow::anyhow!("--breach-window: {e}"))?;
     let what_if: WhatIf = match &args.what_if {
         Some(w) => w.parse().map_err(|e: String| anyhow::anyhow!("--what-if: {e}"))?,
         None => WhatIf::default(),

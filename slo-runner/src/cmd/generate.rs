@@ -7,9 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use slo_artifacts::{
-    self as slo, GenerateOptions, PromDuration, ReadOptions, ServiceLevel, WindowCatalog,
-};
+use slo_artifacts::{self as slo, GenerateOptions, PromDuration, ReadOptions, ServiceLevel, WindowCatalog};
 
 /// Arguments of `generate`.
 #[derive(clap::Args)]

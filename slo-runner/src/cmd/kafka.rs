@@ -167,7 +167,13 @@ impl Sender {
     }
 
     /// Queues one record, waiting while the local queue is full.
-    pub(crate) fn send(&self, topic: &str, key: &[u8], payload: &[u8], headers: Option<rdkafka::message::OwnedHeaders>) -> anyhow::Result<()> {
+    pub(crate) fn send(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        headers: Option<rdkafka::message::OwnedHeaders>,
+    ) -> anyhow::Result<()> {
         let mut record = BaseRecord::to(topic).key(key).payload(payload);
         if let Some(h) = headers {
             record = record.headers(h);
@@ -198,13 +204,17 @@ impl Sender {
         let mut attempt = 0u32;
         loop {
             let flushed = self.producer.read().expect("producer lock").flush(Duration::from_secs(30));
-            let failed: Vec<FailedRecord> = self.stats.retry.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
+            let failed: Vec<FailedRecord> =
+                self.stats.retry.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
             if flushed.is_ok() && failed.is_empty() {
                 return Ok(());
             }
             let first = self.stats.first_error.lock().ok().and_then(|e| e.clone()).unwrap_or_default();
             if std::time::Instant::now() > deadline {
-                bail!("{} Kafka deliveries still failing after {FLUSH_DEADLINE:?} (first error: {first})", failed.len());
+                bail!(
+                    "{} Kafka deliveries still failing after {FLUSH_DEADLINE:?} (first error: {first})",
+                    failed.len()
+                );
             }
             // A producer in a fatal state, or one whose re-sends failed again (after a broker
             // restart tansu rejects the old idempotent producer session), is replaced: a fresh
@@ -267,7 +277,8 @@ pub(crate) fn topics(args: TopicsArgs) -> anyhow::Result<()> {
 /// Creates the input topic `raw` (normally `raw-telemetry`, with `partitions`), `capsule-events`,
 /// `capsule-embeddings` and `dead-letter`; a topic that already exists is not an error.
 pub(crate) fn create_topics(conn: &KafkaConnArgs, raw: &str, partitions: i32) -> anyhow::Result<Vec<(String, String)>> {
-    let admin: AdminClient<DefaultClientContext> = conn.client_config()?.create().context("creating Kafka admin client")?;
+    let admin: AdminClient<DefaultClientContext> =
+        conn.client_config()?.create().context("creating Kafka admin client")?;
     let specs = [(raw, partitions), (CAPSULE_EVENTS, 1), (CAPSULE_EMBEDDINGS, 1), (DEAD_LETTER, 1)];
     let topics: Vec<NewTopic<'_>> =
         specs.iter().map(|(name, p)| NewTopic::new(name, *p, TopicReplication::Fixed(1))).collect();

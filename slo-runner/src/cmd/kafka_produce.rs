@@ -75,7 +75,8 @@ pub(crate) fn run(args: ProduceArgs) -> anyhow::Result<()> {
         match item {
             Ok(mut event) => {
                 if args.live {
-                    event.timestamp_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+                    event.timestamp_ms =
+                        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
                 }
                 let bytes = codec.encode(&event)?;
                 sender.send(&args.topic, event.service.as_bytes(), &bytes, None)?;
@@ -89,7 +90,8 @@ pub(crate) fn run(args: ProduceArgs) -> anyhow::Result<()> {
         if last_report.elapsed().as_millis() >= 500 {
             last_report = Instant::now();
             let rate = sent as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            let _ = write!(stderr, "\rproduce: {sent} events queued, {} acknowledged, {rate:.0}/s   ", sender.delivered());
+            let _ =
+                write!(stderr, "\rproduce: {sent} events queued, {} acknowledged, {rate:.0}/s   ", sender.delivered());
         }
     }
     sender.flush()?;

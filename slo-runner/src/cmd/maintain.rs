@@ -43,7 +43,13 @@ pub(crate) fn compact(args: CompactArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     for table in [Table::Spans, Table::MetricPoints, Table::RawEvents] {
         let r = rt.block_on(store.compact(table))?;
-        println!("{:<14} files written {:>4}  removed {:>4}  duplicate rows dropped {}", table.name(), r.files_written, r.files_removed, r.rows_dropped);
+        println!(
+            "{:<14} files written {:>4}  removed {:>4}  duplicate rows dropped {}",
+            table.name(),
+            r.files_written,
+            r.files_removed,
+            r.rows_dropped
+        );
     }
     Ok(())
 }
@@ -52,10 +58,17 @@ pub(crate) fn compact(args: CompactArgs) -> anyhow::Result<()> {
 pub(crate) fn retention(args: RetentionArgs) -> anyhow::Result<()> {
     let store = Store::open(&args.store)?;
     let now = match &args.now {
-        Some(t) => slo_dataflow::time::parse_timestamp(t, slo_dataflow::time::current_year()).context("invalid --now")?,
+        Some(t) => {
+            slo_dataflow::time::parse_timestamp(t, slo_dataflow::time::current_year()).context("invalid --now")?
+        }
         None => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64,
     };
-    let policy = RetentionPolicy { raw_days: args.raw_days, capsules_days: args.capsules_days, spans_days: args.spans_days, aggregates_days: args.aggregates_days };
+    let policy = RetentionPolicy {
+        raw_days: args.raw_days,
+        capsules_days: args.capsules_days,
+        spans_days: args.spans_days,
+        aggregates_days: args.aggregates_days,
+    };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let report = store.apply_retention(now, &policy).await?;
@@ -64,7 +77,10 @@ pub(crate) fn retention(args: RetentionArgs) -> anyhow::Result<()> {
         if removed > 0 {
             index.save(&store).await?;
         }
-        println!("files removed {}  rows dropped {}  vectors removed {}", report.files_removed, report.rows_dropped, removed);
+        println!(
+            "files removed {}  rows dropped {}  vectors removed {}",
+            report.files_removed, report.rows_dropped, removed
+        );
         anyhow::Ok(())
     })
 }

@@ -75,13 +75,26 @@ impl RunnerMetrics {
         by(&mut out, "kafka_records_out_total", "topic", &self.records_out);
         family(&mut out, "dead_letters_total", "counter", "Records sent to the dead-letter topic, by reason.");
         by(&mut out, "dead_letters_total", "reason", &self.dead_letters);
-        family(&mut out, "kafka_consumer_lag", "gauge", "Records not yet read, by partition (high watermark - next offset).");
+        family(
+            &mut out,
+            "kafka_consumer_lag",
+            "gauge",
+            "Records not yet read, by partition (high watermark - next offset).",
+        );
         for ((topic, p), lag) in self.lag.lock().map(|m| m.clone()).unwrap_or_default() {
-            out.push_str(&format!("slo_scout_kafka_consumer_lag{{topic=\"{}\",partition=\"{p}\"}} {lag}\n", escape_label(&topic)));
+            out.push_str(&format!(
+                "slo_scout_kafka_consumer_lag{{topic=\"{}\",partition=\"{p}\"}} {lag}\n",
+                escape_label(&topic)
+            ));
         }
         family(&mut out, "kafka_commits_total", "counter", "Offset commits after capsules were durable.");
         out.push_str(&format!("slo_scout_kafka_commits_total {}\n", self.commits.load(Ordering::Relaxed)));
-        family(&mut out, "durable_watermark_seconds", "gauge", "Every window closing at or before this event time (Unix seconds) is in the store.");
+        family(
+            &mut out,
+            "durable_watermark_seconds",
+            "gauge",
+            "Every window closing at or before this event time (Unix seconds) is in the store.",
+        );
         let secs = self.durable_watermark_ms.load(Ordering::Relaxed) as f64 / 1000.0;
         out.push_str(&format!("slo_scout_durable_watermark_seconds {secs}\n"));
         out
@@ -91,15 +104,16 @@ impl RunnerMetrics {
 /// Serves `/metrics` and `/healthz` on `addr` from a background thread for the life of the
 /// process. Returns the bound address (useful with port 0).
 pub(crate) fn serve(addr: &str, metrics: Arc<RunnerMetrics>) -> anyhow::Result<std::net::SocketAddr> {
-    let server = tiny_http::Server::http(addr).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| format!("listening on {addr}"))?;
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .with_context(|| format!("{addr} is not an IP address"))?;
+    let server = tiny_http::Server::http(addr)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("listening on {addr}"))?;
+    let bound = server.server_addr().to_ip().with_context(|| format!("{addr} is not an IP address"))?;
     std::thread::Builder::new().name("metrics-http".into()).spawn(move || {
         for request in server.incoming_requests() {
             let (status, body, content_type) = match (request.method(), request.url()) {
-                (tiny_http::Method::Get, "/metrics") => (200, metrics.to_prometheus(), "text/plain; version=0.0.4; charset=utf-8"),
+                (tiny_http::Method::Get, "/metrics") => {
+                    (200, metrics.to_prometheus(), "text/plain; version=0.0.4; charset=utf-8")
+                }
                 (tiny_http::Method::Get, "/healthz") => (200, "ok\n".to_owned(), "text/plain"),
                 _ => (404, "not found: try /metrics or /healthz\n".to_owned(), "text/plain"),
             };

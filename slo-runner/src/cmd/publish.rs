@@ -6,9 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use serde_json::json;
-use slo_artifacts::gitops::{
-    open_pull_request, Author, Checkout, Forge, GitAuth, PullRequestSpec, Redactor, Secret,
-};
+use slo_artifacts::gitops::{open_pull_request, Author, Checkout, Forge, GitAuth, PullRequestSpec, Redactor, Secret};
 use slo_artifacts::policy::{append_audit, evaluate, ArtifactSet, Decision, ExpectedFrequency, Policy, Verdict};
 
 /// Arguments of `publish`.
@@ -101,8 +99,10 @@ pub(crate) fn run(args: PublishArgs) -> anyhow::Result<()> {
         None => Policy::default(),
     };
     let frequencies: Vec<ExpectedFrequency> = match &args.frequencies {
-        Some(p) => serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
-            .with_context(|| format!("{}: expected a JSON list of frequencies", p.display()))?,
+        Some(p) => {
+            serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+                .with_context(|| format!("{}: expected a JSON list of frequencies", p.display()))?
+        }
         None => Vec::new(),
     };
     let token_env = args.token_env.clone().unwrap_or_else(|| match args.open_pr {
@@ -119,10 +119,10 @@ pub(crate) fn run(args: PublishArgs) -> anyhow::Result<()> {
         (_, p) => p.clone(),
     };
     let redactor = Redactor::new(token.clone());
-    let git_auth = token.clone().filter(|_| args.repo.starts_with("http")).map(|token| GitAuth {
-        username: args.open_pr.unwrap_or(Forge::GitHub).git_username().into(),
-        token,
-    });
+    let git_auth = token
+        .clone()
+        .filter(|_| args.repo.starts_with("http"))
+        .map(|token| GitAuth { username: args.open_pr.unwrap_or(Forge::GitHub).git_username().into(), token });
 
     if !args.dir.join("rules").is_dir() {
         bail!("{} has no rules/ directory; write it with `slo-runner artifacts`", args.dir.display());
@@ -176,8 +176,15 @@ pub(crate) fn run(args: PublishArgs) -> anyhow::Result<()> {
 
     checkout.sync_dir(&args.dir, &args.path).map_err(|e| anyhow::anyhow!(e))?;
     let message = format!("{}\n\nPolicy-Decision: {}\nAudit-Entry: {}", args.message, decision.verdict, entry.seq);
-    let pushed = checkout.commit_and_push(&args.branch, &args.path, &message, &author).map_err(|e| anyhow::anyhow!(e))?;
-    println!("pushed {} to {} ({} files changed, commit {})", pushed.branch, checkout.remote_display(), pushed.changes.len(), pushed.commit);
+    let pushed =
+        checkout.commit_and_push(&args.branch, &args.path, &message, &author).map_err(|e| anyhow::anyhow!(e))?;
+    println!(
+        "pushed {} to {} ({} files changed, commit {})",
+        pushed.branch,
+        checkout.remote_display(),
+        pushed.changes.len(),
+        pushed.commit
+    );
 
     if let (Some(forge), Some(project), Some(token)) = (args.open_pr, project, token) {
         let spec = PullRequestSpec {

@@ -55,7 +55,11 @@ pub(crate) fn run(args: RedactArgs) -> anyhow::Result<()> {
         let findings = r
             .findings
             .iter()
-            .map(|f| FindingOut { kind: f.entity.as_str(), start: input_offset(&runs, f.start), end: input_offset(&runs, f.end) })
+            .map(|f| FindingOut {
+                kind: f.entity.as_str(),
+                start: input_offset(&runs, f.start),
+                end: input_offset(&runs, f.end),
+            })
             .collect();
         serde_json::to_writer(&mut out, &LineOut { text: &r.text, findings })?;
         out.write_all(b"\n")?;

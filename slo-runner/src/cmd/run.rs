@@ -12,14 +12,14 @@ use std::sync::Mutex;
 
 use slo_dataflow::event::{Capsule, TelemetryEvent};
 use slo_dataflow::sink::{JsonLinesSink, Sink, TeeSink};
-use slo_storage::sink::{EventStoreSink, StoreSink};
-use slo_storage::vector::{VectorIndex, VectorIndexConfig};
-use slo_storage::Store;
 use slo_dataflow::source::{open_path, EventSource, OpenOptions};
 use slo_dataflow::synthetic::{generate, SyntheticConfig};
 use slo_operators::embed::EmbedderKind;
 use slo_operators::metrics::PipelineMetrics;
 use slo_operators::pipeline::{run_pipeline, PipelineConfig, PipelineReport, PipelineSinks};
+use slo_storage::sink::{EventStoreSink, StoreSink};
+use slo_storage::vector::{VectorIndex, VectorIndexConfig};
+use slo_storage::Store;
 
 /// Arguments of `run`. `-h` is the timely host file, as in timely's own flags; use `--help`.
 #[derive(clap::Args)]
@@ -85,12 +85,14 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<(PipelineConfig, KafkaFile
         None => Ok((PipelineConfig::default(), KafkaFileConfig::default())),
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            let mut table: toml::Table = toml::from_str(&text).with_context(|| format!("invalid config {}", p.display()))?;
+            let mut table: toml::Table =
+                toml::from_str(&text).with_context(|| format!("invalid config {}", p.display()))?;
             let kafka = match table.remove("kafka") {
                 Some(v) => v.try_into().with_context(|| format!("invalid [kafka] section in {}", p.display()))?,
                 None => KafkaFileConfig::default(),
             };
-            let pipeline = toml::Value::Table(table).try_into().with_context(|| format!("invalid config {}", p.display()))?;
+            let pipeline =
+                toml::Value::Table(table).try_into().with_context(|| format!("invalid config {}", p.display()))?;
             Ok((pipeline, kafka))
         }
     }

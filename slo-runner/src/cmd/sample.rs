@@ -50,6 +50,12 @@ pub(crate) fn run(args: SampleArgs) -> anyhow::Result<()> {
     // Hidden: directory inputs skip dot files, so the truth is never read as telemetry.
     let truth_path = args.out.join(".ground_truth.json");
     std::fs::write(&truth_path, serde_json::to_vec_pretty(&truth)?)?;
-    eprintln!("wrote {} events ({} requests) to {}, ground truth to {}", events.len(), args.requests, path.display(), truth_path.display());
+    eprintln!(
+        "wrote {} events ({} requests) to {}, ground truth to {}",
+        events.len(),
+        args.requests,
+        path.display(),
+        truth_path.display()
+    );
     Ok(())
 }

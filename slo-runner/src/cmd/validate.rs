@@ -71,7 +71,11 @@ fn classify(path: &Path, text: &str) -> Option<Kind> {
                 Some(Kind::PrometheusRule)
             } else if s("kind") == "AlertWindows" {
                 Some(Kind::AlertWindows)
-            } else if first.get("version").is_some() || s("apiVersion").starts_with("openslo/") || s("apiVersion").starts_with("sloth.slok.dev/") || first.is_sequence() {
+            } else if first.get("version").is_some()
+                || s("apiVersion").starts_with("openslo/")
+                || s("apiVersion").starts_with("sloth.slok.dev/")
+                || first.is_sequence()
+            {
                 Some(Kind::Spec)
             } else {
                 None
@@ -108,7 +112,8 @@ fn validate_one(path: &Path, kind: &Kind, period: PromDuration) -> anyhow::Resul
     let text = std::fs::read_to_string(path)?;
     Ok(match kind {
         Kind::Spec => {
-            let levels = slo::parse_documents(&text, &ReadOptions { default_period: period }).map_err(|e| e.in_file(path))?;
+            let levels =
+                slo::parse_documents(&text, &ReadOptions { default_period: period }).map_err(|e| e.in_file(path))?;
             format!("{} service level(s), {} SLO(s)", levels.len(), levels.iter().map(|l| l.slos.len()).sum::<usize>())
         }
         Kind::AlertWindows => {
@@ -120,7 +125,11 @@ fn validate_one(path: &Path, kind: &Kind, period: PromDuration) -> anyhow::Resul
         Kind::Dashboard => {
             let v: serde_json::Value = serde_json::from_str(&text)?;
             slo::dashboard::check_dashboard(&v).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            format!("dashboard {:?}, {} panels", v["title"].as_str().unwrap_or(""), v["panels"].as_array().map_or(0, Vec::len))
+            format!(
+                "dashboard {:?}, {} panels",
+                v["title"].as_str().unwrap_or(""),
+                v["panels"].as_array().map_or(0, Vec::len)
+            )
         }
     })
 }
