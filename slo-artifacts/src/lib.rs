@@ -32,6 +32,7 @@
 //!         error_query: sum(rate(http_requests_total{job="checkout",code=~"5.."}[{{.window}}]))
 //!         total_query: sum(rate(http_requests_total{job="checkout"}[{{.window}}]))
 //!     alerting:
+//!       name: CheckoutAvailability
 //!       page_alert: {}
 //!       ticket_alert: {}
 //! "#;
