@@ -16,7 +16,7 @@ if [[ -n "${LOGHUB_MINE_BIN:-}" ]]; then
   BIN=$LOGHUB_MINE_BIN
 else
   cargo build --release -q -p slo-operators --example bench_loghub_mine
-  BIN=${CARGO_TARGET_DIR:-target}/release/examples/loghub_mine
+  BIN=${CARGO_TARGET_DIR:-target}/release/examples/bench_loghub_mine
 fi
 datasets=$(python3 -c "import json;print(' '.join(json.load(open('$DATA/settings.json'))['datasets']))")
 rows=()
