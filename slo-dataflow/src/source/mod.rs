@@ -93,10 +93,11 @@ pub fn detect_format(path: &Path, head: &[u8]) -> InputFormat {
     let text = String::from_utf8_lossy(head);
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let probe = &trimmed[..trimmed.len().min(4096)];
-        if probe.contains("\"resourceLogs\"")
-            || probe.contains("\"resourceSpans\"")
-            || probe.contains("\"resourceMetrics\"")
+        // The head is a few KB already; slicing it again at a byte offset could cut a character
+        // (a lossy-decoded head can be longer than the bytes read).
+        if trimmed.contains("\"resourceLogs\"")
+            || trimmed.contains("\"resourceSpans\"")
+            || trimmed.contains("\"resourceMetrics\"")
         {
             return InputFormat::OtlpJson;
         }
@@ -260,6 +261,20 @@ impl<R: BufRead> LineCursor<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a head cut inside a multibyte character (byte 4096 of Japanese text) made
+    /// format detection panic, printing the start of the file.
+    #[test]
+    fn a_head_cut_inside_a_character_is_detected_without_panic() {
+        let line = format!("{{\"body\":\"{}\"}}\n", "日本語".repeat(100));
+        let file = line.repeat(10).into_bytes();
+        for cut in 4090..4100 {
+            let head = &file[..cut.min(file.len())];
+            assert_eq!(detect_format(Path::new("x.log"), head), InputFormat::JsonLines, "cut at {cut}");
+        }
+        let otlp = format!("{{\"resourceLogs\":[{{\"x\":\"{}\"}}]}}", "日本語".repeat(2000)).into_bytes();
+        assert_eq!(detect_format(Path::new("x.json"), &otlp[..4096]), InputFormat::OtlpJson);
+    }
 
     #[test]
     fn detects_formats() {
