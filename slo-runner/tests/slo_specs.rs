@@ -172,6 +172,36 @@ fn invalid_specs_are_rejected_naming_file_and_field() {
     }
 }
 
+/// Regression: a YAML syntax error made `validate` loop forever (the document iterator repeats
+/// its error). It must end, fail, and name the file.
+#[test]
+fn validate_fails_on_broken_yaml_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [("b.yaml", "a: [unclosed\n"), ("c.yml", "---\n---\nversion: x\n  bad: [indent\n")] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let mut child = bin()
+            .arg("validate")
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("validate {name} still running after 30 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(&format!("FAIL  {}: not valid YAML", path.display())), "{stdout}");
+    }
+}
+
 #[test]
 fn convert_to_openslo_and_back_generates_the_same_rules() {
     let dir = tempfile::tempdir().unwrap();

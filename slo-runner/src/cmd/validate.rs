@@ -28,6 +28,8 @@ enum Kind {
     PrometheusRule,
     RuleTest,
     Dashboard,
+    /// A YAML file whose documents do not parse: invalid, whatever it was meant to be.
+    BrokenYaml(String),
 }
 
 fn walk(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
@@ -59,9 +61,20 @@ fn classify(path: &Path, text: &str) -> Option<Kind> {
             v.get("panels").is_some().then_some(Kind::Dashboard)
         }
         Some("yaml" | "yml") => {
-            let first = serde_yaml_ng::Deserializer::from_str(text)
-                .filter_map(|d| serde::Deserialize::deserialize(d).ok())
-                .find(|v: &serde_yaml_ng::Value| !v.is_null())?;
+            // The first document that is not empty. A syntax error ends the search: the
+            // deserializer repeats its error forever, so it must not be skipped over.
+            let mut first = None;
+            for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+                match <serde_yaml_ng::Value as serde::Deserialize>::deserialize(de) {
+                    Ok(v) if v.is_null() => continue,
+                    Ok(v) => {
+                        first = Some(v);
+                        break;
+                    }
+                    Err(e) => return Some(Kind::BrokenYaml(format!("document {}: {e}", i + 1))),
+                }
+            }
+            let first = first?;
             let s = |k: &str| first.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
             if first.get("rule_files").is_some() && first.get("tests").is_some() {
                 Some(Kind::RuleTest)
@@ -116,6 +129,7 @@ fn validate_one(path: &Path, kind: &Kind, period: PromDuration) -> anyhow::Resul
                 slo::parse_documents(&text, &ReadOptions { default_period: period }).map_err(|e| e.in_file(path))?;
             format!("{} service level(s), {} SLO(s)", levels.len(), levels.iter().map(|l| l.slos.len()).sum::<usize>())
         }
+        Kind::BrokenYaml(why) => anyhow::bail!("not valid YAML: {why}"),
         Kind::AlertWindows => {
             let w = AlertWindows::from_yaml(&text).map_err(|e| e.in_file(path))?;
             format!("alert windows for {}", w.period)
