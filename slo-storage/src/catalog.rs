@@ -99,6 +99,10 @@ fn nearest_schema() -> Arc<Schema> {
     ]))
 }
 
+/// The most rows `nearest_capsules(text, k)` answers: evidence for a person or a model, never a
+/// table scan (a larger `k` is refused with an error that says so).
+pub const MAX_NEAREST_K: usize = 10_000;
+
 impl TableFunctionImpl for NearestCapsules {
     fn call_with_args(&self, args: TableFunctionArgs) -> datafusion::error::Result<Arc<dyn TableProvider>> {
         let exprs = args.exprs();
@@ -120,6 +124,11 @@ impl TableFunctionImpl for NearestCapsules {
             },
             _ => return Err(usage()),
         };
+        if k > MAX_NEAREST_K {
+            return Err(datafusion::error::DataFusionError::Plan(format!(
+                "nearest_capsules: k = {k} is above the limit of {MAX_NEAREST_K} rows"
+            )));
+        }
         let batch = self.search(&text, k).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         Ok(Arc::new(MemTable::try_new(nearest_schema(), vec![vec![batch]])?))
     }

@@ -441,7 +441,9 @@ impl Store {
     ) -> Result<MaintenanceReport, StorageError> {
         let mut report = MaintenanceReport::default();
         for table in Table::ALL {
-            let keep_ms = policy.days(table) * 86_400_000;
+            // Saturating: a retention longer than the clock keeps everything (a wrapped product
+            // once deleted every file).
+            let keep_ms = policy.days(table).saturating_mul(86_400_000);
             let cutoff = date_of(now_ms.saturating_sub(keep_ms));
             for f in self.list_files(table).await? {
                 // ISO dates compare lexicographically.

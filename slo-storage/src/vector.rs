@@ -364,6 +364,8 @@ impl VectorIndex {
         if self.is_empty() {
             return Ok(Vec::new());
         }
+        // More neighbours than vectors cannot be found; usearch would size its buffers by `k`.
+        let k = k.min(self.len());
         let m = self.index.search(query, k).map_err(ierr)?;
         Ok(m.keys
             .iter()
@@ -377,6 +379,7 @@ impl VectorIndex {
         if self.is_empty() {
             return Ok(Vec::new());
         }
+        let k = k.min(self.len());
         let m = self.index.exact_search(query, k).map_err(ierr)?;
         Ok(m.keys
             .iter()

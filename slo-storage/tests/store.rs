@@ -140,6 +140,24 @@ async fn exercise(store: Store) {
         }
     }
 
+    // Regression: a huge k aborted the process inside usearch. Above the limit it is refused
+    // with an error that says so; below it, no more rows than there are vectors.
+    let err = catalog.query("SELECT * FROM nearest_capsules('database', 1000000000000)").await.unwrap_err();
+    assert!(err.to_string().contains("limit of 10000"), "{err}");
+    let all = catalog.query("SELECT capsule_id FROM nearest_capsules('database', 10000)").await.unwrap();
+    let rows: usize = all.iter().map(|b| b.num_rows()).sum();
+    assert!(rows > 0 && rows <= store.read_capsules(None).await.unwrap().len(), "{rows} rows");
+
+    // Regression: retention days times a day's milliseconds wrapped and deleted every file.
+    let forever = RetentionPolicy {
+        raw_days: u64::MAX,
+        capsules_days: 213_503_982_335,
+        spans_days: u64::MAX / 2,
+        aggregates_days: u64::MAX,
+    };
+    let report = store.apply_retention(T0 + 100 * DAY, &forever).await.unwrap();
+    assert_eq!(report.files_removed, 0, "a retention beyond the clock keeps everything");
+
     // Retention with a controlled clock: capsules older than 90 days go, newer stay.
     // A day expires once all of it is older than 90 days: at T0 + 91.5 days, T0's day has,
     // T0 + 1 day has not.
