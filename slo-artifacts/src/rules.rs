@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::model::*;
-use super::render_window;
 use super::windows::{AlertWindows, WindowCatalog};
 use super::SpecError;
+use super::{escape_label_value, render_window};
 
 /// One recording or alerting rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,7 +111,9 @@ fn sli_expr(sli: &Sli, window: PromDuration) -> String {
 }
 
 /// `{sloth_id="..", sloth_service="..", sloth_slo=".."}`
+/// (label values escaped, so no name can add or change a matcher).
 fn selector(id: &str, service: &str, slo: &str) -> String {
+    let (id, service, slo) = (escape_label_value(id), escape_label_value(service), escape_label_value(slo));
     format!("{{sloth_id=\"{id}\", sloth_service=\"{service}\", sloth_slo=\"{slo}\"}}")
 }
 
@@ -349,6 +351,47 @@ spec:
             .flat_map(|g| &g.rules)
             .find(|r| r.record.as_deref() == Some(name) || r.alert.as_deref() == Some(name))
             .unwrap_or_else(|| panic!("no rule {name}"))
+    }
+
+    /// Regression: a service or SLO name with a quote added matchers to every generated selector.
+    #[test]
+    fn names_cannot_inject_matchers() {
+        use promql_parser::parser::{parse, Expr};
+        use promql_parser::util::{walk_expr, ExprVisitor};
+        /// The `sloth_*` matchers of every vector selector: (name, value).
+        struct Sloth(Vec<(String, String)>);
+        impl ExprVisitor for Sloth {
+            type Error = ();
+            fn pre_visit(&mut self, expr: &Expr) -> Result<bool, ()> {
+                if let Expr::VectorSelector(vs) = expr {
+                    for m in vs.matchers.matchers.iter().filter(|m| m.name.starts_with("sloth_")) {
+                        self.0.push((m.name.clone(), m.value.clone()));
+                    }
+                }
+                Ok(true)
+            }
+        }
+        let evil = r#"a", sloth_slo=~".*"#;
+        let mut level = level();
+        level.service = evil.to_owned();
+        level.slos[0].name = format!("{evil}-slo");
+        let f = generate(&level, &GenerateOptions::default()).unwrap();
+        let mut seen = 0;
+        for r in f.groups.iter().flat_map(|g| &g.rules) {
+            let expr = parse(&r.expr).unwrap_or_else(|e| panic!("{}: {e}", r.expr));
+            let mut found = Sloth(Vec::new());
+            walk_expr(&mut found, &expr).unwrap();
+            for (name, value) in &found.0 {
+                seen += 1;
+                match name.as_str() {
+                    "sloth_service" => assert_eq!(value, evil),
+                    "sloth_slo" => assert_eq!(value, &level.slos[0].name),
+                    "sloth_id" => assert_eq!(value, &format!("{}-{}", level.service, level.slos[0].name)),
+                    other => panic!("unexpected matcher {other}={value:?} in {}", r.expr),
+                }
+            }
+        }
+        assert!(seen > 0, "no sloth_* selector checked");
     }
 
     #[test]

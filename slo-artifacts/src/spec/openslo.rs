@@ -27,7 +27,27 @@ pub(super) fn openslo_period(count: u64, unit: &str, field: &str) -> Result<Prom
     if count == 0 {
         return Err(SpecError::invalid(format!("{field}.count"), "must be positive"));
     }
-    Ok(PromDuration(count * secs))
+    count
+        .checked_mul(secs)
+        .map(PromDuration)
+        .ok_or_else(|| SpecError::invalid(format!("{field}.count"), format!("{count} {unit}s overflow a duration")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: `count * secs` wrapped in release builds.
+    #[test]
+    fn periods_in_every_unit_and_overflow_is_an_error() {
+        assert_eq!(openslo_period(4, "Week", "timeWindow[0]").unwrap(), PromDuration::days(28));
+        assert_eq!(openslo_period(30, "Day", "timeWindow[0]").unwrap(), PromDuration::days(30));
+        let err = openslo_period(u64::MAX / 2, "Week", "timeWindow[0]").unwrap_err();
+        assert_eq!(err.field, "timeWindow[0].count");
+        assert!(err.reason.contains("overflow"), "{err}");
+        assert!(openslo_period(0, "Day", "timeWindow[0]").is_err());
+        assert!(openslo_period(1, "Fortnight", "timeWindow[0]").is_err());
+    }
 }
 
 pub(super) fn check_period(period: PromDuration, opts: &ReadOptions, field: &str) -> Result<(), SpecError> {
