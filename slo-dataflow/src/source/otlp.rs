@@ -32,8 +32,7 @@ impl<R: BufRead> OtlpJsonReader<R> {
         }
         // Whole input as one request first (pretty-printed files), else one request per line.
         if let Ok(value) = serde_json::from_slice::<Value>(&text) {
-            let events = flatten_request(&value, &self.origin, 1);
-            self.pending.extend(events.into_iter().map(Ok));
+            self.push_flattened(&value, 1, 0);
             return;
         }
         let mut offset = 0u64;
@@ -45,10 +44,7 @@ impl<R: BufRead> OtlpJsonReader<R> {
                 continue;
             }
             match serde_json::from_slice::<Value>(line) {
-                Ok(value) if value.is_object() => {
-                    let events = flatten_request(&value, &self.origin, line_no);
-                    self.pending.extend(events.into_iter().map(Ok));
-                }
+                Ok(value) if value.is_object() => self.push_flattened(&value, line_no, this_offset),
                 Ok(_) => self.pending.push_back(Err(self.dead(
                     line_no,
                     this_offset,
@@ -62,6 +58,14 @@ impl<R: BufRead> OtlpJsonReader<R> {
                     line.to_vec(),
                 ))),
             }
+        }
+    }
+
+    /// The events of one request, and a dead letter for each record that cannot be one.
+    fn push_flattened(&mut self, request: &Value, line: u64, offset: u64) {
+        for item in flatten_request(request, &self.origin, line) {
+            let item = item.map_err(|r| self.dead(line, offset, r.reason, r.record));
+            self.pending.push_back(item);
         }
     }
 
@@ -147,9 +151,28 @@ fn array<'a>(v: &'a Value, key: &str) -> &'a [Value] {
     v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
-/// Flattens one export request (logs, traces or metrics) into events.
-pub fn flatten_request(request: &Value, origin: &str, line: u64) -> Vec<TelemetryEvent> {
+/// A record of an export request that cannot become an event: why, and the record as JSON.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedRecord {
+    /// Why (e.g. `span without startTimeUnixNano`); never the record's content.
+    pub reason: String,
+    /// The record (or the whole request when it is not an export request), as JSON.
+    pub record: Vec<u8>,
+}
+
+fn rejected(reason: &str, record: &Value) -> RejectedRecord {
+    RejectedRecord { reason: reason.to_owned(), record: serde_json::to_vec(record).unwrap_or_default() }
+}
+
+/// Flattens one export request (logs, traces or metrics) into events, in order. A record
+/// without a usable time is rejected (it would otherwise become an event of 1970), and so is a
+/// JSON object that holds no export request at all, so nothing vanishes uncounted.
+pub fn flatten_request(request: &Value, origin: &str, line: u64) -> Vec<Result<TelemetryEvent, RejectedRecord>> {
     let mut out = Vec::new();
+    if !["resourceLogs", "resourceSpans", "resourceMetrics"].iter().any(|k| request.get(k).is_some()) {
+        out.push(Err(rejected("not an OTLP export request (no resourceLogs, resourceSpans or resourceMetrics)", request)));
+        return out;
+    }
     let mut seq = 0usize;
     let mut next_id = |prefix: &str| {
         seq += 1;
@@ -159,17 +182,20 @@ pub fn flatten_request(request: &Value, origin: &str, line: u64) -> Vec<Telemetr
         let (service, env, _) = resource_identity(rl.get("resource"));
         for sl in array(rl, "scopeLogs") {
             for rec in array(sl, "logRecords") {
-                let ts = nanos(rec.get("timeUnixNano"))
+                let Some(ts) = nanos(rec.get("timeUnixNano"))
                     .filter(|t| *t > 0)
-                    .or_else(|| nanos(rec.get("observedTimeUnixNano")))
-                    .unwrap_or(0)
-                    / 1_000_000;
+                    .or_else(|| nanos(rec.get("observedTimeUnixNano")).filter(|t| *t > 0))
+                    .map(|t| t / 1_000_000)
+                else {
+                    out.push(Err(rejected("log record without timeUnixNano or observedTimeUnixNano", rec)));
+                    continue;
+                };
                 let severity = rec
                     .get("severityNumber")
                     .and_then(Value::as_i64)
                     .and_then(Severity::from_otlp_number)
                     .or_else(|| rec.get("severityText").and_then(Value::as_str).and_then(Severity::parse));
-                out.push(TelemetryEvent {
+                out.push(Ok(TelemetryEvent {
                     event_id: next_id("log"),
                     service: service.clone(),
                     environment: env.clone(),
@@ -181,7 +207,7 @@ pub fn flatten_request(request: &Value, origin: &str, line: u64) -> Vec<Telemetr
                     trace_id: hex_id(rec.get("traceId")),
                     span_id: hex_id(rec.get("spanId")),
                     ..Default::default()
-                });
+                }));
             }
         }
     }
@@ -189,7 +215,10 @@ pub fn flatten_request(request: &Value, origin: &str, line: u64) -> Vec<Telemetr
         let (service, env, _) = resource_identity(rs.get("resource"));
         for ss in array(rs, "scopeSpans") {
             for span in array(ss, "spans") {
-                let start = nanos(span.get("startTimeUnixNano")).unwrap_or(0);
+                let Some(start) = nanos(span.get("startTimeUnixNano")).filter(|t| *t > 0) else {
+                    out.push(Err(rejected("span without startTimeUnixNano", span)));
+                    continue;
+                };
                 let end = nanos(span.get("endTimeUnixNano")).unwrap_or(start);
                 let attrs = attributes(span.get("attributes"));
                 let status = match span.get("status").and_then(|s| s.get("code")) {
@@ -205,7 +234,7 @@ pub fn flatten_request(request: &Value, origin: &str, line: u64) -> Vec<Telemetr
                     .get("http.response.status_code")
                     .or_else(|| attrs.get("http.status_code"))
                     .and_then(|s| s.parse().ok());
-                out.push(TelemetryEvent {
+                out.push(Ok(TelemetryEvent {
                     event_id: match (&trace_id, &span_id) {
                         (Some(t), Some(s)) => format!("{t}-{s}"),
                         _ => next_id("span"),
@@ -226,7 +255,7 @@ pub fn flatten_request(request: &Value, origin: &str, line: u64) -> Vec<Telemetr
                     http_status,
                     attributes: attrs,
                     ..Default::default()
-                });
+                }));
             }
         }
     }
@@ -244,6 +273,10 @@ pub fn flatten_request(request: &Value, origin: &str, line: u64) -> Vec<Telemetr
                 ] {
                     let Some(body) = metric.get(kind) else { continue };
                     for dp in array(body, "dataPoints") {
+                        let Some(t) = nanos(dp.get("timeUnixNano")).filter(|t| *t > 0) else {
+                            out.push(Err(rejected("metric data point without timeUnixNano", dp)));
+                            continue;
+                        };
                         let value = match value_of {
                             None => dp.get("asDouble").and_then(Value::as_f64).or_else(|| match dp.get("asInt")? {
                                 Value::String(s) => s.parse().ok(),
@@ -258,18 +291,18 @@ pub fn flatten_request(request: &Value, origin: &str, line: u64) -> Vec<Telemetr
                                 labels.insert("otlp.count".into(), any_value(&serde_json::json!({"intValue": c})));
                             }
                         }
-                        out.push(TelemetryEvent {
+                        out.push(Ok(TelemetryEvent {
                             event_id: next_id("metric"),
                             service: service.clone(),
                             environment: env.clone(),
                             kind: EventKind::Metric,
-                            timestamp_ms: nanos(dp.get("timeUnixNano")).unwrap_or(0) / 1_000_000,
+                            timestamp_ms: t / 1_000_000,
                             metric_name: Some(name.clone()),
                             metric_value: value,
                             metric_labels: labels,
                             attributes: BTreeMap::from([("otlp.metric_type".to_string(), kind.to_string())]),
                             ..Default::default()
-                        });
+                        }));
                     }
                 }
             }
@@ -305,6 +338,33 @@ mod tests {
         assert_eq!(span.status, Some(SpanStatus::Error));
         assert_eq!(span.http_status, Some(503));
         assert_eq!(items[2].as_ref().unwrap_err().line, 3);
+    }
+
+    /// Regression: records without a time became events of 1970, and JSON lines that are no
+    /// export request vanished uncounted. Both are dead letters now, with the line and a reason.
+    #[test]
+    fn records_without_time_and_foreign_objects_are_dead_letters() {
+        let log_no_time = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"a"}},{"timeUnixNano":"0","body":{"stringValue":"b"}},{"observedTimeUnixNano":"2000000000","body":{"stringValue":"c"}}]}]}]}"#;
+        let span_no_start = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"AB","spanId":"CD","name":"x"}]}]}]}"#;
+        let metric_no_time = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m","gauge":{"dataPoints":[{"asDouble":1.0},{"asDouble":2.0,"timeUnixNano":"3000000000"}]}}]}]}]}"#;
+        let foreign = r#"{"message":"hello"}"#;
+        let input = [log_no_time, span_no_start, metric_no_time, foreign].join("\n");
+        let items: Vec<_> = OtlpJsonReader::new(input.as_bytes(), "mem").collect();
+        let events: Vec<_> = items.iter().filter_map(|i| i.as_ref().ok()).collect();
+        let dead: Vec<_> = items.iter().filter_map(|i| i.as_ref().err()).collect();
+        assert_eq!(events.iter().map(|e| e.timestamp_ms).collect::<Vec<_>>(), vec![2_000, 3_000]);
+        let reasons: Vec<(u64, &str)> = dead.iter().map(|d| (d.line, d.reason.as_str())).collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (1, "log record without timeUnixNano or observedTimeUnixNano"),
+                (1, "log record without timeUnixNano or observedTimeUnixNano"),
+                (2, "span without startTimeUnixNano"),
+                (3, "metric data point without timeUnixNano"),
+                (4, "not an OTLP export request (no resourceLogs, resourceSpans or resourceMetrics)"),
+            ]
+        );
+        assert!(dead.iter().all(|d| !d.payload.is_empty()));
     }
 
     #[test]
