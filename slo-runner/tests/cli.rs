@@ -545,3 +545,24 @@ fn sql_trace_assembly_over_a_store_gives_the_same_analysis() {
         assert!(a["error_fallback"]["failed"].as_u64().unwrap() > 0, "{}", a["error_fallback"]);
     }
 }
+
+/// Regression: reading commands created a missing store directory and answered 0 rows with
+/// exit 0. They fail, say there is no store, and create nothing.
+#[test]
+fn reading_commands_refuse_a_store_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nosuchstore");
+    let runs: [&[&str]; 4] = [
+        &["query", "SELECT COUNT(*) FROM capsules", "--store"],
+        &["compact", "--store"],
+        &["retention", "--store"],
+        &["analyze", "--store"],
+    ];
+    for args in runs {
+        let out = bin().args(args).arg(&missing).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("no store at {}", missing.display())), "{args:?}: {err}");
+        assert!(!missing.exists(), "{args:?} created the store directory");
+    }
+}

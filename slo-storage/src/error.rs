@@ -11,6 +11,9 @@ pub enum StorageError {
         /// Why it was rejected.
         reason: String,
     },
+    /// A reading command named a local store that does not exist (nothing was created).
+    #[error("no store at {0} (write one with `slo-runner run --store {0}`)")]
+    NoStore(String),
     /// An object-store operation failed.
     #[error("object store error on {path}: {source}")]
     ObjectStore {

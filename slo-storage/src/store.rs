@@ -193,6 +193,19 @@ impl Store {
         })
     }
 
+    /// Opens a store that must already exist, for commands that only read or maintain it: a
+    /// local directory that is not there is [`StorageError::NoStore`] and is not created (an
+    /// S3 prefix is opened as by [`Store::open`]: it has no existence of its own).
+    pub fn open_existing(location: &str) -> Result<Store, StorageError> {
+        if !location.starts_with("s3://") {
+            let dir = location.strip_prefix("file://").unwrap_or(location);
+            if !std::path::Path::new(dir).is_dir() {
+                return Err(StorageError::NoStore(location.to_owned()));
+            }
+        }
+        Store::open(location)
+    }
+
     /// Sets the writer id (the process index in cluster mode): upsert files are per writer so
     /// processes never overwrite each other's rows.
     pub fn with_writer_id(mut self, id: impl Into<String>) -> Self {

@@ -170,7 +170,10 @@ fn rejected(reason: &str, record: &Value) -> RejectedRecord {
 pub fn flatten_request(request: &Value, origin: &str, line: u64) -> Vec<Result<TelemetryEvent, RejectedRecord>> {
     let mut out = Vec::new();
     if !["resourceLogs", "resourceSpans", "resourceMetrics"].iter().any(|k| request.get(k).is_some()) {
-        out.push(Err(rejected("not an OTLP export request (no resourceLogs, resourceSpans or resourceMetrics)", request)));
+        out.push(Err(rejected(
+            "not an OTLP export request (no resourceLogs, resourceSpans or resourceMetrics)",
+            request,
+        )));
         return out;
     }
     let mut seq = 0usize;
@@ -345,7 +348,8 @@ mod tests {
     #[test]
     fn records_without_time_and_foreign_objects_are_dead_letters() {
         let log_no_time = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"a"}},{"timeUnixNano":"0","body":{"stringValue":"b"}},{"observedTimeUnixNano":"2000000000","body":{"stringValue":"c"}}]}]}]}"#;
-        let span_no_start = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"AB","spanId":"CD","name":"x"}]}]}]}"#;
+        let span_no_start =
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"AB","spanId":"CD","name":"x"}]}]}]}"#;
         let metric_no_time = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m","gauge":{"dataPoints":[{"asDouble":1.0},{"asDouble":2.0,"timeUnixNano":"3000000000"}]}}]}]}]}"#;
         let foreign = r#"{"message":"hello"}"#;
         let input = [log_no_time, span_no_start, metric_no_time, foreign].join("\n");

@@ -432,7 +432,9 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     convention.window = args.window.clone();
     let cfg = AnalyzeConfig { convention, ..Default::default() };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let store = args.source.store.as_deref().map(Store::open).transpose()?;
+    // Reading needs a store that exists; `--write-sli` may start one.
+    let open = if args.write_sli { Store::open } else { Store::open_existing };
+    let store = args.source.store.as_deref().map(open).transpose()?;
     let LoadedTraces { traces, source, fallback } = load_traces(&args.source, store.as_ref(), args.requests, &rt)?;
     let analysis = analyze_traces(&traces, &cfg);
     drop(traces);

@@ -139,7 +139,7 @@ pub(crate) fn run(args: ArtifactsArgs) -> anyhow::Result<()> {
     };
     let opts = GenerateOptions { default_period, windows, ..GenerateOptions::default() };
     let levels = super::generate::read_specs(&args.slo, default_period)?;
-    let store = args.store.as_deref().map(Store::open).transpose()?;
+    let store = args.store.as_deref().map(Store::open_existing).transpose()?;
     let written = write_artifacts(&levels, &opts, &args.out, store.as_ref(), args.grafana_url.as_deref())?;
     for f in &written.files {
         println!("{}", args.out.join(f).display());

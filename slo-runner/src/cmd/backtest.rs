@@ -165,7 +165,7 @@ pub(crate) fn run(args: BacktestArgs) -> anyhow::Result<()> {
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let src = &args.source;
-    let store = src.store.as_deref().map(Store::open).transpose()?;
+    let store = src.store.as_deref().map(Store::open_existing).transpose()?;
     let mut histories: Vec<JourneyHistory> = Vec::new();
     if let (Some(store), None) = (&store, &src.input) {
         let rows = rt.block_on(slo_advisor::sli::read_from_store(store))?;

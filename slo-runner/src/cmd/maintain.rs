@@ -39,7 +39,7 @@ pub(crate) struct RetentionArgs {
 
 /// Runs `compact` over every append table.
 pub(crate) fn compact(args: CompactArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.store)?;
+    let store = Store::open_existing(&args.store)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     for table in [Table::Spans, Table::MetricPoints, Table::RawEvents] {
         let r = rt.block_on(store.compact(table))?;
@@ -56,7 +56,7 @@ pub(crate) fn compact(args: CompactArgs) -> anyhow::Result<()> {
 
 /// Runs `retention`.
 pub(crate) fn retention(args: RetentionArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.store)?;
+    let store = Store::open_existing(&args.store)?;
     let now = match &args.now {
         Some(t) => {
             slo_dataflow::time::parse_timestamp(t, slo_dataflow::time::current_year()).context("invalid --now")?

@@ -74,7 +74,7 @@ pub(crate) fn print_batches(batches: &[RecordBatch], format: Format) -> anyhow::
 
 /// Runs `query`.
 pub(crate) fn run(args: QueryArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.store)?;
+    let store = Store::open_existing(&args.store)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let batches = rt.block_on(async {
         let index = VectorIndex::load(&store, VectorIndexConfig::default()).await?;
