@@ -566,3 +566,55 @@ fn reading_commands_refuse_a_store_that_does_not_exist() {
         assert!(!missing.exists(), "{args:?} created the store directory");
     }
 }
+
+/// `retention --dry-run` says what would go and deletes nothing; the real run then removes
+/// exactly that.
+#[test]
+fn retention_dry_run_previews_without_deleting() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let run = bin().args(["run", "--out"]).arg(dir.path().join("out")).arg("--store").arg(&store).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let files = || walk_files(&store);
+    let before = files();
+    assert!(!before.is_empty());
+    let retention = |dry: bool| {
+        let mut c = bin();
+        c.args(["retention", "--now", "2100-01-01T00:00:00Z", "--store"]).arg(&store);
+        if dry {
+            c.arg("--dry-run");
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let preview = retention(true);
+    assert_eq!(files(), before, "a dry run deleted files");
+    let would: usize = preview
+        .split("would remove ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{preview}"));
+    assert!(would > 0, "{preview}");
+    let real = retention(false);
+    assert!(real.contains(&format!("files removed {would} ")), "{real}");
+    assert_eq!(before.len() - files().len(), would);
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}

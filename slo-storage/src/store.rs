@@ -452,6 +452,24 @@ impl Store {
         now_ms: EventTime,
         policy: &RetentionPolicy,
     ) -> Result<MaintenanceReport, StorageError> {
+        self.retention(now_ms, policy, true).await
+    }
+
+    /// What [`Store::apply_retention`] would delete, as the same report, deleting nothing.
+    pub async fn preview_retention(
+        &self,
+        now_ms: EventTime,
+        policy: &RetentionPolicy,
+    ) -> Result<MaintenanceReport, StorageError> {
+        self.retention(now_ms, policy, false).await
+    }
+
+    async fn retention(
+        &self,
+        now_ms: EventTime,
+        policy: &RetentionPolicy,
+        delete: bool,
+    ) -> Result<MaintenanceReport, StorageError> {
         let mut report = MaintenanceReport::default();
         for table in Table::ALL {
             // Saturating: a retention longer than the clock keeps everything (a wrapped product
@@ -474,7 +492,9 @@ impl Store {
                         }
                     }
                 }
-                self.inner.delete(&f.path).await.map_err(StorageError::os(&f.path))?;
+                if delete {
+                    self.inner.delete(&f.path).await.map_err(StorageError::os(&f.path))?;
+                }
                 report.files_removed += 1;
             }
         }

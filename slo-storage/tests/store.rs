@@ -162,7 +162,12 @@ async fn exercise(store: Store) {
     // A day expires once all of it is older than 90 days: at T0 + 91.5 days, T0's day has,
     // T0 + 1 day has not.
     let now = T0 + 91 * DAY + DAY / 2;
+    // A preview reports exactly what the real run deletes, and deletes nothing.
+    let before = store.list_files(Table::Capsules).await.unwrap().len();
+    let preview = store.preview_retention(now, &RetentionPolicy::default()).await.unwrap();
+    assert_eq!(store.list_files(Table::Capsules).await.unwrap().len(), before);
     let report = store.apply_retention(now, &RetentionPolicy::default()).await.unwrap();
+    assert_eq!(preview, report);
     let left = store.read_capsules(None).await.unwrap();
     assert_eq!(left.len(), 1, "only the auth capsule (a day newer) survives");
     assert_eq!(report.deleted_capsule_ids.len(), 2);

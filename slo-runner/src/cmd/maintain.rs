@@ -35,6 +35,9 @@ pub(crate) struct RetentionArgs {
     /// The current time (RFC 3339), default now: lets you preview or test retention.
     #[arg(long)]
     now: Option<String>,
+    /// Print what would be deleted, and delete nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Runs `compact` over every append table.
@@ -71,6 +74,16 @@ pub(crate) fn retention(args: RetentionArgs) -> anyhow::Result<()> {
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
+        if args.dry_run {
+            let report = store.preview_retention(now, &policy).await?;
+            println!(
+                "dry run: would remove {} files, {} rows, {} capsules; nothing deleted",
+                report.files_removed,
+                report.rows_dropped,
+                report.deleted_capsule_ids.len()
+            );
+            return anyhow::Ok(());
+        }
         let report = store.apply_retention(now, &policy).await?;
         let mut index = VectorIndex::load(&store, VectorIndexConfig::default()).await?;
         let removed = index.remove(&report.deleted_capsule_ids)?;
