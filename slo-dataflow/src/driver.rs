@@ -15,7 +15,7 @@ use crate::source::{DeadLetter, SourceItem};
 
 /// How the driver advances event time.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DriverConfig {
     /// How far behind the newest event an event may arrive and still be on time. Default 60 s.
     pub max_out_of_orderness_ms: u64,

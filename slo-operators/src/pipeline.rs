@@ -26,7 +26,7 @@ use crate::window::{WindowCapsules, WindowConfig};
 
 /// Everything the pipeline can be configured with; every section has documented defaults.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Redaction rules.
     pub redaction: RedactorConfig,

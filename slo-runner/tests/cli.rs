@@ -618,3 +618,29 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// Regression: a misspelt section (`[windw]`) or key (`size` for `size_ms`) in `--config` was
+/// ignored silently, so the run went on with defaults. Both are errors that name the culprit.
+#[test]
+fn unknown_config_sections_and_keys_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, culprit) in [("[windw]\nsize_ms = 300000\n", "windw"), ("[window]\nsize = \"5m\"\n", "size")] {
+        let config = dir.path().join("pipeline.toml");
+        std::fs::write(&config, text).unwrap();
+        let out =
+            bin().args(["run", "--config"]).arg(&config).arg("--out").arg(dir.path().join("out")).output().unwrap();
+        assert!(!out.status.success(), "{text:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("unknown field `{culprit}`")), "{text:?}: {err}");
+    }
+    // The right spelling still works.
+    std::fs::write(dir.path().join("ok.toml"), "[window]\nsize_ms = 300000\n").unwrap();
+    let out = bin()
+        .args(["run", "--config"])
+        .arg(dir.path().join("ok.toml"))
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

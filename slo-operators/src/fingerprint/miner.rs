@@ -75,7 +75,7 @@ impl std::fmt::Display for ClusterId {
 /// Configuration of a [`TemplateMiner`]. One generic configuration is meant to serve every log
 /// source; the defaults are the values benchmarked in `docs/bench/template-mining.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct MinerConfig {
     /// Maximum number of clusters kept (default 10 000); least-recently-used ones are evicted.
     pub max_templates: usize,

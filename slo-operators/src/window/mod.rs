@@ -23,7 +23,7 @@ pub use operator::WindowCapsules;
 
 /// Window settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WindowConfig {
     /// Window length, ms. Default 1 hour.
     pub size_ms: u64,
