@@ -421,19 +421,7 @@ fn query_leaves_a_corrupt_file_out_and_names_it() {
     let before = total(&[]);
     assert!(before.status.success());
     let before: u64 = String::from_utf8_lossy(&before.stdout).lines().nth(1).unwrap().trim().parse().unwrap();
-    let mut files: Vec<std::path::PathBuf> = Vec::new();
-    let mut stack = vec![store.join("capsules")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
+    let files = walk_files(&store.join("capsules"));
     assert!(files.len() >= 2, "{files:?}");
     let bytes = std::fs::read(&files[0]).unwrap();
     std::fs::write(&files[0], &bytes[..bytes.len() / 3]).unwrap();
@@ -602,6 +590,7 @@ fn retention_dry_run_previews_without_deleting() {
     assert_eq!(before.len() - files().len(), would);
 }
 
+/// The Parquet files under `dir`, sorted.
 fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
