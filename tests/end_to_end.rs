@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use slo_dataflow::cluster::ClusterConfig;
-use slo_dataflow::event::{Capsule, LateEvent};
+use slo_dataflow::event::{Capsule, LateEvent, TelemetryEvent};
 use slo_dataflow::sink::MemorySink;
 use slo_dataflow::source::EventSource;
 use slo_dataflow::synthetic::{generate, GroundTruth, SyntheticConfig};
@@ -14,10 +14,15 @@ use slo_operators::pipeline::{run_pipeline, DeadLetterRecord, PipelineConfig, Pi
 struct Outputs {
     capsules: Vec<Capsule>,
     late: Vec<LateEvent>,
+    dead: Vec<DeadLetterRecord>,
     report: PipelineReport,
 }
 
 fn run(workers: usize, synth: SyntheticConfig, config: PipelineConfig) -> Outputs {
+    run_events(workers, generate(&synth).0, config)
+}
+
+fn run_events(workers: usize, events: Vec<TelemetryEvent>, config: PipelineConfig) -> Outputs {
     let capsules = MemorySink::<Capsule>::new();
     let late = MemorySink::<LateEvent>::new();
     let dead = MemorySink::<DeadLetterRecord>::new();
@@ -28,14 +33,11 @@ fn run(workers: usize, synth: SyntheticConfig, config: PipelineConfig) -> Output
         dead_letters: Box::new(move |_| Box::new(d.clone())),
         events: None,
     };
-    let source = move || -> Result<Box<dyn EventSource>, String> {
-        let (events, _) = generate(&synth);
-        Ok(Box::new(events.into_iter().map(Ok)))
-    };
+    let source = move || -> Result<Box<dyn EventSource>, String> { Ok(Box::new(events.clone().into_iter().map(Ok))) };
     let report = run_pipeline(&ClusterConfig::threads(workers), config, source, sinks, PipelineMetrics::new()).unwrap();
     let mut capsules = capsules.records();
     capsules.sort_by_key(|a| a.key());
-    Outputs { capsules, late: late.records(), report }
+    Outputs { capsules, late: late.records(), dead: dead.records(), report }
 }
 
 fn five_minute_windows() -> PipelineConfig {
@@ -132,4 +134,25 @@ fn hashing_embeddings_attach_to_every_capsule() {
     let distinct: BTreeSet<&str> = out.capsules.iter().map(|c| c.fingerprint.as_str()).collect();
     assert!(out.report.embeddings <= 2 * distinct.len() as u64, "each fingerprint embedded at most once per worker");
     assert!(out.capsules.iter().any(|c| c.template.contains("request")));
+}
+
+/// Regression (issue 17, defect 5): one far-future record among 15,000 (u64::MAX, or
+/// microseconds read as milliseconds) dragged the watermark ahead and made most later events
+/// late. Such records are now dead letters with the reason; every other event is on time.
+#[test]
+fn far_future_timestamps_are_dead_letters_and_make_nothing_late() {
+    let (mut events, truth) = generate(&SyntheticConfig { requests: 1_500, ..Default::default() });
+    let total: u64 = truth.events_by_kind.values().sum();
+    let mut bogus = events[100].clone();
+    bogus.timestamp_ms = u64::MAX;
+    let mut micros = events[200].clone();
+    micros.timestamp_ms = micros.timestamp_ms.saturating_mul(1000);
+    events.insert(100, bogus);
+    events.insert(200, micros);
+    let out = run_events(2, events, five_minute_windows());
+    assert!(out.late.is_empty(), "{} events made late", out.late.len());
+    assert_eq!(out.dead.len(), 2);
+    assert!(out.dead.iter().all(|d| d.reason.contains("ahead of the wall clock")), "{:?}", out.dead);
+    assert_eq!(out.report.malformed, 2);
+    assert_eq!(out.capsules.iter().map(|c| c.count).sum::<u64>(), total, "every valid event is counted");
 }

@@ -12,7 +12,14 @@
 //!   (clipped at the start of the history, as a Prometheus range over missing data would be) to
 //!   `factor × (1 − objective)`; a condition fires when **both** exceed it, a severity fires
 //!   while any of its conditions does, and each run of firing minutes is one alert. Minutes
-//!   whose windows hold no request do not fire. Alerts per week = alerts / weeks of history;
+//!   whose windows hold no request do not fire. Alerts per week = alerts / weeks of history.
+//!   **Short histories:** a per-week rate from less than a week of history
+//!   ([`MIN_FREQUENCY_HISTORY_MINUTES`]) is an extrapolation — one ticket in 30 minutes reads
+//!   as 336 a week — so the summary marks it `low_confidence` (with `history_minutes`), the
+//!   report carries a warning, and [`BacktestReport::expected_frequency`] hands the mark on to
+//!   the policy guard, which does not reject on it. A history shorter than the SLO period is
+//!   also warned about (`covers_period: false`): attainment, budget and the bootstrap then
+//!   describe the history, not a whole period;
 //! - **chance to meet the SLO next period** ([`Bootstrap`]): a block bootstrap of days (blocks
 //!   of a twelfth of the history when it is shorter than two days). A simulated period is
 //!   `ceil(period / block)` blocks drawn with replacement; the point estimate is the share of
@@ -33,6 +40,7 @@ use crate::error::AdvisorError;
 use crate::history::{JourneyHistory, SliKind};
 use crate::rolling::{auto_window, breach_ranges, rolling_windows, BreachRange};
 use crate::whatif::{apply, WhatIf};
+use slo_artifacts::policy::{minutes_words, ExpectedFrequency, MIN_FREQUENCY_HISTORY_MINUTES};
 use slo_artifacts::{AlertWindows, PromDuration, Sli, Slo};
 
 /// Label naming the journey an SLO is about.
@@ -210,6 +218,13 @@ pub struct AlertSummary {
     pub page_minutes: usize,
     /// Minutes with a ticket firing.
     pub ticket_minutes: usize,
+    /// Minutes of history the rates are over.
+    #[serde(default)]
+    pub history_minutes: usize,
+    /// The rates are extrapolated from less than a week of history
+    /// ([`MIN_FREQUENCY_HISTORY_MINUTES`]): low confidence (module docs).
+    #[serde(default)]
+    pub low_confidence: bool,
 }
 
 /// The chance to meet the SLO next period.
@@ -266,6 +281,46 @@ pub struct BacktestReport {
     pub alert_summary: AlertSummary,
     /// Chance to meet the SLO next period; `None` with fewer than two blocks of history.
     pub bootstrap: Option<Bootstrap>,
+    /// Whether the history is at least one SLO period long.
+    #[serde(default)]
+    pub covers_period: bool,
+    /// Caveats in words (a history shorter than a week or than the period); the CLI prints them
+    /// on stderr.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl BacktestReport {
+    /// The expected alert frequency for the policy guard, under the rule files' `service` and
+    /// `slo` names, with the history length and low-confidence mark of the rates.
+    pub fn expected_frequency(&self, service: &str, slo: &str) -> ExpectedFrequency {
+        let a = &self.alert_summary;
+        ExpectedFrequency {
+            service: service.to_owned(),
+            slo: slo.to_owned(),
+            pages_per_week: a.pages_per_week,
+            tickets_per_week: a.tickets_per_week,
+            history_minutes: Some(a.history_minutes as u64),
+            low_confidence: a.low_confidence,
+        }
+    }
+}
+
+/// The caveats of a replay over `minutes` of history for an SLO of `period`.
+fn history_warnings(minutes: usize, period: PromDuration) -> Vec<String> {
+    let mut out = Vec::new();
+    let history = minutes_words(minutes as u64);
+    if (minutes as u64) < MIN_FREQUENCY_HISTORY_MINUTES {
+        out.push(format!(
+            "alert rates per week are extrapolated from {history} of history (less than a week): low confidence; the policy guard does not reject on them"
+        ));
+    }
+    if (minutes as u64) < period.seconds() / 60 {
+        out.push(format!(
+            "the history ({history}) is shorter than the SLO period {period}: attainment, budget and the chance to meet the SLO describe that history, not a whole period"
+        ));
+    }
+    out
 }
 
 fn prefix(v: &[f64]) -> Vec<f64> {
@@ -362,6 +417,8 @@ fn replay_alerts(
     summary.tickets = alerts.iter().filter(|a| a.severity == "ticket").count();
     summary.pages_per_week = summary.pages as f64 / weeks;
     summary.tickets_per_week = summary.tickets as f64 / weeks;
+    summary.history_minutes = n;
+    summary.low_confidence = (n as u64) < MIN_FREQUENCY_HISTORY_MINUTES;
     (alerts, summary)
 }
 
@@ -501,6 +558,8 @@ pub fn backtest(
         alerts,
         alert_summary,
         bootstrap: boot,
+        covers_period: n as u64 >= slo.period.seconds() / 60,
+        warnings: history_warnings(n, slo.period),
     }
 }
 
@@ -675,6 +734,54 @@ mod tests {
         assert!(shifted.bad_events > 3.0 * base.bad_events);
         assert!(shifted.alert_summary.tickets + shifted.alert_summary.pages > 0);
         assert_eq!(shifted.what_if, "latency+=100ms");
+    }
+
+    /// Regression (issue "The newcomer's path"): 30 minutes with one ticket reported
+    /// `336.00/week` as if measured, and the policy guard took it at its word.
+    #[test]
+    fn short_histories_mark_their_weekly_rates_low_confidence() {
+        let slo = target("x", SliKind::Availability, 99.0);
+        let cfg = BacktestConfig {
+            bootstrap: BootstrapConfig { resamples: 50, outer: 5, inner: 20, ..Default::default() },
+            ..Default::default()
+        };
+        let short = synthetic_history(&SyntheticHistory {
+            days: 1,
+            error_rate: 0.0005,
+            incidents: vec![(5, 20, 0.5)],
+            ..Default::default()
+        });
+        let mut short = short;
+        short.requests.truncate(30);
+        short.errors.truncate(30);
+        short.latency.truncate(30);
+        short.samples.truncate(30);
+        assert!(short.latencies_ms.is_none());
+        let r = backtest(&short, &slo, &AlertWindows::google_30d(), &WhatIf::default(), &cfg);
+        let a = &r.alert_summary;
+        assert_eq!((r.minutes, a.history_minutes), (30, 30));
+        assert!(a.tickets + a.pages >= 1, "{a:?}");
+        // One alert in 30 minutes extrapolates to 336 a week: kept, but marked.
+        assert!(a.tickets_per_week + a.pages_per_week >= 336.0 - 1e-9, "{a:?}");
+        assert!(a.low_confidence && !r.covers_period);
+        assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+        assert!(r.warnings[0].contains("30 minutes") && r.warnings[0].contains("low confidence"), "{:?}", r.warnings);
+        assert!(r.warnings[1].contains("shorter than the SLO period 30d"), "{:?}", r.warnings);
+        let f = r.expected_frequency("shop", "checkout");
+        assert!(f.low_confidence && f.is_low_confidence() && f.history_minutes == Some(30), "{f:?}");
+        assert_eq!(f.tickets_per_week, a.tickets_per_week);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["alert_summary"]["low_confidence"], true);
+        assert_eq!(json["alert_summary"]["history_minutes"], 30);
+
+        // A week is enough for the rates, not for a 30-day period; 30 days are enough for both.
+        for (days, low, covers) in [(7, false, false), (30, false, true)] {
+            let h = synthetic_history(&SyntheticHistory { days, error_rate: 0.0005, ..Default::default() });
+            let r = backtest(&h, &slo, &AlertWindows::google_30d(), &WhatIf::default(), &cfg);
+            assert_eq!((r.alert_summary.low_confidence, r.covers_period), (low, covers), "{days} days");
+            assert_eq!(r.warnings.len(), usize::from(low) + usize::from(!covers), "{days} days: {:?}", r.warnings);
+            assert!(!r.expected_frequency("s", "x").is_low_confidence());
+        }
     }
 
     #[test]

@@ -80,7 +80,17 @@ pub struct JourneyHistory {
     /// Request latencies per minute, ms, as `(latency, requests)` sorted by latency, when the
     /// history was built from (rolled-up) requests.
     pub latencies_ms: Option<Vec<Vec<(f32, u64)>>>,
+    /// Rows left out as outliers when the history was built (see
+    /// [`JourneyHistory::from_minutes`]); 0 for a history with none.
+    pub rows_left_out: usize,
 }
+
+/// A gap between two rows of a journey longer than this (28 days) splits its history into
+/// stretches, of which only the one with the most requests is kept: one far-future or bogus
+/// timestamp must not stretch the per-minute history over years.
+pub const MAX_GAP_MINUTES: u64 = 28 * 24 * 60;
+/// The longest history kept, in minutes (400 days): older minutes are left out.
+pub const MAX_HISTORY_MINUTES: u64 = 400 * 24 * 60;
 
 /// Log-log slope of the tail when the percentiles give none (all equal): a Pareto tail of
 /// index 4.
@@ -154,6 +164,7 @@ impl JourneyHistory {
             latency: Vec::new(),
             samples: Vec::new(),
             latencies_ms: None,
+            rows_left_out: 0,
         }
     }
 
@@ -214,6 +225,11 @@ impl JourneyHistory {
 
     /// Histories of every journey in `sli_minutes` rows, by journey name. Minutes between the
     /// first and last row of a journey that have no row hold zero requests.
+    ///
+    /// Memory is bounded whatever the timestamps: rows separated by more than
+    /// [`MAX_GAP_MINUTES`] form separate stretches and only the stretch with the most requests
+    /// is kept, then at most the last [`MAX_HISTORY_MINUTES`]; the rows left out are counted in
+    /// [`JourneyHistory::rows_left_out`] and logged.
     pub fn from_minutes(rows: &[SliMinute]) -> Vec<JourneyHistory> {
         let mut by: BTreeMap<&str, Vec<&SliMinute>> = BTreeMap::new();
         for r in rows {
@@ -222,6 +238,16 @@ impl JourneyHistory {
         by.into_values()
             .filter_map(|mut rs| {
                 rs.sort_by_key(|r| r.minute_ms);
+                let total = rs.len();
+                let rs = main_stretch(rs);
+                let rows_left_out = total - rs.len();
+                if rows_left_out > 0 {
+                    tracing::warn!(
+                        journey = %rs[0].journey,
+                        rows_left_out,
+                        "rows far from the journey's main stretch of history left out (bad timestamps?)"
+                    );
+                }
                 let first = rs.first()?.minute_ms;
                 let last = rs.last()?.minute_ms;
                 let n = ((last - first) / MINUTE_MS + 1) as usize;
@@ -237,6 +263,7 @@ impl JourneyHistory {
                     h.latency[i] = r.latency;
                     h.samples[i] += r.requests as f64;
                 }
+                h.rows_left_out = rows_left_out;
                 Some(h)
             })
             .collect()
@@ -272,6 +299,28 @@ impl JourneyHistory {
         }
         out
     }
+}
+
+/// The rows (sorted by minute, not empty) of the stretch with the most requests, split where
+/// consecutive rows are more than [`MAX_GAP_MINUTES`] apart (ties: the latest), cut to its last
+/// [`MAX_HISTORY_MINUTES`].
+fn main_stretch(rows: Vec<&SliMinute>) -> Vec<&SliMinute> {
+    let gap = MAX_GAP_MINUTES * MINUTE_MS;
+    let (mut best, mut best_requests) = (0..0, 0u64);
+    let mut start = 0;
+    for i in 1..=rows.len() {
+        if i == rows.len() || rows[i].minute_ms.saturating_sub(rows[i - 1].minute_ms) > gap {
+            let requests = rows[start..i].iter().fold(0u64, |a, r| a.saturating_add(r.requests));
+            if best.is_empty() || requests >= best_requests {
+                (best, best_requests) = (start..i, requests);
+            }
+            start = i;
+        }
+    }
+    let stretch = &rows[best];
+    let last = stretch.last().map_or(0, |r| r.minute_ms);
+    let from = last.saturating_sub((MAX_HISTORY_MINUTES - 1) * MINUTE_MS);
+    stretch.iter().copied().filter(|r| r.minute_ms >= from).collect()
 }
 
 /// Settings of [`synthetic_history`]: a journey with Poisson-like traffic following a daily
@@ -404,6 +453,36 @@ mod tests {
         }
         assert!(share_slower(&p, f64::INFINITY, 2000.0) < 0.001);
         assert_eq!(share_slower(&Percentiles::default(), 5.0, 10.0), 0.0);
+    }
+
+    /// Regression (issue 17, defect 6): one span at year 2100 among 50 made a 2.5–3.4 GB dense
+    /// history, and `u64::MAX` aborted on the allocation.
+    #[test]
+    fn outlier_timestamps_do_not_stretch_the_history() {
+        let t0 = 1_735_689_600_000u64;
+        let row = |minute_ms: u64, requests: u64| SliMinute {
+            journey: "GET /".into(),
+            service: "web".into(),
+            minute_ms,
+            requests,
+            errors: 0,
+            availability: 1.0,
+            latency: Percentiles::default(),
+            throughput_rps: 0.0,
+        };
+        let mut rows: Vec<SliMinute> = (0..50).map(|i| row(t0 + i * MINUTE_MS, 10)).collect();
+        rows.push(row(4_102_444_800_000, 1)); // 2100-01-01
+        rows.push(row(u64::MAX - MINUTE_MS + 1, 1));
+        rows.push(row(0, 3)); // 1970
+        let h = JourneyHistory::from_minutes(&rows).pop().unwrap();
+        assert_eq!((h.start_ms, h.len(), h.rows_left_out), (t0, 50, 3));
+        assert_eq!(h.total_requests(), 500.0);
+        // A history longer than the cap keeps its latest minutes.
+        let long: Vec<SliMinute> =
+            (0..(MAX_HISTORY_MINUTES + 100)).step_by(1000).map(|i| row(t0 + i * MINUTE_MS, 1)).collect();
+        let h = JourneyHistory::from_minutes(&long).pop().unwrap();
+        assert!(h.len() as u64 <= MAX_HISTORY_MINUTES, "{}", h.len());
+        assert!(h.rows_left_out > 0);
     }
 
     #[test]

@@ -317,6 +317,16 @@ pub fn recommend(h: &JourneyHistory, cfg: &RecommendConfig) -> JourneyRecommenda
 /// requests (from the analysis' rolled-up requests: a latency variant names only rows whose
 /// requests were all slower than its threshold).
 pub fn recommend_analysis(a: &Analysis, cfg: &RecommendConfig) -> Vec<JourneyRecommendations> {
+    recommend_analysis_with_progress(a, cfg, |_| {})
+}
+
+/// [`recommend_analysis`], calling `done` with each journey's recommendations as they are made
+/// (rank order): for progress reports on analyses with many journeys.
+pub fn recommend_analysis_with_progress(
+    a: &Analysis,
+    cfg: &RecommendConfig,
+    mut done: impl FnMut(&JourneyRecommendations),
+) -> Vec<JourneyRecommendations> {
     let histories = JourneyHistory::from_analysis(a);
     let mut out = Vec::with_capacity(histories.len());
     for (ji, (h, j)) in histories.iter().zip(&a.journeys).enumerate() {
@@ -342,6 +352,7 @@ pub fn recommend_analysis(a: &Analysis, cfg: &RecommendConfig) -> Vec<JourneyRec
             }
             v.evidence.bad_trace_ids = ids;
         }
+        done(&rec);
         out.push(rec);
     }
     out
@@ -458,6 +469,11 @@ mod tests {
         let a = analyze(&spans, &AnalyzeConfig::default());
         let recs = recommend_analysis(&a, &RecommendConfig::default());
         assert_eq!(recs.len(), a.journeys.len());
+        // The progress variant reports each journey once, in order, and returns the same.
+        let mut seen = Vec::new();
+        let same = recommend_analysis_with_progress(&a, &RecommendConfig::default(), |r| seen.push(r.journey.clone()));
+        assert_eq!(same, recs);
+        assert_eq!(seen, recs.iter().map(|r| r.journey.clone()).collect::<Vec<_>>());
         let ji = a.journeys.iter().position(|j| j.name.contains("checkout")).unwrap();
         let rec = &recs[ji];
         assert!(rec.services.contains(&"payment".to_string()));

@@ -210,7 +210,8 @@ pub fn read_path_with_logs(path: &Path) -> Result<(Vec<Span>, ErrorLogs, ReadRep
         let (spans, report) = read_nezha(&files)?;
         return Ok((spans, logs, report));
     }
-    let mut report = ReadReport { files: slo_dataflow::source::list_inputs(path)?.len(), ..Default::default() };
+    let files = slo_dataflow::source::telemetry_inputs(path, &OpenOptions::default())?.files.len();
+    let mut report = ReadReport { files, ..Default::default() };
     let mut spans = Vec::new();
     for item in open_path(path, &OpenOptions::default())? {
         match item {

@@ -7,7 +7,8 @@
 //!   format is read into.
 //! - [`spec`]: readers for Sloth `prometheus/v1`, the Kubernetes `sloth.slok.dev/v1`
 //!   `PrometheusServiceLevel` and OpenSLO `v1alpha` / `v1` (one file per format), writers for
-//!   Sloth and OpenSLO v1, with validation that names the offending field.
+//!   Sloth and OpenSLO v1 that list what the target format cannot hold ([`spec::write`],
+//!   [`spec::Dropped`]), with validation that names the offending field.
 //! - [`windows`]: multi-window multi-burn-rate alert windows (built-in 30d/28d, Sloth
 //!   `AlertWindows` files).
 //! - [`rules`]: recording rules, metadata rules and page/ticket burn-rate alerts, semantically
@@ -56,7 +57,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 pub use model::{AlertMeta, Alerting, PromDuration, ServiceLevel, Sli, Slo, SpecSource};
-pub use rules::{generate, render_documents, GenerateOptions, Rule, RuleFile, RuleGroup};
+pub use rules::{generate, is_internal_label, render_documents, GenerateOptions, Rule, RuleFile, RuleGroup};
 pub use spec::{parse_documents, to_openslo_v1, to_sloth_v1, ReadOptions};
 pub use windows::{AlertWindows, BurnWindow, WindowCatalog};
 
@@ -71,6 +72,64 @@ pub struct SpecError {
     pub field: String,
     /// What is wrong with it.
     pub reason: String,
+}
+
+/// The deepest nesting of YAML flow collections (`[…]`, `{…}`) a spec may have. The YAML parser
+/// takes time quadratic in the depth (100,000 levels: 38 s), so deeper input is refused before
+/// it is parsed; real specs nest a handful of levels.
+pub const MAX_YAML_NESTING: usize = 64;
+
+/// Refuses YAML whose flow collections nest deeper than [`MAX_YAML_NESTING`] (brackets inside
+/// quoted scalars and comments do not count), naming the line. Cheap: one pass over the text.
+///
+/// ```
+/// assert!(slo_artifacts::check_yaml_nesting("a: [1, {b: [2]}]\nexpr: sum(rate(x[5m]))").is_ok());
+/// let deep = format!("a: {}{}", "[".repeat(65), "]".repeat(65));
+/// assert!(slo_artifacts::check_yaml_nesting(&deep).unwrap_err().to_string().contains("nested deeper than 64"));
+/// ```
+pub fn check_yaml_nesting(text: &str) -> Result<(), SpecError> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let (mut single, mut double, mut comment, mut escaped) = (false, false, false, false);
+    let mut prev = '\n';
+    for c in text.chars() {
+        if c == '\n' {
+            line += 1;
+            comment = false;
+        }
+        if comment {
+            prev = c;
+            continue;
+        }
+        let token_start = prev.is_whitespace() || matches!(prev, ':' | ',' | '[' | '{' | '-');
+        if double {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => double = false,
+                _ => escaped = false,
+            }
+        } else if single {
+            single = c != '\'';
+        } else {
+            match c {
+                '"' if token_start => double = true,
+                '\'' if token_start => single = true,
+                '#' if prev.is_whitespace() => comment = true,
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_YAML_NESTING {
+                        return Err(SpecError::invalid(
+                            "(yaml)",
+                            format!("collections nested deeper than {MAX_YAML_NESTING} levels at line {line}"),
+                        ));
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        prev = c;
+    }
+    Ok(())
 }
 
 impl SpecError {

@@ -16,7 +16,22 @@
 //! | `max_objective_drop` | 0.5 | lowering an objective by more percentage points: needs approval |
 //! | `forbid_removing_page_alerts` | true | a page alert removed (or its SLO removed): reject |
 //! | `max_services_per_change` | 5 | more services touched in one change: needs approval |
-//! | `require_expected_frequency` | false | a page alert added or changed without an expected frequency: needs approval |
+//! | `require_expected_frequency` | false | a page alert added or changed without a measured expected frequency: needs approval |
+//! | `low_confidence_frequencies` | `needs-approval` | what a low-confidence frequency over the alert budget means (below) |
+//!
+//! **Low-confidence frequencies.** A backtest over less than a week of history
+//! ([`MIN_FREQUENCY_HISTORY_MINUTES`]) extrapolates its alert counts to a week — one ticket in 30
+//! minutes reads as 336 a week — and marks the frequency `low_confidence` (with its
+//! `history_minutes`; [`ExpectedFrequency::is_low_confidence`]). The guard never *rejects* on
+//! such a number: the page and ticket budgets are checked on the measured frequencies alone
+//! ([`BlastRadius::expected_pages_per_week`]); the low-confidence ones are summed apart
+//! ([`BlastRadius::low_confidence_pages_per_week`]). When a service is over a budget only with
+//! them counted, the change needs one approval (`low_confidence_frequencies = "needs-approval"`,
+//! the default) or is merely reported (`"report"`); either way each low-confidence SLO gets an
+//! informational reason (policy `low_confidence_frequencies`, verdict `approve`, which never
+//! changes the decision) saying that its rates are unmeasured. `require_expected_frequency` wants
+//! a measured frequency: a low-confidence one needs approval too. Frequency files without the
+//! fields (hand-written, or older) are taken as measured.
 //!
 //! The audit log is JSON lines; each entry holds the SHA-256 (hex) of the previous line, the
 //! first one 64 zeros, so editing, removing or reordering an entry breaks the chain and
@@ -197,6 +212,10 @@ impl ArtifactSet {
     }
 }
 
+/// History a per-week alert rate needs to be a measurement rather than an extrapolation: one
+/// week, in minutes. Shorter backtests mark their frequencies low-confidence.
+pub const MIN_FREQUENCY_HISTORY_MINUTES: u64 = 7 * 24 * 60;
+
 /// Expected alert frequency of one SLO, as a backtest estimates it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExpectedFrequency {
@@ -208,6 +227,40 @@ pub struct ExpectedFrequency {
     pub pages_per_week: f64,
     /// Expected ticket alerts per week.
     pub tickets_per_week: f64,
+    /// Minutes of history the rates were measured over; `None` when unknown (a hand-written
+    /// file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_minutes: Option<u64>,
+    /// The rates are extrapolated from less history than [`MIN_FREQUENCY_HISTORY_MINUTES`]: the
+    /// guard does not reject on them (module docs). Absent: `false`.
+    #[serde(default)]
+    pub low_confidence: bool,
+}
+
+impl ExpectedFrequency {
+    /// Whether the rates are low-confidence: marked so, or measured over less than
+    /// [`MIN_FREQUENCY_HISTORY_MINUTES`] of history.
+    pub fn is_low_confidence(&self) -> bool {
+        self.low_confidence || self.history_minutes.is_some_and(|m| m < MIN_FREQUENCY_HISTORY_MINUTES)
+    }
+
+    /// `over 30 minutes of history` (or `over an unknown history`), for messages.
+    fn history_words(&self) -> String {
+        match self.history_minutes {
+            Some(m) => format!("over {} of history", minutes_words(m)),
+            None => "over an unknown history".to_owned(),
+        }
+    }
+}
+
+/// `30 minutes`, `5.0 hours`, `3.5 days`.
+pub fn minutes_words(minutes: u64) -> String {
+    match minutes {
+        1 => "1 minute".to_owned(),
+        m if m < 120 => format!("{m} minutes"),
+        m if m < 2 * 1440 => format!("{:.1} hours", m as f64 / 60.0),
+        m => format!("{:.1} days", m as f64 / 1440.0),
+    }
 }
 
 /// How one alert changed.
@@ -270,6 +323,17 @@ pub struct BlastRadius {
     pub expected_pages_per_week: BTreeMap<String, f64>,
     /// Expected tickets per week per touched service after the change.
     pub expected_tickets_per_week: BTreeMap<String, f64>,
+    /// Low-confidence expected pages per week per touched service (sum over its SLOs whose
+    /// frequency [is low-confidence](ExpectedFrequency::is_low_confidence)); not in
+    /// `expected_pages_per_week`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub low_confidence_pages_per_week: BTreeMap<String, f64>,
+    /// Low-confidence expected tickets per week per touched service.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub low_confidence_tickets_per_week: BTreeMap<String, f64>,
+    /// The low-confidence frequencies of the touched services' SLOs with an alert.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub low_confidence: Vec<ExpectedFrequency>,
 }
 
 impl BlastRadius {
@@ -327,22 +391,32 @@ impl BlastRadius {
             }
         }
         for service in &r.services {
-            let mut pages = None;
-            let mut tickets = None;
+            // [measured, low-confidence] sums
+            let mut pages = [None, None];
+            let mut tickets = [None, None];
             for ((s, slo), entry) in new.slos.iter().filter(|((s, _), _)| s == service) {
                 let Some(f) = frequencies.iter().find(|f| &f.service == s && &f.slo == slo) else { continue };
-                if entry.alerts.contains_key("page") {
-                    *pages.get_or_insert(0.0) += f.pages_per_week;
+                let low = usize::from(f.is_low_confidence());
+                let (page, ticket) = (entry.alerts.contains_key("page"), entry.alerts.contains_key("ticket"));
+                if page {
+                    *pages[low].get_or_insert(0.0) += f.pages_per_week;
                 }
-                if entry.alerts.contains_key("ticket") {
-                    *tickets.get_or_insert(0.0) += f.tickets_per_week;
+                if ticket {
+                    *tickets[low].get_or_insert(0.0) += f.tickets_per_week;
+                }
+                if low == 1 && (page || ticket) {
+                    r.low_confidence.push(f.clone());
                 }
             }
-            if let Some(p) = pages {
-                r.expected_pages_per_week.insert(service.clone(), p);
-            }
-            if let Some(t) = tickets {
-                r.expected_tickets_per_week.insert(service.clone(), t);
+            for (sums, maps) in [
+                (pages, [&mut r.expected_pages_per_week, &mut r.low_confidence_pages_per_week]),
+                (tickets, [&mut r.expected_tickets_per_week, &mut r.low_confidence_tickets_per_week]),
+            ] {
+                for (sum, map) in sums.into_iter().zip(maps) {
+                    if let Some(v) = sum {
+                        map.insert(service.clone(), v);
+                    }
+                }
             }
         }
         r
@@ -370,8 +444,23 @@ pub struct Policy {
     pub forbid_removing_page_alerts: bool,
     /// Touching more services than this in one change needs approval.
     pub max_services_per_change: usize,
-    /// A page alert added or changed without an expected frequency needs approval.
+    /// A page alert added or changed without a measured expected frequency needs approval.
     pub require_expected_frequency: bool,
+    /// What a service over its page or ticket budget only with low-confidence frequencies
+    /// counted means (module docs).
+    pub low_confidence_frequencies: LowConfidenceAction,
+}
+
+/// What the guard does with a service over an alert budget only when low-confidence
+/// frequencies are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LowConfidenceAction {
+    /// The change needs one approval (never a rejection).
+    #[default]
+    NeedsApproval,
+    /// Only reported, as an informational reason.
+    Report,
 }
 
 impl Default for Policy {
@@ -384,6 +473,7 @@ impl Default for Policy {
             forbid_removing_page_alerts: true,
             max_services_per_change: 5,
             require_expected_frequency: false,
+            low_confidence_frequencies: LowConfidenceAction::NeedsApproval,
         }
     }
 }
@@ -513,6 +603,63 @@ pub fn evaluate(policy: &Policy, old: &ArtifactSet, new: &ArtifactSet, frequenci
             );
         }
     }
+    // Over a budget only with the low-confidence (extrapolated) frequencies counted: never a
+    // rejection; an approval or a report, as the policy says.
+    let (low_verdict, low_approvals, low_advice) = match policy.low_confidence_frequencies {
+        LowConfidenceAction::NeedsApproval => (Verdict::NeedsApproval, 1, "approve, or backtest over a week or more"),
+        LowConfidenceAction::Report => (Verdict::Approve, 0, "reported only"),
+    };
+    for (field, what, limit, measured, low) in [
+        (
+            "max_pages_per_week_per_service",
+            "page",
+            policy.max_pages_per_week_per_service,
+            &radius.expected_pages_per_week,
+            &radius.low_confidence_pages_per_week,
+        ),
+        (
+            "max_tickets_per_week_per_service",
+            "ticket",
+            policy.max_tickets_per_week_per_service,
+            &radius.expected_tickets_per_week,
+            &radius.low_confidence_tickets_per_week,
+        ),
+    ] {
+        for (service, extrapolated) in low {
+            let sure = measured.get(service).copied().unwrap_or(0.0);
+            let total = sure + extrapolated;
+            if sure <= limit && total > limit {
+                let rate = if what == "page" {
+                    format!("page {total:.2} times a week")
+                } else {
+                    format!("open {total:.2} tickets a week")
+                };
+                push(
+                    field,
+                    low_verdict,
+                    low_approvals,
+                    format!(
+                        "{service} would {rate} (limit {limit}), {extrapolated:.2} of them extrapolated from less than a week of history (low confidence, not measured): {low_advice}"
+                    ),
+                );
+            }
+        }
+    }
+    for f in &radius.low_confidence {
+        push(
+            "low_confidence_frequencies",
+            Verdict::Approve,
+            0,
+            format!(
+                "{}-{}: {:.2} pages and {:.2} tickets a week are low confidence, extrapolated {} (less than a week): unmeasured, not held against the alert budget",
+                f.service,
+                f.slo,
+                f.pages_per_week,
+                f.tickets_per_week,
+                f.history_words()
+            ),
+        );
+    }
     for o in &radius.objectives {
         if let Some(new) = o.new.filter(|n| *n > policy.second_approval_objective_above) {
             push(
@@ -549,8 +696,8 @@ pub fn evaluate(policy: &Policy, old: &ArtifactSet, new: &ArtifactSet, frequenci
     }
     if policy.require_expected_frequency {
         for a in radius.alerts.iter().filter(|a| a.severity == "page" && a.change != ChangeKind::Removed) {
-            if !frequencies.iter().any(|f| f.service == a.service && f.slo == a.slo) {
-                push(
+            match frequencies.iter().find(|f| f.service == a.service && f.slo == a.slo) {
+                None => push(
                     "require_expected_frequency",
                     Verdict::NeedsApproval,
                     1,
@@ -558,7 +705,20 @@ pub fn evaluate(policy: &Policy, old: &ArtifactSet, new: &ArtifactSet, frequenci
                         "page alert {} of {}-{} has no expected frequency (run a backtest)",
                         a.alert, a.service, a.slo
                     ),
-                );
+                ),
+                Some(f) if f.is_low_confidence() => push(
+                    "require_expected_frequency",
+                    Verdict::NeedsApproval,
+                    1,
+                    format!(
+                        "page alert {} of {}-{} has only a low-confidence expected frequency, extrapolated {} (backtest over a week or more)",
+                        a.alert,
+                        a.service,
+                        a.slo,
+                        f.history_words()
+                    ),
+                ),
+                Some(_) => {}
             }
         }
     }
@@ -721,7 +881,82 @@ slos:
             slo: "availability".into(),
             pages_per_week: pages,
             tickets_per_week: tickets,
+            history_minutes: Some(4 * MIN_FREQUENCY_HISTORY_MINUTES),
+            low_confidence: false,
         }
+    }
+
+    /// Regression (issue "The newcomer's path"): a backtest over 30 minutes extrapolated one
+    /// ticket to 336 a week and the guard took it as measured, rejecting or holding a change on
+    /// a number no week of history ever showed.
+    #[test]
+    fn low_confidence_frequencies_are_reported_not_held_against_the_budget() {
+        let old = ArtifactSet::default();
+        let new = set(&spec(99.5, true, false));
+        let short =
+            ExpectedFrequency { history_minutes: Some(30), low_confidence: true, ..freq("checkout", 0.0, 336.0) };
+        assert!(short.is_low_confidence());
+        // Within the budget: approved, with an informational reason saying it is unmeasured.
+        let quiet = ExpectedFrequency { tickets_per_week: 2.0, ..short.clone() };
+        let d = evaluate(&Policy::default(), &old, &new, &[quiet]);
+        assert_eq!(d.verdict, Verdict::Approve, "{:?}", d.reasons);
+        assert_eq!(d.reasons.len(), 1, "{:?}", d.reasons);
+        let r = &d.reasons[0];
+        assert_eq!((r.policy.as_str(), r.verdict), ("low_confidence_frequencies", Verdict::Approve));
+        assert!(r.message.contains("low confidence") && r.message.contains("30 minutes"), "{}", r.message);
+        assert!(d.blast_radius.expected_tickets_per_week.is_empty());
+        assert_eq!(d.blast_radius.low_confidence_tickets_per_week["checkout"], 2.0);
+        // 336 extrapolated tickets: one approval, not the measured check's verdict.
+        let d = evaluate(&Policy::default(), &old, &new, std::slice::from_ref(&short));
+        assert_eq!((d.verdict, d.approvals_required), (Verdict::NeedsApproval, 1), "{:?}", d.reasons);
+        assert!(
+            d.reasons.iter().any(|r| r.policy == "max_tickets_per_week_per_service"
+                && r.message.contains("336.00 tickets a week")
+                && r.message.contains("low confidence")),
+            "{:?}",
+            d.reasons
+        );
+        // Pages over the budget from a short history: never a rejection.
+        let paging = ExpectedFrequency { pages_per_week: 40.0, ..short.clone() };
+        let d = evaluate(&Policy::default(), &old, &new, std::slice::from_ref(&paging));
+        assert_eq!(d.verdict, Verdict::NeedsApproval, "{:?}", d.reasons);
+        // The same rates measured over four weeks: rejected as before.
+        let measured = ExpectedFrequency { history_minutes: Some(40_320), low_confidence: false, ..paging.clone() };
+        assert_eq!(evaluate(&Policy::default(), &old, &new, &[measured]).verdict, Verdict::Reject);
+        // `report`: over the budget on extrapolations is only reported.
+        let report = Policy { low_confidence_frequencies: LowConfidenceAction::Report, ..Policy::default() };
+        let d = evaluate(&report, &old, &new, std::slice::from_ref(&paging));
+        assert_eq!(d.verdict, Verdict::Approve, "{:?}", d.reasons);
+        assert!(d.reasons.iter().all(|r| r.verdict == Verdict::Approve) && d.reasons.len() == 3, "{:?}", d.reasons);
+        // A measured page budget breach is still a rejection beside a low-confidence SLO.
+        let both = set(&spec(99.5, true, true));
+        let d = evaluate(&Policy::default(), &old, &both, &[paging.clone(), freq("search", 4.0, 0.0)]);
+        assert_eq!(d.verdict, Verdict::Reject, "{:?}", d.reasons);
+        assert!(d.reasons.iter().any(|r| r.message.contains("search is expected to page 4.00")), "{:?}", d.reasons);
+        // `require_expected_frequency` wants a measured frequency.
+        let strict = Policy { require_expected_frequency: true, ..Policy::default() };
+        let d = evaluate(&strict, &old, &new, &[quiet_frequency()]);
+        assert!(
+            d.reasons.iter().any(|r| r.policy == "require_expected_frequency" && r.message.contains("low-confidence")),
+            "{:?}",
+            d.reasons
+        );
+        // Only the history decides when the flag is missing (older files); no history: measured.
+        let unflagged = ExpectedFrequency { low_confidence: false, ..short };
+        assert!(unflagged.is_low_confidence());
+        let old_file: ExpectedFrequency = serde_json::from_str(
+            r#"{"service":"checkout","slo":"availability","pages_per_week":4,"tickets_per_week":0}"#,
+        )
+        .unwrap();
+        assert!(!old_file.is_low_confidence() && old_file.history_minutes.is_none());
+        assert_eq!(evaluate(&Policy::default(), &old, &new, &[old_file]).verdict, Verdict::Reject);
+        // The policy field reads from files.
+        let p: Policy = toml::from_str("low_confidence_frequencies = \"report\"\n").unwrap();
+        assert_eq!(p.low_confidence_frequencies, LowConfidenceAction::Report);
+    }
+
+    fn quiet_frequency() -> ExpectedFrequency {
+        ExpectedFrequency { history_minutes: Some(60), low_confidence: true, ..freq("checkout", 0.1, 0.1) }
     }
 
     #[test]

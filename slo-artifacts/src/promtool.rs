@@ -127,12 +127,14 @@ fn expand(template: &str, labels: &BTreeMap<String, String>) -> String {
 }
 
 /// The unit tests of one service level's alerts, as a `promtool test rules` file that loads
-/// `alerts_file` (the same SLOs generated with recordings disabled).
+/// `rules_file`: the rule file that ships (recordings and alerts), so the tests check the
+/// thresholds that are deployed, not a copy. The inputs are the recorded SLI series the alerts
+/// read; the recording rules over raw metrics find none and stay silent.
 ///
 /// Per SLO with alerts and per alert condition (page quick/slow, ticket quick/slow): the
 /// condition's two windows burning at 1.2× its factor must fire that severity, at 0.9× nothing;
 /// so a wrong window, factor or severity fails a test.
-pub fn unit_tests(level: &ServiceLevel, opts: &GenerateOptions, alerts_file: &str) -> Result<String, SpecError> {
+pub fn unit_tests(level: &ServiceLevel, opts: &GenerateOptions, rules_file: &str) -> Result<String, SpecError> {
     let mut tests = Vec::new();
     for slo in &level.slos {
         if opts.disable_alerts || !slo.alerting.any_enabled() {
@@ -145,7 +147,7 @@ pub fn unit_tests(level: &ServiceLevel, opts: &GenerateOptions, alerts_file: &st
             tests.push(case(level, slo, windows, index, false));
         }
     }
-    let file = TestFile { rule_files: vec![alerts_file.to_owned()], evaluation_interval: "1m", tests };
+    let file = TestFile { rule_files: vec![rules_file.to_owned()], evaluation_interval: "1m", tests };
     Ok(serde_yaml_ng::to_string(&file).expect("test file serialises"))
 }
 
@@ -205,21 +207,19 @@ fn case(level: &ServiceLevel, slo: &Slo, windows: &AlertWindows, index: usize, a
     }
 }
 
-/// What [`write_rules_and_tests`] wrote and what promtool said.
+/// What [`write_rules_and_tests`] wrote.
 #[derive(Debug, Clone)]
 pub struct ValidatedRules {
     /// The rule file (`<name>.yaml`).
     pub rules: PathBuf,
-    /// The alerts-only rule file the unit tests load (`<name>.alerts.yaml`), if any alert exists.
-    pub alerts: Option<PathBuf>,
-    /// The unit-test file (`<name>.test.yaml`), if any alert exists.
+    /// The unit-test file (`<name>.test.yaml`) over the rule file, if any alert exists.
     pub tests: Option<PathBuf>,
 }
 
-/// Writes a service level's rules, its alerts-only rules and unit tests into `dir` as
-/// `<name>.yaml`, `<name>.alerts.yaml`, `<name>.test.yaml` (the last two only when an alert is
-/// generated). Rules for Kubernetes specs are written as plain rule files here, because
-/// promtool reads rule files, not `PrometheusRule` objects.
+/// Writes a service level's rules and their unit tests into `dir` as `<name>.yaml` and
+/// `<name>.test.yaml` (the latter only when an alert is generated); the tests load the rule file
+/// itself. Rules for Kubernetes specs are written as plain rule files here, because promtool
+/// reads rule files, not `PrometheusRule` objects.
 pub fn write_rules_and_tests(
     level: &ServiceLevel,
     opts: &GenerateOptions,
@@ -229,19 +229,16 @@ pub fn write_rules_and_tests(
     let to_io = |e: SpecError| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string());
     std::fs::create_dir_all(dir)?;
     let rules: RuleFile = generate(level, opts).map_err(to_io)?;
-    let rules_path = dir.join(format!("{name}.yaml"));
+    let rules_name = format!("{name}.yaml");
+    let rules_path = dir.join(&rules_name);
     std::fs::write(&rules_path, serde_yaml_ng::to_string(&rules).expect("rules serialise"))?;
-    let alert_opts = GenerateOptions { disable_recordings: true, ..opts.clone() };
-    let alerts = generate(level, &alert_opts).map_err(to_io)?;
-    if alerts.is_empty() || opts.disable_alerts {
-        return Ok(ValidatedRules { rules: rules_path, alerts: None, tests: None });
+    let has_alerts = rules.groups.iter().any(|g| g.rules.iter().any(|r| r.alert.is_some()));
+    if !has_alerts || opts.disable_alerts {
+        return Ok(ValidatedRules { rules: rules_path, tests: None });
     }
-    let alerts_name = format!("{name}.alerts.yaml");
-    let alerts_path = dir.join(&alerts_name);
-    std::fs::write(&alerts_path, serde_yaml_ng::to_string(&alerts).expect("rules serialise"))?;
     let tests_path = dir.join(format!("{name}.test.yaml"));
-    std::fs::write(&tests_path, unit_tests(level, opts, &alerts_name).map_err(to_io)?)?;
-    Ok(ValidatedRules { rules: rules_path, alerts: Some(alerts_path), tests: Some(tests_path) })
+    std::fs::write(&tests_path, unit_tests(level, opts, &rules_name).map_err(to_io)?)?;
+    Ok(ValidatedRules { rules: rules_path, tests: Some(tests_path) })
 }
 
 #[cfg(test)]

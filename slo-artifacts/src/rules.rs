@@ -69,6 +69,22 @@ pub struct GenerateOptions {
     pub weighted_period_sli: bool,
     /// Value of the `sloth_version` info label.
     pub version: String,
+    /// Keep service and SLO labels whose name starts with [`INTERNAL_LABEL_PREFIX`]
+    /// (`slo_scout_journey`, `slo_scout_latency_ms`) on the generated series (`generate
+    /// --keep-internal-labels`). They exist only so `slo-runner backtest` can find an SLO's
+    /// journey and latency threshold in its spec, so by default (`false`) they are left out of
+    /// every recording rule and, through them, every alert. Labels given in
+    /// [`GenerateOptions::extra_labels`] and under `alerting` are always kept: they are asked for.
+    pub keep_internal_labels: bool,
+}
+
+/// Prefix of the spec labels that only slo-scout reads (`slo_scout_journey`,
+/// `slo_scout_latency_ms`); see [`GenerateOptions::keep_internal_labels`].
+pub const INTERNAL_LABEL_PREFIX: &str = "slo_scout_";
+
+/// Whether a label is internal to slo-scout (its name starts with [`INTERNAL_LABEL_PREFIX`]).
+pub fn is_internal_label(name: &str) -> bool {
+    name.starts_with(INTERNAL_LABEL_PREFIX)
 }
 
 impl Default for GenerateOptions {
@@ -81,6 +97,7 @@ impl Default for GenerateOptions {
             disable_alerts: false,
             weighted_period_sli: false,
             version: concat!("slo-scout-v", env!("CARGO_PKG_VERSION")).to_owned(),
+            keep_internal_labels: false,
         }
     }
 }
@@ -145,8 +162,9 @@ fn slo_groups(level: &ServiceLevel, slo: &Slo, windows: &AlertWindows, opts: &Ge
     let id = slo.id(service);
     let sel = selector(&id, service, &slo.name);
     let mut labels = opts.extra_labels.clone();
-    labels.extend(level.labels.clone());
-    labels.extend(slo.labels.clone());
+    let wanted = |(k, _): &(&String, &String)| opts.keep_internal_labels || !is_internal_label(k);
+    labels.extend(level.labels.iter().filter(wanted).map(|(k, v)| (k.clone(), v.clone())));
+    labels.extend(slo.labels.iter().filter(wanted).map(|(k, v)| (k.clone(), v.clone())));
     labels.insert("sloth_id".into(), id.clone());
     labels.insert("sloth_service".into(), service.clone());
     labels.insert("sloth_slo".into(), slo.name.clone());
@@ -445,6 +463,46 @@ spec:
         let info = rule(&f, "sloth_slo_info");
         assert_eq!(info.labels["sloth_mode"], "cli-gen-k8s");
         assert_eq!(info.labels["sloth_objective"], "99");
+    }
+
+    /// Regression: `slo_scout_journey` / `slo_scout_latency_ms`, there only for the backtest,
+    /// were copied onto every generated series (and so onto every alert).
+    #[test]
+    fn internal_labels_are_left_out_unless_asked() {
+        let text = include_str!("../../examples/slo/checkout.yaml")
+            .replace("  team: \"checkout\"", "  team: \"checkout\"\n  slo_scout_owner: \"x\"");
+        let level = parse_documents(&text, &ReadOptions::default()).unwrap().remove(0);
+        assert!(
+            level.slos[1].labels.contains_key("slo_scout_latency_ms") && level.labels.contains_key("slo_scout_owner")
+        );
+        let labels_of = |f: &RuleFile| -> Vec<String> {
+            f.groups.iter().flat_map(|g| &g.rules).flat_map(|r| r.labels.keys().cloned()).collect()
+        };
+        let plain = generate(&level, &GenerateOptions::default()).unwrap();
+        let names = labels_of(&plain);
+        assert!(names.iter().any(|k| k == "team"), "other spec labels stay: {names:?}");
+        assert!(!names.iter().any(|k| is_internal_label(k)), "{names:?}");
+        assert!(!render_documents(&[(plain.clone(), level.source.clone())]).contains("slo_scout_"));
+
+        let kept = generate(&level, &GenerateOptions { keep_internal_labels: true, ..Default::default() }).unwrap();
+        let rec = rule(&kept, "slo:sli_error:ratio_rate5m");
+        assert_eq!(rec.labels["slo_scout_journey"], "POST /cart/checkout");
+        assert_eq!(rec.labels["slo_scout_owner"], "x");
+        // Apart from those labels, nothing changes.
+        let mut stripped = kept.clone();
+        for r in stripped.groups.iter_mut().flat_map(|g| &mut g.rules) {
+            r.labels.retain(|k, _| !is_internal_label(k));
+        }
+        assert_eq!(stripped, plain);
+
+        // Asked for explicitly: extra labels are kept.
+        let opts = GenerateOptions {
+            extra_labels: BTreeMap::from([("slo_scout_env".to_owned(), "prod".to_owned())]),
+            ..Default::default()
+        };
+        let extra = generate(&level, &opts).unwrap();
+        assert_eq!(rule(&extra, "slo:sli_error:ratio_rate5m").labels["slo_scout_env"], "prod");
+        assert!(!labels_of(&extra).iter().any(|k| k == "slo_scout_journey"));
     }
 
     #[test]

@@ -87,6 +87,7 @@ impl AlertWindows {
 
     /// Parses a Sloth `AlertWindows` document.
     pub fn from_yaml(text: &str) -> Result<Self, SpecError> {
+        crate::check_yaml_nesting(text)?;
         let doc: AlertWindowsDoc =
             serde_yaml_ng::from_str(text).map_err(|e| SpecError::invalid("AlertWindows", e.to_string()))?;
         if doc.api_version != "sloth.slok.dev/v1" {

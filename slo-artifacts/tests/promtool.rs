@@ -103,10 +103,11 @@ fn a_wrong_burn_factor_fails_its_unit_test() {
     let dir = tempfile::tempdir().unwrap();
     let level = slo::parse_documents(SPECS, &ReadOptions::default()).unwrap().remove(0);
     let out = write_rules_and_tests(&level, &GenerateOptions::default(), dir.path(), "checkout").unwrap();
-    let alerts = out.alerts.unwrap();
-    // A page alert that needs ten times the burn no longer fires in the fast-burn case.
-    let text = std::fs::read_to_string(&alerts).unwrap().replace("(14.4 *", "(144 *");
-    std::fs::write(&alerts, text).unwrap();
+    // A page alert that needs ten times the burn no longer fires in the fast-burn case: the tests
+    // load the rule file itself, so an edit to it is what they check.
+    let text = std::fs::read_to_string(&out.rules).unwrap();
+    assert!(text.contains("(14.4 *"), "{text}");
+    std::fs::write(&out.rules, text.replace("(14.4 *", "(144 *")).unwrap();
     match test_rules(&out.tests.unwrap()) {
         Err(PromtoolError::Failed { output, .. }) => assert!(output.contains("CheckoutAvailability"), "{output}"),
         other => panic!("expected a failing unit test, got {other:?}"),

@@ -21,11 +21,34 @@ pub struct DriverConfig {
     pub max_out_of_orderness_ms: u64,
     /// Records sent between watermark advances. Default 4096.
     pub batch_size: usize,
+    /// Events stamped more than this far ahead of the wall clock are dead letters, not events:
+    /// one far-future time (a bad clock, microseconds read as milliseconds, `u64::MAX`) would
+    /// otherwise drag the watermark ahead and make every later event late. Default 1 day;
+    /// 0 turns the check off.
+    pub max_future_ms: u64,
 }
 
 impl Default for DriverConfig {
     fn default() -> Self {
-        DriverConfig { max_out_of_orderness_ms: 60_000, batch_size: 4096 }
+        DriverConfig { max_out_of_orderness_ms: 60_000, batch_size: 4096, max_future_ms: 86_400_000 }
+    }
+}
+
+/// The dead letter of an event stamped too far in the future, or the event.
+fn check_future(event: TelemetryEvent, limit: Option<EventTime>) -> Result<TelemetryEvent, DeadLetter> {
+    match limit {
+        Some(limit) if event.timestamp_ms > limit => Err(DeadLetter {
+            // The event's own fields (its id included) travel in the payload, which sinks redact.
+            origin: "event-time check".to_owned(),
+            line: 0,
+            offset: 0,
+            reason: format!(
+                "event time {} ms is ahead of the wall clock by more than max_future_ms (far-future or mis-scaled timestamp)",
+                event.timestamp_ms
+            ),
+            payload: serde_json::to_vec(&event).unwrap_or_default(),
+        }),
+        _ => Ok(event),
     }
 }
 
@@ -54,10 +77,16 @@ pub fn drive(
 ) -> DriverStats {
     let mut stats = DriverStats::default();
     let mut max_seen: EventTime = 0;
+    let future_limit = (config.max_future_ms > 0).then(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        now.saturating_add(config.max_future_ms)
+    });
     if let Some(source) = source {
         let mut in_batch = 0usize;
         for item in source {
-            match item {
+            match item.and_then(|e| check_future(e, future_limit)) {
                 Ok(event) => {
                     max_seen = max_seen.max(event.timestamp_ms);
                     input.send(event);

@@ -122,6 +122,56 @@ pub trait Embedder: Send {
     fn name(&self) -> &str;
     /// Embeds a batch of texts. An empty batch returns an empty vector.
     fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// SHA-256 (hex) of the model weights, for embedders that load a model file; `None` for
+    /// embedders defined by their code alone (the name and dimension identify those).
+    fn model_sha256(&self) -> Option<String> {
+        None
+    }
+    /// The embedder's identity: what a store records next to the vectors it built.
+    fn id(&self) -> EmbedderId {
+        EmbedderId { name: self.name().to_owned(), dim: self.dim(), model_sha256: self.model_sha256() }
+    }
+}
+
+/// Which embedder built a set of vectors. Two sets are comparable only when their ids are equal:
+/// same name, same dimension and, for model-based embedders, the same weights.
+///
+/// ```
+/// use slo_dataflow::embed::EmbedderId;
+///
+/// let built = EmbedderId { name: "hashing-384".into(), dim: 384, model_sha256: None };
+/// let query = EmbedderId { name: "all-MiniLM-L6-v2".into(), dim: 384, model_sha256: Some("ab12".into()) };
+/// assert!(built.mismatch(&built).is_none());
+/// assert_eq!(
+///     built.mismatch(&query).unwrap(),
+///     "the vectors were built by hashing-384 (384-d), the query embedder is all-MiniLM-L6-v2 (384-d, model ab12)"
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EmbedderId {
+    /// [`Embedder::name`].
+    pub name: String,
+    /// [`Embedder::dim`].
+    pub dim: usize,
+    /// [`Embedder::model_sha256`].
+    pub model_sha256: Option<String>,
+}
+
+impl std::fmt::Display for EmbedderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.model_sha256 {
+            Some(h) => write!(f, "{} ({}-d, model {})", self.name, self.dim, &h[..h.len().min(12)]),
+            None => write!(f, "{} ({}-d)", self.name, self.dim),
+        }
+    }
+}
+
+impl EmbedderId {
+    /// `None` when vectors of `self` and `query` are comparable, else a sentence saying how they
+    /// differ (for an error message).
+    pub fn mismatch(&self, query: &EmbedderId) -> Option<String> {
+        (self != query).then(|| format!("the vectors were built by {self}, the query embedder is {query}"))
+    }
 }
 
 impl<E: Embedder + ?Sized> Embedder for Box<E> {
@@ -133,5 +183,8 @@ impl<E: Embedder + ?Sized> Embedder for Box<E> {
     }
     fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         (**self).embed_batch(texts)
+    }
+    fn model_sha256(&self) -> Option<String> {
+        (**self).model_sha256()
     }
 }

@@ -57,8 +57,13 @@ pub struct DeadLetterRecord {
 
 impl DeadLetterRecord {
     /// Redacts a dead letter's payload so that no sink receives PII.
+    ///
+    /// The payload is redacted as decoded text: JSON `\uXXXX` and `\/` escapes are decoded
+    /// first, so `carol\u0040example.com` cannot slip past as it did when the raw text was
+    /// redacted.
     pub fn from_dead_letter(dead: DeadLetter, redactor: &Redactor) -> Self {
-        let text = String::from_utf8_lossy(&dead.payload);
+        let raw = String::from_utf8_lossy(&dead.payload);
+        let text = decode_json_escapes(&raw);
         DeadLetterRecord {
             origin: dead.origin,
             line: dead.line,
@@ -70,6 +75,70 @@ impl DeadLetterRecord {
         }
     }
 }
+
+/// `text` with JSON's `\uXXXX` escapes (surrogate pairs joined; a lone surrogate becomes U+FFFD)
+/// and `\/` decoded; other escapes (`\"`, `\\`, `\n`, ...) are kept as they are.
+pub(crate) fn decode_json_escapes(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("\\u") && !text.contains("\\/") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let hex4 = |s: &str| -> Option<u32> {
+        let h = s.get(..4)?;
+        h.bytes().all(|b| b.is_ascii_hexdigit()).then(|| u32::from_str_radix(h, 16).ok()).flatten()
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        match after.as_bytes().first() {
+            Some(b'u') => match hex4(&after[1..]) {
+                Some(hi @ 0xD800..=0xDBFF) => {
+                    let low = after[5..].strip_prefix("\\u").and_then(hex4).filter(|l| (0xDC00..=0xDFFF).contains(l));
+                    match low {
+                        Some(lo) => {
+                            let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                            out.push(char::from_u32(c).unwrap_or('\u{fffd}'));
+                            rest = &after[11..];
+                        }
+                        None => {
+                            out.push('\u{fffd}');
+                            rest = &after[5..];
+                        }
+                    }
+                }
+                Some(c) => {
+                    out.push(char::from_u32(c).unwrap_or('\u{fffd}'));
+                    rest = &after[5..];
+                }
+                None => {
+                    out.push('\\');
+                    rest = after;
+                }
+            },
+            Some(b'/') => {
+                out.push('/');
+                rest = &after[1..];
+            }
+            Some(_) => {
+                // Keep the escape: copy the backslash and the escaped character.
+                let c = after.chars().next().map_or(0, char::len_utf8);
+                out.push('\\');
+                out.push_str(&after[..c]);
+                rest = &after[c..];
+            }
+            None => {
+                out.push('\\');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+/// Dead letters written to their sink at a time.
+const DEAD_LETTER_BATCH: usize = 256;
 
 /// Makes the sink of one worker (called with the worker index).
 pub type SinkFactory<T> = Box<dyn Fn(usize) -> Box<dyn Sink<T>> + Send + Sync>;
@@ -237,9 +306,20 @@ where
         } else {
             None
         };
-        let mut dead_batch = Vec::new();
+        // Dead letters are written as they come (a batch of a few at a time), so a file of
+        // bad records costs no memory however long it is.
         let dead_redactor = redactor.clone();
-        let mut on_dead = |d: DeadLetter| dead_batch.push(DeadLetterRecord::from_dead_letter(d, &dead_redactor));
+        let mut dead_batch: Vec<DeadLetterRecord> = Vec::with_capacity(DEAD_LETTER_BATCH);
+        let dead_errs = errs.clone();
+        let mut on_dead = |d: DeadLetter| {
+            dead_batch.push(DeadLetterRecord::from_dead_letter(d, &dead_redactor));
+            if dead_batch.len() >= DEAD_LETTER_BATCH {
+                if let Err(e) = dead_sink.write(&dead_batch) {
+                    record_error(&dead_errs, e);
+                }
+                dead_batch.clear();
+            }
+        };
         let stats = drive(
             worker,
             input,
@@ -276,4 +356,37 @@ where
         redactions: metrics.redactions(),
         embeddings: PipelineMetrics::get(&metrics.embeddings_computed),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_escapes_are_decoded_and_other_escapes_kept() {
+        assert_eq!(decode_json_escapes(r#"a\u0040b\/c"#), "a@b/c");
+        assert_eq!(decode_json_escapes(r#"\ud83d\ude00 \ud800x \u12"#), "\u{1f600} \u{fffd}x \\u12");
+        assert_eq!(decode_json_escapes(r#"\\u0040 \" \n"#), r#"\\u0040 \" \n"#);
+        assert_eq!(decode_json_escapes("plain é"), "plain é");
+    }
+
+    /// Regression (issue 17, defect 9): dead-letter payloads were redacted as raw text, so PII
+    /// written with JSON escapes reached `dead_letters.jsonl`.
+    #[test]
+    fn escaped_pii_in_a_dead_letter_is_redacted() {
+        let redactor = Redactor::new(RedactorConfig::default()).unwrap();
+        let payload = br#"{"body":"carol\u0040example.com paid with 4111\u00201111\u00201111\u00201111","t":}"#;
+        let dead = DeadLetter {
+            origin: "f".into(),
+            line: 1,
+            offset: 0,
+            reason: "invalid JSON".into(),
+            payload: payload.to_vec(),
+        };
+        let rec = DeadLetterRecord::from_dead_letter(dead, &redactor);
+        for leak in ["carol", "example.com", "4111"] {
+            assert!(!rec.payload_redacted.contains(leak), "{leak} in {}", rec.payload_redacted);
+        }
+        assert!(rec.payload_redacted.contains("<EMAIL>"), "{}", rec.payload_redacted);
+    }
 }

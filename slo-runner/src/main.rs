@@ -15,7 +15,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the capsule pipeline over files (or the bundled sample telemetry) in-process.
+    /// Run the capsule pipeline over files (or the bundled sample telemetry); here `-h` is the
+    /// timely host file, `--help` prints help.
     Run(cmd::run::RunArgs),
     /// Mine log templates from a file and write `LineId,EventTemplate` predictions.
     Mine(cmd::mine::MineArgs),
@@ -59,7 +60,11 @@ enum Command {
 }
 
 fn main() {
+    use std::io::IsTerminal;
+    // Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SLO_SCOUT_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),

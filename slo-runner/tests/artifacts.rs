@@ -84,7 +84,7 @@ fn artifacts_then_publish_with_the_policy_guard() {
     assert!(rules.contains("alert: CheckoutAvailability") && rules.contains("slo:period_error_budget_remaining:ratio"));
     let runbook = std::fs::read_to_string(out.join("runbooks/checkout-requests-latency.md")).unwrap();
     assert!(runbook.contains("### CheckoutLatency (page)"), "{runbook}");
-    assert!(out.join("tests/checkout.test.yaml").is_file() && out.join("tests/checkout.alerts.yaml").is_file());
+    assert!(out.join("tests/checkout.test.yaml").is_file() && !out.join("tests/checkout.alerts.yaml").exists());
     // Everything generated validates: specs, promtool check + unit tests, dashboards.
     let promtool = std::env::var_os("PROMTOOL").is_some()
         || std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|d| d.join("promtool").is_file());
@@ -94,6 +94,18 @@ fn artifacts_then_publish_with_the_policy_guard() {
         let report = text(&v);
         assert!(v.status.success(), "{report}");
         assert!(report.contains("checkout.test.yaml: Unit Testing") && report.contains("0 invalid"), "{report}");
+        assert!(report.contains("rules/checkout.yaml)"), "the tests run over the shipped rules: {report}");
+        // Regression (issue 18): an edited page threshold in the deployed rule file validated,
+        // because the unit tests loaded a separate copy of the alerts.
+        let edited = tmp.path().join("edited");
+        copy_dir(&out, &edited);
+        let rules_path = edited.join("rules/checkout.yaml");
+        let deployed = std::fs::read_to_string(&rules_path).unwrap();
+        assert!(deployed.contains("(14.4 * "), "{deployed}");
+        std::fs::write(&rules_path, deployed.replacen("(14.4 * ", "(144 * ", 1)).unwrap();
+        let v = bin().arg("validate").arg(&edited).output().unwrap();
+        assert!(!v.status.success(), "{}", text(&v));
+        assert!(text(&v).contains("FAIL") && text(&v).contains("checkout.test.yaml"), "{}", text(&v));
     }
 
     let bare = bare_repo(tmp.path());
@@ -105,7 +117,7 @@ fn artifacts_then_publish_with_the_policy_guard() {
     let files = git(&bare, &["ls-tree", "-r", "--name-only", "slo/checkout"]);
     assert_eq!(
         files,
-        "README.md\ndashboards/checkout.json\nrules/checkout.yaml\nrunbooks/checkout-requests-availability.md\nrunbooks/checkout-requests-latency.md\ntests/checkout.alerts.yaml\ntests/checkout.test.yaml\n"
+        "README.md\ndashboards/checkout.json\nrules/checkout.yaml\nrunbooks/checkout-requests-availability.md\nrunbooks/checkout-requests-latency.md\ntests/checkout.test.yaml\n"
     );
     let log = git(&bare, &["log", "-1", "--format=%an <%ae>%n%B", "slo/checkout"]);
     assert!(log.starts_with("Ada Lovelace <ada@example.com>\nSLOs for checkout\n"), "{log}");
@@ -324,4 +336,18 @@ fn backtest_frequencies_drive_the_policy_guard() {
     // Without the frequencies the same change is approved.
     let plain = publish(&bare, "slo/plain", &dir, &audit, &[]);
     assert!(plain.status.success() && text(&plain).contains("decision: approve"), "{}", text(&plain));
+}
+
+/// Copies a directory tree.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }

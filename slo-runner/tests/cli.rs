@@ -402,8 +402,9 @@ fn analyze_llm_rationale_uses_the_configured_model_or_falls_back() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("sk-cli-secret"));
 }
 
-/// `query` over a store with a truncated Parquet file: the answer comes from the other files and
-/// stderr names the file left out; `--strict` fails naming it instead.
+/// `query` over a store with a truncated Parquet file: the answer comes from the other files,
+/// stderr names the file left out and the exit status says the answer is incomplete
+/// (regression, issue 18: it printed `error:` and exited 0); `--strict` fails without answering.
 #[test]
 fn query_leaves_a_corrupt_file_out_and_names_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -429,8 +430,9 @@ fn query_leaves_a_corrupt_file_out_and_names_it() {
 
     let out = total(&[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    assert!(!out.status.success(), "an incomplete answer must not exit 0: {stderr}");
     assert!(stderr.contains("unreadable file left out") && stderr.contains(&name), "{stderr}");
+    assert!(stderr.contains("the answer above is incomplete"), "{stderr}");
     let after: u64 = String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().trim().parse().unwrap();
     assert!(after > 0 && after < before, "{after} of {before}");
 

@@ -452,8 +452,14 @@ fn toml_config_supplies_kafka_settings() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("comit_events"), "{err}");
 
-    std::fs::write(&config, format!("[kafka]\nbrokers = \"{b}\"\n[kafka.client]\n\"no.such.property\" = \"1\"\n"))
-        .unwrap();
+    // The store keeps its 1-minute windows, so the config says so again.
+    std::fs::write(
+        &config,
+        format!(
+            "[window]\nsize_ms = 60000\n[kafka]\nbrokers = \"{b}\"\n[kafka.client]\n\"no.such.property\" = \"1\"\n"
+        ),
+    )
+    .unwrap();
     let out = run();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

@@ -216,21 +216,180 @@ fn convert_to_openslo_and_back_generates_the_same_rules() {
     assert!(text.contains("apiVersion: openslo/v1") && text.contains("target: 0.999"), "{text}");
     let a = ok(&bin().args(["generate", "--disable-alerts", "-i"]).arg(&spec).output().unwrap(), "a");
     let b = ok(&bin().args(["generate", "--disable-alerts", "-i"]).arg(&openslo).output().unwrap(), "b");
+    // Service labels (`team`) travel in an OpenSLO `Service` document: the rules are the same.
+    assert!(text.contains("kind: Service") && text.contains("team: payments"), "{text}");
     let strip = |t: &str| -> Vec<serde_yaml_ng::Value> {
-        docs(t)
-            .iter()
-            .flat_map(rules_of)
-            .filter(|r| r["record"].as_str() != Some("sloth_slo_info"))
-            .map(|mut r| {
-                // OpenSLO has no service-level labels: compare without the Sloth spec's `team`.
-                if let Some(m) = r["labels"].as_mapping_mut() {
-                    m.remove("team");
-                }
-                r
-            })
-            .collect()
+        docs(t).iter().flat_map(rules_of).filter(|r| r["record"].as_str() != Some("sloth_slo_info")).collect()
     };
     assert_eq!(strip(&a), strip(&b));
+}
+
+fn example(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/slo").join(name)
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Regression: `convert` dropped labels, alert names, severities and runbook annotations
+/// silently. It must name, per SLO, every field the target format cannot hold, and nothing when
+/// nothing is lost.
+#[test]
+fn convert_names_on_stderr_what_the_target_format_cannot_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let openslo = dir.path().join("nested/openslo.yaml");
+    let out = bin()
+        .args(["convert", "--to", "openslo", "-i"])
+        .arg(example("checkout-sloth.yaml"))
+        .arg("-o")
+        .arg(&openslo)
+        .output()
+        .unwrap();
+    ok(&out, "convert --to openslo");
+    let err = stderr_of(&out);
+    for (slo, field) in [
+        ("requests-availability", "alerting.name"),
+        ("requests-availability", "alerting.annotations.runbook"),
+        ("requests-availability", "alerting.page_alert.labels.severity"),
+        ("requests-availability", "alerting.ticket_alert.labels.severity"),
+        ("requests-availability", "alerting.labels.category"),
+        ("requests-availability", "alerting.page_alert"),
+        ("requests-latency", "alerting.name"),
+        ("requests-latency", "sli.latency"),
+    ] {
+        let line = format!("SLO \"{slo}\": {field}: ");
+        assert!(
+            err.lines().any(|l| l.starts_with("warning: ") && l.contains("checkout-sloth.yaml") && l.contains(&line)),
+            "no warning for {slo} {field}:\n{err}"
+        );
+    }
+    assert!(err.contains("OpenSLO v1"), "{err}");
+    // Field names, never values.
+    assert!(!err.contains("runbooks/checkout-requests-availability.md") && !err.contains("critical"), "{err}");
+    // What OpenSLO holds is carried: service labels, SLO fields.
+    let text = std::fs::read_to_string(&openslo).unwrap();
+    assert!(text.contains("team: payments") && text.contains("journey: checkout"), "{text}");
+    assert!(text.contains("target: 0.995") && !text.contains("0.99499"), "{text}");
+
+    // Back to Sloth: nothing more is lost, and one document holds both SLOs again.
+    let out = bin().args(["convert", "--to", "sloth", "-i"]).arg(&openslo).output().unwrap();
+    let sloth = ok(&out, "convert --to sloth");
+    assert!(!stderr_of(&out).contains("warning"), "{}", stderr_of(&out));
+    let d = docs(&sloth);
+    assert_eq!(d.len(), 1, "{sloth}");
+    assert_eq!(d[0]["service"].as_str(), Some("checkout"));
+    assert_eq!(d[0]["labels"]["team"].as_str(), Some("payments"));
+    assert_eq!(d[0]["slos"].as_sequence().unwrap().len(), 2);
+    assert_eq!(d[0]["slos"][0]["objective"].as_f64(), Some(99.5));
+    assert_eq!(d[0]["slos"][0]["description"].as_str(), Some("Checkout requests that do not fail with a 5xx."));
+
+    // OpenSLO → Sloth loses a period other than the default, and says how to keep it.
+    let four_weeks = dir.path().join("28d.yaml");
+    std::fs::write(&four_weeks, std::fs::read_to_string(&openslo).unwrap().replace("duration: 30d", "duration: 28d"))
+        .unwrap();
+    let out = bin()
+        .args(["convert", "--to", "sloth", "--default-slo-period", "28d", "-i"])
+        .arg(&four_weeks)
+        .output()
+        .unwrap();
+    ok(&out, "28d unchanged");
+    assert!(!stderr_of(&out).contains("warning"), "{}", stderr_of(&out));
+    let out = bin().args(["convert", "--to", "sloth", "-i"]).arg(&four_weeks).output().unwrap();
+    ok(&out, "28d with the 30d default");
+    let err = stderr_of(&out);
+    for slo in ["requests-availability", "requests-latency"] {
+        let line = format!("SLO \"{slo}\": spec.timeWindow: ");
+        assert!(err.lines().any(|l| l.contains(&line) && l.contains("--default-slo-period 4w")), "{err}");
+    }
+    let out = bin().args(["generate", "--default-slo-period", "28d", "-i"]).arg(&four_weeks).output().unwrap();
+    ok(&out, "generate from 28d OpenSLO");
+
+    // Sloth → Sloth: nothing to report.
+    let out = bin().args(["convert", "--to", "sloth", "-i"]).arg(example("checkout-sloth.yaml")).output().unwrap();
+    ok(&out, "sloth to sloth");
+    assert!(!stderr_of(&out).contains("warning"), "{}", stderr_of(&out));
+}
+
+/// `-i/-o` on `convert` work as on `generate`: short flags, stdin, directory in → directory out.
+#[test]
+fn convert_takes_input_and_output_like_generate() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = dir.path().join("specs");
+    std::fs::create_dir(&specs).unwrap();
+    std::fs::copy(example("checkout-sloth.yaml"), specs.join("a.yaml")).unwrap();
+    std::fs::copy(example("checkout.yaml"), specs.join("b.yml")).unwrap();
+    let out_dir = dir.path().join("out");
+    ok(&bin().args(["convert", "--to", "openslo", "-i"]).arg(&specs).arg("-o").arg(&out_dir).output().unwrap(), "dir");
+    for name in ["a.yaml", "b.yml"] {
+        let text = std::fs::read_to_string(out_dir.join(name)).unwrap();
+        assert!(text.contains("apiVersion: openslo/v1"), "{name}: {text}");
+    }
+    let out = bin().args(["convert", "--to", "openslo", "-i"]).arg(&specs).output().unwrap();
+    assert!(!out.status.success() && stderr_of(&out).contains("-o DIR"), "{}", stderr_of(&out));
+
+    // `-i -` reads stdin, `--input`/`--out` are the long forms.
+    let mut child = bin()
+        .args(["convert", "--to", "sloth", "-i", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), SPEC.split("---").next().unwrap().as_bytes()).unwrap();
+    let text = ok(&child.wait_with_output().unwrap(), "stdin");
+    assert!(text.contains("version: prometheus/v1") && text.contains("CheckoutAvailability"), "{text}");
+    let long = dir.path().join("long.yaml");
+    ok(
+        &bin()
+            .args(["convert", "--to", "sloth", "--input"])
+            .arg(example("checkout.yaml"))
+            .arg("--out")
+            .arg(&long)
+            .output()
+            .unwrap(),
+        "long flags",
+    );
+    assert!(std::fs::read_to_string(&long).unwrap().contains("slo_scout_journey"), "spec labels are kept in specs");
+}
+
+/// Regression: `generate --check` without -o printed the rules, then failed with "--check
+/// needs -o". It checks the rules in a temporary file and prints only the check report.
+#[test]
+fn generate_check_without_out_prints_only_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("slos.yaml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let out = bin().args(["generate", "--check", "-i"]).arg(&spec).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("groups") && !stdout.contains("record:") && !stdout.contains("DO NOT EDIT"), "{stdout}");
+    assert!(!dir.path().join("rules.yaml").exists());
+    if have_promtool() {
+        let text = ok(&out, "generate --check");
+        assert!(text.starts_with(&format!("promtool: {} OK", spec.display())), "{text}");
+        assert!(text.contains("SUCCESS"), "{text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        // A directory: one report line per spec file, nothing written anywhere.
+        let text = ok(&bin().args(["generate", "--check", "-i"]).arg(dir.path()).output().unwrap(), "dir --check");
+        assert!(text.contains(&format!("promtool: {} OK", spec.display())), "{text}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    } else {
+        assert!(!out.status.success());
+    }
+}
+
+/// Regression: `slo_scout_journey` / `slo_scout_latency_ms` (there only for the backtest) were
+/// copied onto every generated series.
+#[test]
+fn generate_leaves_out_internal_labels_unless_asked() {
+    let text = ok(&bin().args(["generate", "-i"]).arg(example("checkout.yaml")).output().unwrap(), "generate");
+    assert!(!text.contains("slo_scout_"), "{text}");
+    assert!(text.contains("team: checkout"), "other spec labels stay: {text}");
+    let text = ok(
+        &bin().args(["generate", "--keep-internal-labels", "-i"]).arg(example("checkout.yaml")).output().unwrap(),
+        "--keep-internal-labels",
+    );
+    assert!(text.contains("slo_scout_journey: POST /cart/checkout") && text.contains("slo_scout_latency_ms"), "{text}");
 }
 
 #[test]

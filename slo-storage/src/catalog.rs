@@ -67,13 +67,26 @@ impl std::fmt::Debug for NearestCapsules {
 }
 
 impl NearestCapsules {
-    /// The function over an index, embedding query text with `embedder`.
-    pub fn new(embedder: SharedEmbedder, index: Arc<VectorIndex>) -> Self {
-        NearestCapsules { embedder, index }
+    /// The function over an index, embedding query text with `embedder`: the embedder must be
+    /// the one that built the index ([`StorageError::EmbedderMismatch`] otherwise, naming both).
+    pub fn new(embedder: SharedEmbedder, index: Arc<VectorIndex>) -> Result<Self, StorageError> {
+        if let Some(built) = index.embedder() {
+            let query = embedder.lock().map_err(|_| StorageError::Index("embedder lock poisoned".into()))?.id();
+            if let Some(why) = built.mismatch(&query) {
+                return Err(StorageError::EmbedderMismatch(format!(
+                    "{why}; query with the store's embedder (`--embedder {}`)",
+                    if built.name.starts_with("hashing") { "hashing" } else { "minilm" }
+                )));
+            }
+        }
+        Ok(NearestCapsules { embedder, index })
     }
 
     /// The rows for a query, as a record batch.
     pub fn search(&self, text: &str, k: usize) -> Result<RecordBatch, StorageError> {
+        if self.index.is_empty() {
+            return Err(StorageError::EmptyIndex);
+        }
         let vector = {
             let mut e = self.embedder.lock().map_err(|_| StorageError::Index("embedder lock poisoned".into()))?;
             e.embed_batch(&[text]).map_err(|e| StorageError::Index(e.to_string()))?.pop().unwrap_or_default()

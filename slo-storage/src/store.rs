@@ -37,6 +37,38 @@ use crate::tables::{self, date_of, key_columns, Table};
 /// Rows per Parquet row group: bounds writer memory and lets readers skip by statistics.
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
+/// Longest service name used as it is for a partition directory, in bytes (file systems allow
+/// 255 per path component, and `service=` and percent-encoding take their share).
+pub const MAX_PARTITION_VALUE_BYTES: usize = 120;
+
+/// The partition directory value of a service: the name itself when it is short and made of
+/// characters every object store and file system keeps as they are (ASCII letters, digits,
+/// `-_.:@`); otherwise its first characters of that kind (at most 64), `+` and a 64-bit hash of
+/// the whole name, so a hostile, very long or non-ASCII name still gets a bounded, distinct
+/// directory (object stores would percent-encode the rest) and its records are kept. Reads report
+/// the directory value as the service.
+pub fn partition_value(service: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@');
+    let safe = !service.is_empty()
+        && service.len() <= MAX_PARTITION_VALUE_BYTES
+        && service.chars().all(plain)
+        && !service.starts_with('.');
+    if safe {
+        return std::borrow::Cow::Borrowed(service);
+    }
+    let prefix: String = service.chars().filter(|c| plain(*c)).take(64).collect();
+    let prefix = prefix.trim_start_matches('.');
+    std::borrow::Cow::Owned(format!("{prefix}+{:016x}", xxhash_rust::xxh3::xxh3_64(service.as_bytes())))
+}
+
+/// Blob recording the window length of the store's capsules ([`Store::claim_window_size`]).
+pub const WINDOW_BLOB: &str = "capsules.window.json";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WindowRecord {
+    window_ms: u64,
+}
+
 /// One Parquet file of a table.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TableFile {
@@ -239,7 +271,7 @@ impl Store {
     }
 
     fn partition(&self, table: Table, service: &str, date: &str) -> Path {
-        self.table_path(table).join(format!("service={service}")).join(format!("date={date}"))
+        self.table_path(table).join(format!("service={}", partition_value(service))).join(format!("date={date}"))
     }
 
     /// Lists a table's Parquet files, sorted.
@@ -347,8 +379,9 @@ impl Store {
     /// Reads capsules, optionally of one service. A corrupt file is an error naming it.
     pub async fn read_capsules(&self, service: Option<&str>) -> Result<Vec<Capsule>, StorageError> {
         let mut out: BTreeMap<String, Capsule> = BTreeMap::new();
+        let wanted = service.map(partition_value);
         for f in self.list_files(Table::Capsules).await? {
-            if service.is_some_and(|s| s != f.service) {
+            if wanted.as_ref().is_some_and(|s| *s != f.service) {
                 continue;
             }
             for b in self.read_file(&f.path).await? {
@@ -523,6 +556,31 @@ impl Store {
             }
         }
         Ok(bad)
+    }
+
+    /// Ties the store's capsules to one window length: the first writer records `size_ms`
+    /// (blob [`WINDOW_BLOB`]); a later run with another length is
+    /// [`StorageError::WindowMismatch`], naming the store's, since capsules of two window
+    /// lengths over the same events would count them twice. A store written before the blob
+    /// existed takes the length of its capsules.
+    pub async fn claim_window_size(&self, size_ms: u64) -> Result<(), StorageError> {
+        let recorded = match self.get_blob(WINDOW_BLOB).await? {
+            Some(bytes) => Some(
+                serde_json::from_slice::<WindowRecord>(&bytes)
+                    .map_err(|e| StorageError::Schema(format!("{WINDOW_BLOB}: {e}")))?
+                    .window_ms,
+            ),
+            None => self.read_capsules(None).await?.first().map(|c| c.window_end_ms.saturating_sub(c.window_start_ms)),
+        };
+        match recorded {
+            Some(store_ms) if store_ms != size_ms => Err(StorageError::WindowMismatch { store_ms, run_ms: size_ms }),
+            Some(_) if self.get_blob(WINDOW_BLOB).await?.is_some() => Ok(()),
+            _ => {
+                let record = serde_json::to_vec(&WindowRecord { window_ms: size_ms })
+                    .map_err(|e| StorageError::Schema(e.to_string()))?;
+                self.put_blob(WINDOW_BLOB, record).await
+            }
+        }
     }
 
     /// Stores an opaque blob (the vector index) under `_index/NAME`.

@@ -9,9 +9,22 @@
 //! margin for sampling error) or [`VectorIndexConfig::max_expansion_search`]. It does so each
 //! time the index has doubled in size since the last calibration, and the result is saved with
 //! the index.
+//!
+//! **Nothing unverified reaches the C++ library.** A save writes the index, its key order and its
+//! calibration, then a manifest ([`IndexManifest`], written last: it commits the save) with the
+//! index's size and SHA-256, the key order's SHA-256 and the [`EmbedderId`] that built the
+//! vectors. A load checks all of them before `usearch` sees a byte; an index without a manifest,
+//! of another size or checksum is [`StorageError::DamagedIndex`]: reported, not loaded, and
+//! rebuildable from the embeddings the `capsules` table keeps ([`VectorIndex::rebuild`]).
+//!
+//! **Vectors are only compared with vectors of the same embedder.** The index remembers the
+//! embedder that built it ([`VectorIndex::bind_embedder`]); adding or searching with another is
+//! [`StorageError::EmbedderMismatch`].
 
 use std::collections::BTreeMap;
 
+use sha2::Digest;
+use slo_dataflow::embed::EmbedderId;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use crate::error::StorageError;
@@ -23,6 +36,28 @@ pub const INDEX_BLOB: &str = "capsules.usearch";
 pub const KEYS_BLOB: &str = "capsules.keys.json";
 /// Name of the calibration blob in the store.
 pub const CALIBRATION_BLOB: &str = "capsules.calibration.json";
+/// Name of the manifest blob in the store (written last by a save).
+pub const MANIFEST_BLOB: &str = "capsules.index.json";
+
+/// What a saved index must match before it is loaded, and which embedder built it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexManifest {
+    /// The embedder of every vector in the index (`None` for an index saved empty).
+    pub embedder: Option<EmbedderId>,
+    /// Vectors in the index.
+    pub vectors: usize,
+    /// Size of the index blob in bytes.
+    pub index_bytes: u64,
+    /// SHA-256 (hex) of the index blob.
+    pub index_sha256: String,
+    /// SHA-256 (hex) of the key-order blob.
+    pub keys_sha256: String,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}
 
 /// Neighbours per query when calibrating (recall@10).
 const CALIBRATION_K: usize = 10;
@@ -106,6 +141,7 @@ pub struct VectorIndex {
     next_seq: u64,
     evictions: u64,
     calibration: Option<Calibration>,
+    embedder: Option<EmbedderId>,
 }
 
 fn key_of(capsule_id: &str) -> Result<u64, StorageError> {
@@ -139,7 +175,36 @@ impl VectorIndex {
             next_seq: 0,
             evictions: 0,
             calibration: None,
+            embedder: None,
         })
+    }
+
+    /// The embedder whose vectors the index holds, once known.
+    pub fn embedder(&self) -> Option<&EmbedderId> {
+        self.embedder.as_ref()
+    }
+
+    /// Ties the index to the embedder whose vectors go in or whose queries come: an index that
+    /// holds vectors of another embedder (or whose dimension differs) is
+    /// [`StorageError::EmbedderMismatch`]; an empty one takes the embedder (and its dimension).
+    pub fn bind_embedder(&mut self, id: &EmbedderId) -> Result<(), StorageError> {
+        if let Some(built) = &self.embedder {
+            if let Some(why) = built.mismatch(id) {
+                if !self.is_empty() {
+                    return Err(StorageError::EmbedderMismatch(why));
+                }
+            }
+        }
+        if self.is_empty() && id.dim != self.cfg.dimensions {
+            let mut cfg = self.cfg.clone();
+            cfg.dimensions = id.dim;
+            let (evictions, calibration) = (self.evictions, self.calibration.clone());
+            *self = VectorIndex::new(cfg)?;
+            self.evictions = evictions;
+            self.calibration = calibration;
+        }
+        self.embedder = Some(id.clone());
+        Ok(())
     }
 
     /// Number of vectors.
@@ -388,46 +453,131 @@ impl VectorIndex {
             .collect())
     }
 
-    /// Saves the index and its insertion order into the store.
+    /// Saves the index, its insertion order and calibration, then the manifest that commits them.
     pub async fn save(&self, store: &Store) -> Result<(), StorageError> {
         let mut buf = vec![0u8; self.index.serialized_length()];
         self.index.save_to_buffer(&mut buf).map_err(ierr)?;
-        store.put_blob(INDEX_BLOB, buf).await?;
         let order: Vec<u64> = self.order.values().copied().collect();
-        store.put_blob(KEYS_BLOB, serde_json::to_vec(&order).map_err(ierr)?).await?;
+        let keys = serde_json::to_vec(&order).map_err(ierr)?;
+        let manifest = IndexManifest {
+            embedder: self.embedder.clone(),
+            vectors: self.len(),
+            index_bytes: buf.len() as u64,
+            index_sha256: sha256_hex(&buf),
+            keys_sha256: sha256_hex(&keys),
+        };
+        store.put_blob(INDEX_BLOB, buf).await?;
+        store.put_blob(KEYS_BLOB, keys).await?;
         if let Some(c) = &self.calibration {
             store.put_blob(CALIBRATION_BLOB, serde_json::to_vec(c).map_err(ierr)?).await?;
         }
+        store.put_blob(MANIFEST_BLOB, serde_json::to_vec_pretty(&manifest).map_err(ierr)?).await?;
         Ok(())
     }
 
-    /// Loads the index from the store, or an empty one when none was saved.
-    pub async fn load(store: &Store, cfg: VectorIndexConfig) -> Result<Self, StorageError> {
-        let mut idx = VectorIndex::new(cfg)?;
-        let Some(bytes) = store.get_blob(INDEX_BLOB).await? else { return Ok(idx) };
-        idx.index.load_from_buffer(&bytes).map_err(ierr)?;
-        if let Some(keys) = store.get_blob(KEYS_BLOB).await? {
-            let order: Vec<u64> = serde_json::from_slice(&keys).map_err(ierr)?;
-            for key in order {
-                idx.order.insert(idx.next_seq, key);
-                idx.seq_of.insert(key, idx.next_seq);
-                idx.next_seq += 1;
+    /// The manifest of the saved index, `None` when the store holds no index.
+    pub async fn manifest(store: &Store) -> Result<Option<IndexManifest>, StorageError> {
+        let Some(bytes) = store.get_blob(MANIFEST_BLOB).await? else {
+            if store.get_blob(INDEX_BLOB).await?.is_some() {
+                return Err(StorageError::DamagedIndex(
+                    "the index has no manifest (cut-short save or older version)".into(),
+                ));
             }
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StorageError::DamagedIndex(format!("unreadable manifest {MANIFEST_BLOB}: {e}")))
+    }
+
+    /// Loads the index from the store, or an empty one when none was saved. The index's size and
+    /// checksum are verified first: a damaged index is [`StorageError::DamagedIndex`], never
+    /// handed to the library.
+    pub async fn load(store: &Store, mut cfg: VectorIndexConfig) -> Result<Self, StorageError> {
+        let Some(manifest) = Self::manifest(store).await? else { return VectorIndex::new(cfg) };
+        let damaged = |why: String| StorageError::DamagedIndex(why);
+        let bytes = store.get_blob(INDEX_BLOB).await?.ok_or_else(|| damaged(format!("{INDEX_BLOB} is missing")))?;
+        if bytes.len() as u64 != manifest.index_bytes {
+            return Err(damaged(format!(
+                "{INDEX_BLOB} has {} bytes, the manifest says {}",
+                bytes.len(),
+                manifest.index_bytes
+            )));
         }
+        if sha256_hex(&bytes) != manifest.index_sha256 {
+            return Err(damaged(format!("{INDEX_BLOB} does not match its checksum")));
+        }
+        let keys = store.get_blob(KEYS_BLOB).await?.ok_or_else(|| damaged(format!("{KEYS_BLOB} is missing")))?;
+        if sha256_hex(&keys) != manifest.keys_sha256 {
+            return Err(damaged(format!("{KEYS_BLOB} does not match its checksum")));
+        }
+        let order: Vec<u64> = serde_json::from_slice(&keys).map_err(|e| damaged(format!("{KEYS_BLOB}: {e}")))?;
+        if let Some(e) = &manifest.embedder {
+            cfg.dimensions = e.dim;
+        }
+        let mut idx = VectorIndex::new(cfg)?;
+        idx.index.load_from_buffer(&bytes).map_err(|e| damaged(format!("{INDEX_BLOB}: {e}")))?;
+        if idx.index.dimensions() != idx.cfg.dimensions || idx.len() != manifest.vectors || order.len() != idx.len() {
+            return Err(damaged(format!(
+                "{INDEX_BLOB} holds {} vectors of {} dimensions, the manifest says {} ({} keys)",
+                idx.len(),
+                idx.index.dimensions(),
+                manifest.vectors,
+                order.len()
+            )));
+        }
+        for key in order {
+            idx.order.insert(idx.next_seq, key);
+            idx.seq_of.insert(key, idx.next_seq);
+            idx.next_seq += 1;
+        }
+        idx.embedder = manifest.embedder;
         // The saved file carries the build-time search width; the configured one (or the saved
         // calibration, when calibration is on) applies instead.
         idx.index.change_expansion_search(idx.cfg.expansion_search);
         if idx.cfg.target_recall > 0.0 {
             if let Some(bytes) = store.get_blob(CALIBRATION_BLOB).await? {
-                let c: Calibration = serde_json::from_slice(&bytes).map_err(ierr)?;
-                idx.index.change_expansion_search(
-                    c.expansion_search
-                        .clamp(idx.cfg.expansion_search, idx.cfg.max_expansion_search.max(idx.cfg.expansion_search)),
-                );
-                idx.calibration = Some(c);
+                // A damaged calibration only costs the calibrated width: recalibrated later.
+                if let Ok(c) = serde_json::from_slice::<Calibration>(&bytes) {
+                    idx.index.change_expansion_search(
+                        c.expansion_search.clamp(
+                            idx.cfg.expansion_search,
+                            idx.cfg.max_expansion_search.max(idx.cfg.expansion_search),
+                        ),
+                    );
+                    idx.calibration = Some(c);
+                }
             }
         }
         Ok(idx)
+    }
+
+    /// Builds the index anew from the embeddings the store's `capsules` table keeps, for the
+    /// embedder `embedder` (capsules with vectors of another dimension are left out and counted),
+    /// and saves it. Returns the index and the number of capsules left out.
+    pub async fn rebuild(
+        store: &Store,
+        cfg: VectorIndexConfig,
+        embedder: &EmbedderId,
+    ) -> Result<(Self, usize), StorageError> {
+        let mut idx = VectorIndex::new(cfg)?;
+        idx.bind_embedder(embedder)?;
+        let capsules = store.read_capsules(None).await?;
+        let mut items = Vec::new();
+        let mut left_out = 0;
+        for mut c in capsules {
+            let id = c.capsule_id();
+            match c.embedding.take() {
+                Some(v) if v.len() == embedder.dim => items.push((id, v)),
+                Some(_) => left_out += 1,
+                None => {}
+            }
+        }
+        for chunk in items.chunks(4096) {
+            idx.upsert_batch(chunk)?;
+        }
+        idx.save(store).await?;
+        Ok((idx, left_out))
     }
 }
 
@@ -571,5 +721,69 @@ mod tests {
         let fixed = VectorIndex::load(&store, VectorIndexConfig { target_recall: 0.0, ..cfg }).await.unwrap();
         assert_eq!(fixed.expansion_search(), 2, "calibration off: the configured width");
         assert_eq!(loaded.search(&unit(42, 16), 1).unwrap()[0].capsule_id, format!("{:016x}", 42));
+    }
+
+    fn id(name: &str, dim: usize) -> EmbedderId {
+        EmbedderId { name: name.into(), dim, model_sha256: None }
+    }
+
+    async fn saved_store(n: u64) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+        let mut idx = VectorIndex::new(VectorIndexConfig { dimensions: 16, ..Default::default() }).unwrap();
+        idx.bind_embedder(&id("hashing-16", 16)).unwrap();
+        for i in 0..n {
+            idx.upsert(&format!("{i:016x}"), &unit(i, 16)).unwrap();
+        }
+        idx.save(&store).await.unwrap();
+        (dir, store)
+    }
+
+    /// Regression (issue 17, defect 3): damaged index bytes segfaulted in the C++ loader.
+    #[tokio::test]
+    async fn a_damaged_index_is_reported_and_never_loaded() {
+        let (_dir, store) = saved_store(300).await;
+        let good = store.get_blob(INDEX_BLOB).await.unwrap().unwrap().to_vec();
+        let loaded = VectorIndex::load(&store, VectorIndexConfig::default()).await.unwrap();
+        assert_eq!((loaded.len(), loaded.embedder()), (300, Some(&id("hashing-16", 16))));
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut damaged_copies: Vec<Vec<u8>> = vec![good[..good.len() / 2].to_vec(), good[..8].to_vec(), Vec::new()];
+        for _ in 0..20 {
+            let mut bytes = good.clone();
+            for _ in 0..4 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let at = (rng % bytes.len() as u64) as usize;
+                bytes[at] = bytes[at].wrapping_add(1 + (rng >> 56) as u8 % 255);
+            }
+            damaged_copies.push(bytes);
+        }
+        for bytes in damaged_copies {
+            store.put_blob(INDEX_BLOB, bytes).await.unwrap();
+            let err = VectorIndex::load(&store, VectorIndexConfig::default()).await.err().expect("damaged");
+            assert!(matches!(err, StorageError::DamagedIndex(_)), "{err}");
+            assert!(err.to_string().contains("--rebuild-index"), "{err}");
+        }
+        // Without a manifest (a save cut short) the index is not trusted either.
+        store.put_blob(INDEX_BLOB, good).await.unwrap();
+        store.put_blob(MANIFEST_BLOB, b"{not json".to_vec()).await.unwrap();
+        let err = VectorIndex::load(&store, VectorIndexConfig::default()).await.err().unwrap();
+        assert!(matches!(err, StorageError::DamagedIndex(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_index_remembers_its_embedder_and_refuses_another() {
+        let (_dir, store) = saved_store(10).await;
+        let mut idx = VectorIndex::load(&store, VectorIndexConfig::default()).await.unwrap();
+        idx.bind_embedder(&id("hashing-16", 16)).unwrap();
+        let err = idx.bind_embedder(&id("all-MiniLM-L6-v2", 384)).unwrap_err();
+        assert!(matches!(err, StorageError::EmbedderMismatch(_)), "{err}");
+        assert!(err.to_string().contains("hashing-16 (16-d)"), "{err}");
+        // An empty index takes any embedder, and its dimension.
+        let mut empty = VectorIndex::new(VectorIndexConfig::default()).unwrap();
+        empty.bind_embedder(&id("hashing-8", 8)).unwrap();
+        empty.upsert("0000000000000001", &unit(1, 8)).unwrap();
+        assert_eq!(empty.len(), 1);
     }
 }

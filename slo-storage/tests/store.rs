@@ -116,7 +116,7 @@ async fn exercise(store: Store) {
         index.upsert(&cap.capsule_id(), cap.embedding.as_ref().unwrap()).unwrap();
     }
     let embedder: Box<dyn Embedder> = Box::new(HashingEmbedder::new(384));
-    let nearest = NearestCapsules::new(Arc::new(Mutex::new(embedder)), Arc::new(index));
+    let nearest = NearestCapsules::new(Arc::new(Mutex::new(embedder)), Arc::new(index)).unwrap();
     let catalog = Catalog::open(&store, Some(nearest)).unwrap();
     let counts =
         catalog.query("SELECT service, SUM(count) AS n FROM capsules GROUP BY service ORDER BY service").await.unwrap();
@@ -196,6 +196,51 @@ async fn corrupt_files_are_named_and_leave_the_others_readable() {
     // A file written and then "crashed" mid-write never appears: temporaries are not .parquet.
     std::fs::write(victim.with_extension("parquet#1"), b"partial").unwrap();
     assert_eq!(store.list_files(Table::Capsules).await.unwrap().len(), 2);
+}
+
+/// Regression (issue 17, defect 7): a service name longer than 255 bytes became a directory name
+/// and failed the whole run (`File name too long`). Hostile names get bounded, distinct
+/// directories and every record is kept.
+#[tokio::test]
+async fn hostile_service_names_get_bounded_partitions_and_keep_their_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+    let long_a = "a".repeat(300);
+    let long_b = format!("{}b", "a".repeat(299));
+    let names = [
+        long_a.as_str(),
+        long_b.as_str(),
+        "../../etc",
+        "x/y",
+        "svc with spaces",
+        ".hidden",
+        "支付服务",
+        "",
+        "checkout",
+    ];
+    let capsules: Vec<Capsule> = names.iter().map(|n| capsule(n, "t <*>", T0, 3)).collect();
+    store.write_capsules(&capsules).await.unwrap();
+    store.write_events(&names.iter().map(|n| span("t", n, n, T0, 10, false)).collect::<Vec<_>>(), false).await.unwrap();
+    let read = store.read_capsules(None).await.unwrap();
+    assert_eq!(read.len(), names.len(), "every record is kept");
+    let files = store.list_files(Table::Capsules).await.unwrap();
+    let mut services: Vec<&str> = files.iter().map(|f| f.service.as_str()).collect();
+    services.dedup();
+    assert_eq!(services.len(), names.len(), "distinct names, distinct partitions: {services:?}");
+    assert!(services.contains(&"checkout"), "plain names stay as they are: {services:?}");
+    assert!(services.iter().any(|s| s.starts_with("svcwithspaces+")), "{services:?}");
+    for f in &files {
+        assert!(f.service.len() <= 120, "{}", f.service);
+        assert!(!f.service.starts_with('.') && !f.service.contains('/'), "{}", f.service);
+    }
+    // Everything stays under the store's root.
+    let root = dir.path().canonicalize().unwrap();
+    for f in &files {
+        assert!(root.join(f.path.as_ref()).canonicalize().unwrap().starts_with(&root));
+    }
+    assert_eq!(store.read_capsules(Some(&long_a)).await.unwrap().len(), 1, "found by the name it was written with");
+    let spans: usize = store.read_table(Table::Spans).await.unwrap().iter().map(|(_, b)| b.num_rows()).sum();
+    assert_eq!(spans, names.len());
 }
 
 /// S3 path against a real S3-compatible server on loopback (moto's server mode, started by

@@ -4,6 +4,13 @@
 //! Reading is as lenient as Sloth's (unknown fields are ignored, so files Sloth accepts are
 //! accepted) and validation is as strict: every error names the field, the document and the
 //! file. One file per format: `sloth.rs`, `k8s.rs` and `openslo.rs` read, `write.rs` writes.
+//!
+//! Writing is honest about what a format cannot hold: [`write`] returns the text together with
+//! every field it had to leave out ([`Dropped`]), e.g. Sloth's alert names, severities and
+//! runbook annotations when writing OpenSLO, or an OpenSLO time window when writing Sloth.
+//! Everything both formats hold round-trips: Sloth → OpenSLO v1 → Sloth gives the same service
+//! level on the fields OpenSLO carries (see [`merge_services`] for putting the one-SLO OpenSLO
+//! documents back into one service level).
 
 use std::collections::BTreeMap;
 
@@ -19,9 +26,9 @@ mod sloth;
 mod write;
 
 use k8s::K8sServiceLevel;
-use openslo::{OpenSloV1Alpha, OpenSloV1Indicator, OpenSloV1Slo};
+use openslo::{labels_from, OpenSloV1Alpha, OpenSloV1Indicator, OpenSloV1Slo};
 use sloth::SlothV1;
-pub use write::{to_openslo_v1, to_sloth_v1};
+pub use write::{dropped, to_openslo_v1, to_sloth_v1, write, Dropped, SpecFormat, Written};
 
 /// Options that affect how specs are read.
 #[derive(Debug, Clone)]
@@ -41,6 +48,7 @@ impl Default for ReadOptions {
 /// OpenSLO v1 `SLI` documents may be referenced by `indicatorRef` from `SLO` documents of the
 /// same text; they produce no service level of their own.
 pub fn parse_documents(text: &str, opts: &ReadOptions) -> Result<Vec<ServiceLevel>, SpecError> {
+    crate::check_yaml_nesting(text)?;
     let mut docs = Vec::new();
     for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let value =
@@ -60,9 +68,20 @@ pub fn parse_documents(text: &str, opts: &ReadOptions) -> Result<Vec<ServiceLeve
         .filter_map(|(_, v)| serde_yaml_ng::from_value::<OpenSloV1Indicator>(v.clone()).ok())
         .map(|sli| (sli.metadata.name.clone(), sli))
         .collect();
+    // Labels of OpenSLO v1 `Service` documents, for the SLOs of that service.
+    let mut services: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (_, v) in &docs {
+        if str_field(v, "apiVersion") == Some("openslo/v1") && str_field(v, "kind") == Some("Service") {
+            let meta = v.get("metadata");
+            if let Some(name) = meta.and_then(|m| str_field(m, "name")) {
+                let labels = meta.and_then(|m| m.get("labels")).map(labels_from).unwrap_or_default();
+                services.entry(name.to_owned()).or_default().extend(labels);
+            }
+        }
+    }
     let mut out = Vec::new();
     for (index, value) in docs {
-        let parsed = parse_one(value, opts, &slis).map_err(|e| e.in_document(index))?;
+        let parsed = parse_one(value, opts, &slis, &services).map_err(|e| e.in_document(index))?;
         if let Some(level) = parsed {
             level.validate().map_err(|e| e.in_document(index))?;
             out.push(level);
@@ -82,6 +101,7 @@ fn parse_one(
     value: Value,
     opts: &ReadOptions,
     slis: &BTreeMap<String, OpenSloV1Indicator>,
+    services: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Result<Option<ServiceLevel>, SpecError> {
     if let Some(version) = str_field(&value, "version") {
         return match version {
@@ -109,7 +129,7 @@ fn parse_one(
             }
         },
         Some("openslo/v1") => match kind.as_str() {
-            "SLO" => from_value::<OpenSloV1Slo>(value)?.into_model(opts, slis).map(Some),
+            "SLO" => from_value::<OpenSloV1Slo>(value)?.into_model(opts, slis, services).map(Some),
             // Referenced by SLOs; other kinds do not describe an SLO.
             "SLI" | "Service" | "DataSource" | "AlertPolicy" | "AlertCondition" | "AlertNotificationTarget" => Ok(None),
             other => Err(SpecError::invalid("kind", format!("{other:?} is not an OpenSLO v1 kind"))),
@@ -122,6 +142,29 @@ fn parse_one(
         )),
         None => Err(SpecError::invalid("version", "missing: neither `version` nor `apiVersion` is set")),
     }
+}
+
+/// Puts service levels of the same service back together: a level joins the first earlier one
+/// with the same service name, labels and source when no SLO name is taken twice; the order of
+/// levels and SLOs is kept.
+///
+/// OpenSLO writes one document per SLO, so reading the OpenSLO form of a Sloth spec gives one
+/// service level per SLO; merged, they are the Sloth spec's service level again.
+pub fn merge_services(levels: Vec<ServiceLevel>) -> Vec<ServiceLevel> {
+    let mut out: Vec<ServiceLevel> = Vec::new();
+    for level in levels {
+        let home = out.iter_mut().find(|o| {
+            o.service == level.service
+                && o.labels == level.labels
+                && o.source == level.source
+                && !level.slos.iter().any(|s| o.slos.iter().any(|t| t.name == s.name))
+        });
+        match home {
+            Some(o) => o.slos.extend(level.slos),
+            None => out.push(level),
+        }
+    }
+    out
 }
 
 fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, SpecError> {

@@ -1,5 +1,10 @@
 //! OpenSLO `v1alpha` and `v1` (`SLO` documents, `SLI` documents referenced by `indicatorRef`)
 //! into the model. Time windows must match the default SLO period, as in Sloth.
+//!
+//! OpenSLO v1 `metadata.labels` become SLO labels, and the labels of a `Service` document the
+//! labels of the service of that name; only labels with a valid Prometheus name and a scalar
+//! value are taken (others are ignored, as unknown fields are). v1 targets are read as decimals
+//! (`target: 0.999` is an objective of exactly `99.9`), so written specs read back unchanged.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value;
 
 use super::ReadOptions;
+use crate::model::valid_label_name;
 use crate::model::*;
 use crate::SpecError;
 
@@ -48,6 +54,38 @@ mod tests {
         assert!(openslo_period(0, "Day", "timeWindow[0]").is_err());
         assert!(openslo_period(1, "Fortnight", "timeWindow[0]").is_err());
     }
+
+    #[test]
+    fn targets_shift_as_decimals() {
+        for (ratio, percent) in
+            [(0.999, 99.9), (0.995, 99.5), (0.9999, 99.99), (0.99999, 99.999), (0.901, 90.1), (1.0, 100.0), (0.5, 50.0)]
+        {
+            assert_eq!(shift_decimal(ratio, 2), percent);
+            assert_eq!(shift_decimal(percent, -2), ratio);
+        }
+        assert_eq!(shift_decimal(0.00001, 2), 0.001);
+        assert_eq!(shift_decimal(0.5, -2), 0.005);
+        assert_eq!(shift_decimal(123.0, 2), 12300.0);
+        // Plain arithmetic is off in the last digit (what v1alpha keeps, as Sloth does).
+        assert_ne!(99.99 / 100.0, 0.9999);
+        assert_ne!(0.0709 * 100.0, 7.09);
+        assert_eq!(openslo_objective(Some(0.9999), None, "o", true).unwrap(), 99.99);
+    }
+
+    #[test]
+    fn labels_are_read_leniently_and_keys_checked_for_openslo() {
+        let v: Value = serde_yaml_ng::from_str("{team: a, tier: 1, on: true, list: [x], bad-key: y, _x: z}").unwrap();
+        let labels = labels_from(&v);
+        assert_eq!(labels.keys().map(String::as_str).collect::<Vec<_>>(), ["_x", "on", "team", "tier"]);
+        assert_eq!(labels["tier"], "1");
+        assert!(labels_from(&Value::Null).is_empty());
+        assert!(valid_openslo_label_key("slo_scout_journey"));
+        assert!(
+            !valid_openslo_label_key("_x")
+                && !valid_openslo_label_key("x_")
+                && !valid_openslo_label_key(&"a".repeat(64))
+        );
+    }
 }
 
 pub(super) fn check_period(period: PromDuration, opts: &ReadOptions, field: &str) -> Result<(), SpecError> {
@@ -64,17 +102,43 @@ pub(super) fn check_period(period: PromDuration, opts: &ReadOptions, field: &str
     Ok(())
 }
 
+/// Moves the decimal point of `v`'s shortest decimal form by `places` (2: 0.999 → 99.9,
+/// -2: 99.9 → 0.999), so that no binary rounding error (`0.999 * 100 = 99.89999999999999`)
+/// creeps in. Falls back to multiplying where the text cannot be shifted.
+pub(super) fn shift_decimal(v: f64, places: i32) -> f64 {
+    let scaled = v * 10f64.powi(places);
+    let text = format!("{}", v.abs()); // shortest round-trip form, never an exponent
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let digits = format!("{int}{frac}");
+    let point = int.len() as i64 + i64::from(places);
+    let shifted = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+    };
+    match shifted.parse::<f64>() {
+        Ok(x) if x.is_finite() && (x - scaled.abs()).abs() <= 1e-9 * scaled.abs().max(1.0) => x.copysign(v),
+        _ => scaled,
+    }
+}
+
+/// The objective in percent of an OpenSLO `target` / `targetPercent`; `decimal` reads `target`
+/// as a decimal ([`shift_decimal`]) instead of multiplying by 100 as Sloth does (v1alpha keeps
+/// Sloth's arithmetic so its `sloth_objective` labels match Sloth's to the last digit).
 pub(super) fn openslo_objective(
     target: Option<f64>,
     target_percent: Option<f64>,
     field: &str,
+    decimal: bool,
 ) -> Result<f64, SpecError> {
     match (target, target_percent) {
         (Some(t), None) => {
             if !(t > 0.0 && t < 1.0 || t == 1.0) {
                 return Err(SpecError::invalid(format!("{field}.target"), format!("{t} must be in (0, 1]")));
             }
-            Ok(t * 100.0)
+            Ok(if decimal { shift_decimal(t, 2) } else { t * 100.0 })
         }
         (None, Some(p)) => Ok(p),
         (None, None) => Err(SpecError::invalid(format!("{field}.target"), "missing")),
@@ -211,7 +275,7 @@ impl OpenSloV1Alpha {
             slos.push(Slo {
                 name: format!("{}-{i}", self.metadata.name),
                 description: spec.description.clone(),
-                objective: openslo_objective(o.target, None, &field)?,
+                objective: openslo_objective(o.target, None, &field, false)?,
                 labels: BTreeMap::new(),
                 sli,
                 alerting: Alerting {
@@ -245,6 +309,36 @@ pub(super) struct OpenSloV1Meta {
     pub(super) name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) display_name: Option<String>,
+    /// `map[string]string|string[]`, read leniently by [`labels_from`].
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub(super) labels: Value,
+}
+
+/// The labels of an OpenSLO v1 `metadata.labels` that can be Prometheus labels: valid names,
+/// scalar values (numbers and booleans as written). Lists and other names are left out.
+pub(super) fn labels_from(labels: &Value) -> BTreeMap<String, String> {
+    let Some(map) = labels.as_mapping() else { return BTreeMap::new() };
+    map.iter()
+        .filter_map(|(k, v)| {
+            let key = k.as_str().filter(|k| valid_label_name(k))?;
+            let value = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return None,
+            };
+            Some((key.to_owned(), value))
+        })
+        .collect()
+}
+
+/// Whether a Prometheus label name is also a valid OpenSLO label key: at most 63 characters,
+/// beginning and ending with a letter or digit.
+pub(super) fn valid_openslo_label_key(name: &str) -> bool {
+    name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[derive(Deserialize, Serialize, Clone)]
@@ -354,10 +448,12 @@ pub(super) struct V1Objective {
 }
 
 impl OpenSloV1Slo {
+    /// `services`: labels of the `Service` documents of the input, by service name.
     pub(super) fn into_model(
         self,
         opts: &ReadOptions,
         slis: &BTreeMap<String, OpenSloV1Indicator>,
+        services: &BTreeMap<String, BTreeMap<String, String>>,
     ) -> Result<ServiceLevel, SpecError> {
         let spec = self.spec;
         if self.metadata.name.is_empty() {
@@ -423,14 +519,15 @@ impl OpenSloV1Slo {
         }
         let mut slos = Vec::new();
         let single = spec.objectives.len() == 1;
+        let slo_labels = labels_from(&self.metadata.labels);
         for (i, o) in spec.objectives.iter().enumerate() {
             let field = format!("spec.objectives[{i}]");
             slos.push(Slo {
                 // One objective keeps the SLO's name, so writing and reading v1 round-trips.
                 name: if single { self.metadata.name.clone() } else { format!("{}-{i}", self.metadata.name) },
                 description: spec.description.clone(),
-                objective: openslo_objective(o.target, o.target_percent, &field)?,
-                labels: BTreeMap::new(),
+                objective: openslo_objective(o.target, o.target_percent, &field, true)?,
+                labels: slo_labels.clone(),
                 sli: sli.clone(),
                 alerting: Alerting {
                     page: AlertMeta { disable: true, ..Default::default() },
@@ -440,6 +537,7 @@ impl OpenSloV1Slo {
                 period: Some(period),
             });
         }
-        Ok(ServiceLevel { service: spec.service, labels: BTreeMap::new(), slos, source: SpecSource::OpenSloV1 })
+        let labels = services.get(&spec.service).cloned().unwrap_or_default();
+        Ok(ServiceLevel { service: spec.service, labels, slos, source: SpecSource::OpenSloV1 })
     }
 }

@@ -20,6 +20,13 @@ pub struct JsonLinesReader<R> {
 }
 
 impl<R: BufRead> JsonLinesReader<R> {
+    /// Sets the longest line taken, in bytes (default
+    /// [`DEFAULT_MAX_LINE_BYTES`](crate::source::DEFAULT_MAX_LINE_BYTES)); a longer line is a
+    /// dead letter.
+    pub fn set_max_line_bytes(&mut self, bytes: usize) {
+        self.cursor.set_max_line(bytes);
+    }
+
     /// A reader over `reader`; `origin` names the input in dead letters.
     pub fn new(reader: R, origin: impl Into<String>) -> Self {
         JsonLinesReader { cursor: LineCursor::new(reader), origin: origin.into(), year: current_year() }

@@ -1,87 +1,277 @@
 //! OTLP/JSON (the protobuf JSON mapping of `ExportLogsServiceRequest`,
 //! `ExportTraceServiceRequest` and `ExportMetricsServiceRequest`), as written by the
 //! OpenTelemetry Collector's file exporter: either one request per file (pretty-printed) or one
-//! request per line.
+//! request per line — in general, a sequence of JSON documents separated by whitespace.
+//!
+//! **Streamed, in bounded memory.** The input is parsed as it is read, on a thread of its own
+//! that hands events over a bounded channel ([`CHANNEL_ITEMS`]): of a request, one element of
+//! `resourceLogs` / `resourceSpans` / `resourceMetrics` (a resource and its records) is held at
+//! a time, never the file. Nesting is capped by serde_json's recursion limit (128).
+//!
+//! **Nothing is lost silently.** A record without a usable time, a JSON value that holds no
+//! export request, and a document that does not parse are dead letters with their line, byte
+//! offset and reason; after a syntax error reading resumes at the next line, so one broken
+//! line of a request-per-line file costs that line only.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::io::BufRead;
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::collections::VecDeque;
+use std::io::{BufRead, Read};
+use std::rc::Rc;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::{DeadLetter, SourceItem};
 use crate::event::{EventKind, Severity, SpanStatus, TelemetryEvent};
 
+/// Items the parsing thread may run ahead of the consumer.
+pub const CHANNEL_ITEMS: usize = 1024;
+
+/// Bytes of input kept for the payload of a document that does not parse.
+const RECENT_BYTES: usize = 4096;
+
 /// Reads OTLP/JSON requests and flattens them into events.
 pub struct OtlpJsonReader<R> {
     reader: Option<R>,
     origin: String,
-    pending: VecDeque<SourceItem>,
+    items: Option<Receiver<SourceItem>>,
 }
 
 impl<R: BufRead> OtlpJsonReader<R> {
     /// A reader over `reader`; `origin` names the input in dead letters.
     pub fn new(reader: R, origin: impl Into<String>) -> Self {
-        OtlpJsonReader { reader: Some(reader), origin: origin.into(), pending: VecDeque::new() }
-    }
-
-    fn load(&mut self, mut reader: R) {
-        let mut text = Vec::new();
-        if let Err(e) = reader.read_to_end(&mut text) {
-            self.pending.push_back(Err(self.dead(0, 0, format!("read error: {e}"), Vec::new())));
-            return;
-        }
-        // Whole input as one request first (pretty-printed files), else one request per line.
-        if let Ok(value) = serde_json::from_slice::<Value>(&text) {
-            self.push_flattened(&value, 1, 0);
-            return;
-        }
-        let mut offset = 0u64;
-        for (i, line) in text.split(|b| *b == b'\n').enumerate() {
-            let line_no = i as u64 + 1;
-            let this_offset = offset;
-            offset += line.len() as u64 + 1;
-            if line.iter().all(|b| b.is_ascii_whitespace()) {
-                continue;
-            }
-            match serde_json::from_slice::<Value>(line) {
-                Ok(value) if value.is_object() => self.push_flattened(&value, line_no, this_offset),
-                Ok(_) => self.pending.push_back(Err(self.dead(
-                    line_no,
-                    this_offset,
-                    "not a JSON object".into(),
-                    line.to_vec(),
-                ))),
-                Err(e) => self.pending.push_back(Err(self.dead(
-                    line_no,
-                    this_offset,
-                    format!("invalid JSON: {e}"),
-                    line.to_vec(),
-                ))),
-            }
-        }
-    }
-
-    /// The events of one request, and a dead letter for each record that cannot be one.
-    fn push_flattened(&mut self, request: &Value, line: u64, offset: u64) {
-        for item in flatten_request(request, &self.origin, line) {
-            let item = item.map_err(|r| self.dead(line, offset, r.reason, r.record));
-            self.pending.push_back(item);
-        }
-    }
-
-    fn dead(&self, line: u64, offset: u64, reason: String, payload: Vec<u8>) -> DeadLetter {
-        DeadLetter { origin: self.origin.clone(), line, offset, reason, payload }
+        OtlpJsonReader { reader: Some(reader), origin: origin.into(), items: None }
     }
 }
 
-impl<R: BufRead + Send> Iterator for OtlpJsonReader<R> {
+impl<R: BufRead + Send + 'static> Iterator for OtlpJsonReader<R> {
     type Item = SourceItem;
 
     fn next(&mut self) -> Option<SourceItem> {
         if let Some(reader) = self.reader.take() {
-            self.load(reader);
+            let (tx, rx) = sync_channel(CHANNEL_ITEMS);
+            let origin = self.origin.clone();
+            let spawned = std::thread::Builder::new()
+                .name("otlp-json-reader".into())
+                .spawn(move || parse_stream(reader, &origin, &tx));
+            if let Err(e) = spawned {
+                let reason = format!("cannot start the OTLP reader thread: {e}");
+                return Some(Err(DeadLetter {
+                    origin: self.origin.clone(),
+                    line: 0,
+                    offset: 0,
+                    reason,
+                    payload: Vec::new(),
+                }));
+            }
+            self.items = Some(rx);
         }
-        self.pending.pop_front()
+        // A closed channel is the end: the thread has sent everything.
+        self.items.as_ref()?.recv().ok()
+    }
+}
+
+/// Position and recent bytes of the input, shared between the counting reader and the parser.
+#[derive(Default)]
+struct Position {
+    bytes: Cell<u64>,
+    newlines: Cell<u64>,
+    recent: std::cell::RefCell<VecDeque<u8>>,
+}
+
+impl Position {
+    fn saw(&self, data: &[u8]) {
+        self.bytes.set(self.bytes.get() + data.len() as u64);
+        self.newlines.set(self.newlines.get() + data.iter().filter(|b| **b == b'\n').count() as u64);
+        let mut recent = self.recent.borrow_mut();
+        recent.extend(data.iter().copied());
+        let excess = recent.len().saturating_sub(RECENT_BYTES);
+        recent.drain(..excess);
+    }
+}
+
+/// The input, counting what the parser has consumed.
+struct Counting<R> {
+    inner: R,
+    pos: Rc<Position>,
+}
+
+impl<R: BufRead> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos.saw(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> Counting<R> {
+    /// Consumes the rest of the current line (into the recent bytes, for a dead letter).
+    fn skip_line(&mut self) -> std::io::Result<()> {
+        loop {
+            let available = self.inner.fill_buf()?;
+            if available.is_empty() {
+                return Ok(());
+            }
+            let (take, done) = match available.iter().position(|b| *b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (available.len(), false),
+            };
+            self.pos.saw(&available[..take]);
+            self.inner.consume(take);
+            if done {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// What the parsing thread shares with the visitors.
+struct Ctx<'a> {
+    origin: &'a str,
+    tx: &'a SyncSender<SourceItem>,
+    pos: Rc<Position>,
+    /// Line and byte offset where the current document started, once it has.
+    start: Cell<Option<(u64, u64)>>,
+    seq: Cell<usize>,
+    /// The consumer hung up: stop.
+    closed: Cell<bool>,
+}
+
+impl Ctx<'_> {
+    fn send(&self, item: SourceItem) {
+        if !self.closed.get() && self.tx.send(item).is_err() {
+            self.closed.set(true);
+        }
+    }
+
+    fn dead(&self, line: u64, offset: u64, reason: String, payload: Vec<u8>) -> DeadLetter {
+        DeadLetter { origin: self.origin.to_owned(), line, offset, reason, payload }
+    }
+}
+
+/// Parses documents from `reader` until its end (or the consumer hangs up).
+fn parse_stream<R: BufRead>(reader: R, origin: &str, tx: &SyncSender<SourceItem>) {
+    let pos = Rc::new(Position::default());
+    let mut input = Counting { inner: reader, pos: Rc::clone(&pos) };
+    let ctx = Ctx { origin, tx, pos, start: Cell::new(None), seq: Cell::new(0), closed: Cell::new(false) };
+    while !ctx.closed.get() {
+        ctx.start.set(None);
+        ctx.seq.set(0);
+        ctx.pos.recent.borrow_mut().clear();
+        let mut de = serde_json::Deserializer::from_reader(&mut input);
+        let result = DocumentSeed(&ctx).deserialize(&mut de);
+        drop(de);
+        let err = match result {
+            Ok(()) => continue,
+            Err(e) if e.is_eof() && ctx.start.get().is_none() => return, // only whitespace was left
+            Err(e) => e,
+        };
+        if ctx.closed.get() {
+            return;
+        }
+        let line = ctx.pos.newlines.get() + 1;
+        let (doc_line, offset) = ctx.start.get().unwrap_or((line, ctx.pos.bytes.get()));
+        let reason = if err.is_eof() { format!("truncated JSON: {err}") } else { format!("invalid JSON: {err}") };
+        let mut failed_io = err.is_io();
+        if !failed_io && input.skip_line().is_err() {
+            failed_io = true;
+        }
+        let payload: Vec<u8> = ctx.pos.recent.borrow().iter().copied().collect();
+        ctx.send(Err(ctx.dead(doc_line, offset, reason, payload)));
+        if failed_io || err.is_eof() {
+            return;
+        }
+    }
+}
+
+/// One top-level document: an export request object.
+struct DocumentSeed<'c, 'a>(&'c Ctx<'a>);
+
+impl<'de> DeserializeSeed<'de> for DocumentSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an OTLP export request (a JSON object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let ctx = self.0;
+        // The `{` is consumed: the document starts on the current line, one byte back.
+        let (line, offset) = (ctx.pos.newlines.get() + 1, ctx.pos.bytes.get().saturating_sub(1));
+        ctx.start.set(Some((line, offset)));
+        let mut known = false;
+        let mut other_keys = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "resourceLogs" | "resourceSpans" | "resourceMetrics" => {
+                    known = true;
+                    map.next_value_seed(ResourcesSeed { ctx, key: &key, line, offset })?;
+                    if ctx.closed.get() {
+                        return Err(A::Error::custom("reader closed"));
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    other_keys.push(key);
+                }
+            }
+        }
+        if !known {
+            // The keys, not their values, stand for the object (values could be any size).
+            let payload = serde_json::to_vec(&serde_json::json!({ "keys": other_keys })).unwrap_or_default();
+            let reason = "not an OTLP export request (no resourceLogs, resourceSpans or resourceMetrics)".to_owned();
+            ctx.send(Err(ctx.dead(line, offset, reason, payload)));
+        }
+        Ok(())
+    }
+}
+
+/// The `resource*` array of a request, one element at a time.
+struct ResourcesSeed<'c, 'a, 'k> {
+    ctx: &'c Ctx<'a>,
+    key: &'k str,
+    line: u64,
+    offset: u64,
+}
+
+impl<'de> DeserializeSeed<'de> for ResourcesSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ResourcesSeed<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "an array of {}", self.key)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let ctx = self.ctx;
+        while let Some(element) = seq.next_element::<Value>()? {
+            let request =
+                Value::Object(serde_json::Map::from_iter([(self.key.to_owned(), Value::Array(vec![element]))]));
+            let mut n = ctx.seq.get();
+            for item in flatten_request_from(&request, ctx.origin, self.line, &mut n) {
+                ctx.send(item.map_err(|r| ctx.dead(self.line, self.offset, r.reason, r.record)));
+            }
+            ctx.seq.set(n);
+            if ctx.closed.get() {
+                return Err(A::Error::custom("reader closed"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -168,6 +358,17 @@ fn rejected(reason: &str, record: &Value) -> RejectedRecord {
 /// without a usable time is rejected (it would otherwise become an event of 1970), and so is a
 /// JSON object that holds no export request at all, so nothing vanishes uncounted.
 pub fn flatten_request(request: &Value, origin: &str, line: u64) -> Vec<Result<TelemetryEvent, RejectedRecord>> {
+    flatten_request_from(request, origin, line, &mut 0)
+}
+
+/// [`flatten_request`] numbering event ids on from `seq` (a request streamed in parts keeps one
+/// sequence).
+fn flatten_request_from(
+    request: &Value,
+    origin: &str,
+    line: u64,
+    seq: &mut usize,
+) -> Vec<Result<TelemetryEvent, RejectedRecord>> {
     let mut out = Vec::new();
     if !["resourceLogs", "resourceSpans", "resourceMetrics"].iter().any(|k| request.get(k).is_some()) {
         out.push(Err(rejected(
@@ -176,9 +377,8 @@ pub fn flatten_request(request: &Value, origin: &str, line: u64) -> Vec<Result<T
         )));
         return out;
     }
-    let mut seq = 0usize;
     let mut next_id = |prefix: &str| {
-        seq += 1;
+        *seq += 1;
         format!("{origin}:{line}:{prefix}{seq}")
     };
     for rl in array(request, "resourceLogs") {
@@ -327,7 +527,7 @@ mod tests {
     fn flattens_logs_spans_and_metrics() {
         let spans = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"web"}}]},"scopeSpans":[{"spans":[{"traceId":"AB","spanId":"CD","parentSpanId":"","name":"GET /","startTimeUnixNano":"2000000000","endTimeUnixNano":"2500000000","status":{"code":2},"attributes":[{"key":"http.response.status_code","value":{"intValue":"503"}}]}]}]}]}"#;
         let input = format!("{}\n{}\n{{broken\n", LOGS.replace('\n', " "), spans);
-        let items: Vec<_> = OtlpJsonReader::new(input.as_bytes(), "mem").collect();
+        let items: Vec<_> = OtlpJsonReader::new(std::io::Cursor::new(input.into_bytes()), "mem").collect();
         assert_eq!(items.len(), 3);
         let log = items[0].as_ref().unwrap();
         assert_eq!((log.service.as_str(), log.timestamp_ms), ("cart", 1_544_712_660_300));
@@ -353,7 +553,7 @@ mod tests {
         let metric_no_time = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m","gauge":{"dataPoints":[{"asDouble":1.0},{"asDouble":2.0,"timeUnixNano":"3000000000"}]}}]}]}]}"#;
         let foreign = r#"{"message":"hello"}"#;
         let input = [log_no_time, span_no_start, metric_no_time, foreign].join("\n");
-        let items: Vec<_> = OtlpJsonReader::new(input.as_bytes(), "mem").collect();
+        let items: Vec<_> = OtlpJsonReader::new(std::io::Cursor::new(input.into_bytes()), "mem").collect();
         let events: Vec<_> = items.iter().filter_map(|i| i.as_ref().ok()).collect();
         let dead: Vec<_> = items.iter().filter_map(|i| i.as_ref().err()).collect();
         assert_eq!(events.iter().map(|e| e.timestamp_ms).collect::<Vec<_>>(), vec![2_000, 3_000]);
@@ -369,6 +569,67 @@ mod tests {
             ]
         );
         assert!(dead.iter().all(|d| !d.payload.is_empty()));
+    }
+
+    /// Counts the bytes read from it.
+    struct Metered(std::io::Cursor<Vec<u8>>, std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+    impl Read for Metered {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let cap = buf.len().min(512);
+            let n = self.0.read(&mut buf[..cap])?;
+            self.1.fetch_add(n as u64, std::sync::atomic::Ordering::SeqCst);
+            Ok(n)
+        }
+    }
+
+    /// Regression (issue 17, defect 8): the reader loaded the whole file before yielding (60 MB
+    /// of OTLP took 856 MB). A pretty-printed request is now streamed a resource at a time: the
+    /// first events come while most of the file is still unread.
+    #[test]
+    fn a_large_request_is_streamed_not_loaded() {
+        let resource = |i: usize| {
+            format!(
+                r#"{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"s{i}"}}}}]}},
+  "scopeLogs":[{{"logRecords":[{{"timeUnixNano":"{}","body":{{"stringValue":"line {i}"}}}}]}}]}}"#,
+                1_700_000_000_000_000_000u64 + i as u64
+            )
+        };
+        let n = 20_000;
+        let body: Vec<String> = (0..n).map(resource).collect();
+        let text = format!("{{\n \"resourceLogs\": [\n{}\n ]\n}}\n", body.join(",\n"));
+        let total = text.len() as u64;
+        let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let reader =
+            std::io::BufReader::with_capacity(4096, Metered(std::io::Cursor::new(text.into_bytes()), read.clone()));
+        let mut items = OtlpJsonReader::new(reader, "big.json");
+        let first = items.next().unwrap().unwrap();
+        assert_eq!((first.service.as_str(), first.event_id.as_str()), ("s0", "big.json:1:log1"));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let so_far = read.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(so_far < total / 4, "{so_far} of {total} bytes read before the consumer took more than one event");
+        let rest: Vec<_> = items.collect();
+        assert_eq!(rest.len(), n - 1);
+        let last = rest.last().unwrap().as_ref().unwrap();
+        assert_eq!((last.service.as_str(), last.event_id.as_str()), ("s19999", "big.json:1:log20000"));
+    }
+
+    #[test]
+    fn a_truncated_request_is_a_dead_letter_after_its_complete_resources() {
+        let one_line = LOGS.replace('\n', " ");
+        let element = &one_line["{\"resourceLogs\":[".len()..one_line.len() - 2];
+        let text = format!("{{\"resourceLogs\":[{element}, {{\"resource\":");
+        let items: Vec<_> = OtlpJsonReader::new(std::io::Cursor::new(text.into_bytes()), "cut.json").collect();
+        assert_eq!(items.len(), 2, "{items:?}");
+        assert_eq!(items[0].as_ref().unwrap().service, "cart");
+        let dead = items[1].as_ref().unwrap_err();
+        assert!(dead.reason.starts_with("truncated JSON"), "{}", dead.reason);
+        assert_eq!((dead.line, dead.offset), (1, 0));
+        // Dropping a reader part-way stops its thread (the test would hang otherwise).
+        let many = format!("{}\n", LOGS.replace('\n', " ")).repeat(5000);
+        let mut r = OtlpJsonReader::new(std::io::Cursor::new(many.into_bytes()), "m");
+        assert!(r.next().unwrap().is_ok());
+        drop(r);
     }
 
     #[test]

@@ -25,9 +25,24 @@ pub struct PlainTextReader<R> {
     last_time: Option<EventTime>,
     fallback_time: EventTime,
     year: i32,
+    /// Records read before the first line with a time, waiting to take that time.
+    pending: std::collections::VecDeque<SourceItem>,
+    /// Records ready to be returned, in input order.
+    ready: std::collections::VecDeque<SourceItem>,
 }
 
+/// Lines held back waiting for the first timestamp of a file; beyond it they take the file's
+/// modification time (a file whose first thousand lines carry no time has none to give).
+const MAX_PENDING_LINES: usize = 1024;
+
 impl<R: BufRead> PlainTextReader<R> {
+    /// Sets the longest line taken, in bytes (default
+    /// [`DEFAULT_MAX_LINE_BYTES`](crate::source::DEFAULT_MAX_LINE_BYTES)); a longer line is a
+    /// dead letter.
+    pub fn set_max_line_bytes(&mut self, bytes: usize) {
+        self.cursor.set_max_line(bytes);
+    }
+
     /// A reader; `origin` names the input (and, when it is a file, gives the fallback time).
     pub fn new(
         reader: R,
@@ -52,6 +67,8 @@ impl<R: BufRead> PlainTextReader<R> {
             last_time: None,
             fallback_time,
             year: current_year(),
+            pending: Default::default(),
+            ready: Default::default(),
         }
     }
 
@@ -112,7 +129,7 @@ impl<R: BufRead> PlainTextReader<R> {
 }
 
 /// Tries the first one to three whitespace-separated tokens of a header-less line as a timestamp.
-fn leading_timestamp(line: &str, year: i32) -> Option<EventTime> {
+pub(crate) fn leading_timestamp(line: &str, year: i32) -> Option<EventTime> {
     let tokens: Vec<&str> = line.split_whitespace().take(3).collect();
     (1..=tokens.len()).rev().find_map(|n| parse_timestamp(&tokens[..n].join(" "), year))
 }
@@ -120,7 +137,43 @@ fn leading_timestamp(line: &str, year: i32) -> Option<EventTime> {
 impl<R: BufRead + Send> Iterator for PlainTextReader<R> {
     type Item = SourceItem;
 
+    /// Lines without a time take the previous line's; lines before the first time take that
+    /// first time (held back, at most [`MAX_PENDING_LINES`]), and only a file with no time in
+    /// them takes its modification time. So one header line without a time cannot stamp a
+    /// file's events with today's date and make them late.
     fn next(&mut self) -> Option<SourceItem> {
+        loop {
+            if let Some(item) = self.ready.pop_front() {
+                return Some(item);
+            }
+            let Some(item) = self.read_one() else {
+                // End of input: what still waits has no time to take but the fallback.
+                self.ready.append(&mut self.pending);
+                return self.ready.pop_front();
+            };
+            let inferred = matches!(&item, Ok(e) if e.attributes.get("slo.timestamp").is_some_and(|v| v == "inferred"));
+            if inferred || (!self.pending.is_empty() && item.is_err()) {
+                self.pending.push_back(item);
+                if self.pending.len() >= MAX_PENDING_LINES {
+                    self.ready.append(&mut self.pending);
+                }
+                continue;
+            }
+            if let Ok(e) = &item {
+                let t = e.timestamp_ms;
+                for waiting in self.pending.iter_mut().flatten() {
+                    waiting.timestamp_ms = t;
+                    waiting.attributes.insert("slo.timestamp".into(), "next_line".into());
+                }
+            }
+            self.ready.append(&mut self.pending);
+            self.ready.push_back(item);
+        }
+    }
+}
+
+impl<R: BufRead + Send> PlainTextReader<R> {
+    fn read_one(&mut self) -> Option<SourceItem> {
         let line = match self.cursor.next_record(&self.origin)? {
             Ok(line) => line,
             Err(dead) => return Some(Err(dead)),
@@ -159,6 +212,28 @@ mod tests {
         let bad = items[2].as_ref().unwrap_err();
         assert_eq!(bad.line, 3);
         assert!(bad.reason.contains("UTF-8"));
+    }
+
+    /// Regression (issue 17, defect 5): a log whose first line has no time stamped that line with
+    /// the file's modification time (today), dragging the watermark years ahead of the lines
+    /// after it (5,905 of 10,000 late).
+    #[test]
+    fn lines_before_the_first_time_take_that_time_not_the_file_date() {
+        let mut input = String::from("=== service log ===\nbanner without a time\n");
+        for i in 0..10 {
+            input.push_str(&format!("2015-10-18 18:01:{i:02} INFO worker {i} started\n"));
+        }
+        let items: Vec<_> = PlainTextReader::new(input.as_bytes(), "mem", None, "svc".into(), "prod".into()).collect();
+        assert_eq!(items.len(), 12);
+        let times: Vec<u64> = items.iter().map(|i| i.as_ref().unwrap().timestamp_ms).collect();
+        let first_time = 1_445_191_260_000; // 2015-10-18 18:01:00 UTC
+        assert_eq!(&times[..3], &[first_time, first_time, first_time], "in order, the banner takes the first time");
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(items[0].as_ref().unwrap().attributes["slo.timestamp"], "next_line");
+        // A text with no time at all keeps the fallback, marked as inferred.
+        let items: Vec<_> = PlainTextReader::new(&b"a\nb\n"[..], "mem", None, "svc".into(), "prod".into()).collect();
+        assert!(items.iter().all(|i| i.as_ref().unwrap().attributes["slo.timestamp"] == "inferred"));
+        assert_eq!(items.len(), 2);
     }
 
     #[test]

@@ -83,6 +83,8 @@ pub struct MiniLmEmbedder {
     has_token_type_ids: bool,
     output_name: String,
     dim: usize,
+    /// SHA-256 of `model.onnx`: part of the embedder's identity in a store.
+    model_sha256: String,
 }
 
 impl std::fmt::Debug for MiniLmEmbedder {
@@ -129,6 +131,7 @@ impl MiniLmEmbedder {
         padding.pad_to_multiple_of = None;
         tokenizer.with_padding(Some(PaddingParams { ..padding }));
 
+        let model_sha256 = file_sha256(&model_path)?;
         let env = environment(ort_dylib)?;
         let threads = opts.threads.max(1);
         let session = Session::builder(&env)
@@ -169,7 +172,7 @@ impl MiniLmEmbedder {
                 .ok_or_else(|| EmbedError::Model("graph has no outputs".into()))?
         };
 
-        let mut me = Self { session, tokenizer, has_token_type_ids, output_name, dim: MINILM_DIM };
+        let mut me = Self { session, tokenizer, has_token_type_ids, output_name, dim: MINILM_DIM, model_sha256 };
         // Probe the real output dimension once (also warms the session up).
         let probe = me.embed_batch(&["dimension probe"])?;
         me.dim = probe.first().map(Vec::len).unwrap_or(0);
@@ -257,12 +260,33 @@ impl MiniLmEmbedder {
     }
 }
 
+/// SHA-256 (hex) of a file, read in chunks.
+fn file_sha256(path: &Path) -> Result<String, EmbedError> {
+    use sha2::Digest;
+    use std::io::Read;
+    let io = |e: std::io::Error| EmbedError::Model(format!("reading {}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
 impl Embedder for MiniLmEmbedder {
     fn dim(&self) -> usize {
         self.dim
     }
     fn name(&self) -> &str {
         MINILM_NAME
+    }
+    fn model_sha256(&self) -> Option<String> {
+        Some(self.model_sha256.clone())
     }
     fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() {

@@ -40,6 +40,26 @@ pub const ENV_EMBEDDER: &str = "SLO_SCOUT_EMBEDDER";
 pub const ENV_THREADS: &str = "SLO_SCOUT_EMBED_THREADS";
 /// Environment variable overriding [`EmbedConfig::batch_size`].
 pub const ENV_BATCH_SIZE: &str = "SLO_SCOUT_EMBED_BATCH";
+/// Environment variable naming the set-up script's install root (default `~/.cache/slo-scout`).
+pub const ENV_HOME: &str = "SLO_SCOUT_HOME";
+/// The ONNX Runtime library file the set-up script installs.
+pub const ORT_LIBRARY_FILE: &str = "libonnxruntime.so.1.31.1";
+
+/// Where `scripts/setup-model.sh` installs the model and ONNX Runtime:
+/// `$SLO_SCOUT_HOME` (default `$HOME/.cache/slo-scout`) `/models/all-MiniLM-L6-v2` and
+/// `/onnxruntime/libonnxruntime.so.1.31.1`, when the model, its tokenizer and the library all
+/// exist there; `None` otherwise.
+pub fn installed_model() -> Option<(PathBuf, PathBuf)> {
+    let root = match std::env::var_os(ENV_HOME).filter(|v| !v.is_empty()) {
+        Some(r) => PathBuf::from(r),
+        None => PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".cache/slo-scout"),
+    };
+    let model_dir = root.join("models/all-MiniLM-L6-v2");
+    let ort = root.join("onnxruntime").join(ORT_LIBRARY_FILE);
+    let complete =
+        model_dir.join("model.onnx").is_file() && model_dir.join("tokenizer.json").is_file() && ort.is_file();
+    complete.then_some((model_dir, ort))
+}
 
 pub use slo_dataflow::embed::{EmbedError, Embedder, SETUP_HINT};
 
@@ -168,7 +188,43 @@ impl EmbedConfig {
         if let Some(v) = var(ENV_BATCH_SIZE) {
             self.batch_size = positive(ENV_BATCH_SIZE, &v)?;
         }
+        // Neither path configured anywhere: the set-up script's install, when it is complete.
+        if self.model_dir.is_none() && self.ort_dylib.is_none() {
+            if let Some((model_dir, ort)) = installed_model() {
+                self.model_dir = Some(model_dir);
+                self.ort_dylib = Some(ort);
+            }
+        }
         Ok(())
+    }
+
+    /// The embedder a command uses when none is chosen: [`EmbedConfig::from_env`], and unless
+    /// `SLO_SCOUT_EMBEDDER` picks one, MiniLM when its files are configured or installed where the
+    /// set-up script puts them ([`installed_model`]), the hashing embedder otherwise. The second
+    /// value says which and why, for the caller to print once.
+    pub fn auto() -> Result<(Self, String), EmbedError> {
+        let mut cfg = Self::from_env()?;
+        if std::env::var(ENV_EMBEDDER).is_ok_and(|v| !v.trim().is_empty()) {
+            let note = format!("embedder {:?} from {ENV_EMBEDDER}", cfg.kind);
+            return Ok((cfg, note));
+        }
+        if cfg.model_files_present() {
+            cfg.kind = EmbedderKind::MiniLm;
+            Ok((cfg, "embedder: all-MiniLM-L6-v2 (model found)".to_owned()))
+        } else {
+            cfg.kind = EmbedderKind::Hashing;
+            Ok((cfg, format!("embedder: feature hashing (no MiniLM model installed; {SETUP_HINT})")))
+        }
+    }
+
+    /// Whether the MiniLM files this configuration names exist.
+    pub fn model_files_present(&self) -> bool {
+        match (&self.model_dir, &self.ort_dylib) {
+            (Some(dir), Some(ort)) => {
+                dir.join("model.onnx").is_file() && dir.join("tokenizer.json").is_file() && ort.is_file()
+            }
+            _ => false,
+        }
     }
 
     /// Checks the numeric fields (all must be positive).

@@ -1198,16 +1198,20 @@ impl<'a> Ctx<'a> {
         while e > at + 1 && matches!(b[e - 1], b'.' | b'-') {
             e -= 1;
         }
-        let d = &b[at + 1..e];
-        let last_dot = d.iter().rposition(|c| *c == b'.')?;
-        let tld = &d[last_dot + 1..];
-        if last_dot == 0
-            || tld.len() < 2
-            || !tld.iter().all(|c| c.is_ascii_alphabetic())
-            || d.windows(2).any(|w| w == b"..")
-        {
-            return None;
-        }
+        let valid = |d: &[u8]| {
+            d.iter().rposition(|c| *c == b'.').is_some_and(|last_dot| {
+                let tld = &d[last_dot + 1..];
+                last_dot > 0
+                    && tld.len() >= 2
+                    && tld.iter().all(|c| c.is_ascii_alphabetic())
+                    && !d.windows(2).any(|w| w == b"..")
+            })
+        };
+        // The whole run, else its longest prefix that ends a domain before a `-` or `.`
+        // (`bob@example.com-2`: the address is `bob@example.com`).
+        let e = std::iter::once(e)
+            .chain((at + 2..e).rev().filter(|i| matches!(b[*i], b'-' | b'.')))
+            .find(|end| valid(&b[at + 1..*end]))?;
         self.push(B_EMAIL, EntityType::Email, s, e);
         Some(e)
     }

@@ -12,8 +12,11 @@ use timely::progress::Timestamp;
 use super::{Finding, Redactor};
 use crate::metrics::PipelineMetrics;
 
-/// Redacts every free-text field of an event in place (body, operation, route, attribute and
-/// metric-label values; never ids or timestamps) and returns the per-type counts. `findings`
+/// Redacts every text field of an event in place — body, operation, route, attribute and
+/// metric-label values, and also the service, environment and ids (event, trace, span, parent
+/// span), which sources copy from input as they are and which reach capsule samples and the
+/// store — and returns the per-type counts. Timestamps and numbers are left alone; an id without
+/// PII (hex, UUIDs, `file:line`) comes out unchanged. `findings`
 /// is scratch space the caller keeps from one event to the next (its contents are replaced).
 pub fn redact_event(
     redactor: &Redactor,
@@ -31,6 +34,12 @@ pub fn redact_event(
         }
     };
     apply(&mut event.body);
+    apply(&mut event.event_id);
+    apply(&mut event.service);
+    apply(&mut event.environment);
+    for id in [&mut event.trace_id, &mut event.span_id, &mut event.parent_span_id].into_iter().flatten() {
+        apply(id);
+    }
     if let Some(op) = event.operation.as_mut() {
         apply(op);
     }

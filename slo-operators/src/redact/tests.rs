@@ -655,3 +655,41 @@ proptest! {
         prop_assert!(!out.applied(), "{:?} -> {:?}", text, out.findings);
     }
 }
+
+/// Regression (issue 17, defect 9): an address followed by `-2` was not redacted at all.
+#[test]
+fn an_address_followed_by_a_suffix_is_still_redacted() {
+    let r = Redactor::new(RedactorConfig::default()).unwrap();
+    for (input, want) in [
+        ("user bob@example.com-2 retried", "user <EMAIL>-2 retried"),
+        ("to bob@example.com.", "to <EMAIL>."),
+        ("bob@mail.example.co-uk-7 x", "<EMAIL>-uk-7 x"),
+        ("host@node-12 is not an address", "host@node-12 is not an address"),
+    ] {
+        assert_eq!(r.redact(input).text, want, "{input}");
+    }
+}
+
+/// Regression (issue 17, defect 9): ids, service and environment were copied unredacted into
+/// capsule samples and the store. PII there is redacted; ordinary ids pass unchanged.
+#[test]
+fn ids_service_and_environment_are_redacted_too() {
+    let r = Redactor::new(RedactorConfig::default()).unwrap();
+    let mut e = slo_dataflow::event::TelemetryEvent::log("bob@example.com", "svc-carol@example.com", 0, None, "ok");
+    e.environment = "10.1.2.3".into();
+    e.trace_id = Some("4111 1111 1111 1111".into());
+    e.span_id = Some("00f067aa0ba902b7".into());
+    let mut findings = Vec::new();
+    let counts = super::operator::redact_event(&r, &mut e, &mut findings);
+    assert_eq!(e.event_id, "<EMAIL>");
+    assert_eq!(e.service, "<EMAIL>");
+    assert_eq!(e.environment, "<IP>");
+    assert!(!e.trace_id.as_deref().unwrap().contains("4111"), "{:?}", e.trace_id);
+    assert_eq!(e.span_id.as_deref(), Some("00f067aa0ba902b7"));
+    assert_eq!(counts["EMAIL"], 2);
+    let mut plain = slo_dataflow::event::TelemetryEvent::log("app.log:12", "checkout", 0, None, "ok");
+    plain.trace_id = Some("1371c17149d439536b3216fdaeeb9757".into());
+    let before = plain.clone();
+    super::operator::redact_event(&r, &mut plain, &mut findings);
+    assert_eq!(plain, before);
+}

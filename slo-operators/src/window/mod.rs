@@ -51,7 +51,7 @@ impl Default for WindowConfig {
 impl WindowConfig {
     /// The watermark at which the window starting at `start` closes.
     pub fn close_time(&self, start: EventTime) -> EventTime {
-        start + self.size_ms.max(1) + self.allowed_lateness_ms
+        start.saturating_add(self.size_ms.max(1)).saturating_add(self.allowed_lateness_ms)
     }
 }
 
@@ -157,7 +157,7 @@ impl WindowState {
             service: key.service,
             environment: key.environment,
             window_start_ms: key.start,
-            window_end_ms: key.start + cfg.size_ms,
+            window_end_ms: key.start.saturating_add(cfg.size_ms),
             count: self.count,
             severity_counts: self.severity_counts,
             first_seen_ms: self.first_seen,

@@ -1,6 +1,10 @@
 //! `slo-runner analyze`: user journeys, the service call graph and per-journey SLIs with their
 //! PromQL, from span files (JSON lines, OTLP/JSON, Nezha span CSV tables), from the store, or
 //! from the generated sample.
+//!
+//! Progress (loading, analysing, recommending per journey, capsule evidence, rationales, writing
+//! `sli_minutes`) goes to stderr through [`super::progress`]: a bar on a terminal, a line every
+//! few seconds otherwise.
 
 use std::path::PathBuf;
 
@@ -10,13 +14,18 @@ use slo_advisor::fallback::{apply as apply_fallback, needs_fallback, ErrorLogs, 
 use slo_advisor::history::SliKind;
 use slo_advisor::journeys::{summarize, TraceSet};
 use slo_advisor::promql::MetricConvention;
-use slo_advisor::rationale::{attach_rationales, LlmConfig, RationaleSource};
-use slo_advisor::recommend::{attach_capsules, recommend_analysis, JourneyRecommendations, RecommendConfig};
+use slo_advisor::rationale::{rationale, LlmConfig, RationaleSource};
+use slo_advisor::recommend::{
+    attach_capsules, recommend_analysis_with_progress, JourneyRecommendations, RecommendConfig,
+};
 use slo_advisor::report::AnalysisReport;
 use slo_advisor::spans::{from_events, from_store, read_path_with_logs, ErrorSource, Span};
 use slo_advisor::store_traces::{spans_without_status, stored_spans, traces_from_store_with_fallback};
 use slo_dataflow::synthetic::{generate, SyntheticConfig};
+use slo_operators::redact::Redactor;
 use slo_storage::Store;
+
+use super::progress::Progress;
 
 /// Output formats of `analyze`.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -288,11 +297,14 @@ pub(crate) fn truncate(s: &str, n: usize) -> String {
 /// `--sql-assembly-above` spans, a store is assembled by DataFusion in passes and rolled up in
 /// SQL, the error-signal fallback decided there too ([`traces_from_store_with_fallback`]);
 /// otherwise the spans are read whole.
+///
+/// Notes on stderr go through `progress` (so they do not tear its bar); it is not advanced.
 pub(crate) fn load_traces(
     args: &SpanSourceArgs,
     store: Option<&Store>,
     requests: usize,
     rt: &tokio::runtime::Runtime,
+    progress: &Progress,
 ) -> anyhow::Result<LoadedTraces> {
     let sql = match (args.input.as_deref(), store) {
         (None, Some(store)) if !args.memory_assembly => {
@@ -301,10 +313,10 @@ pub(crate) fn load_traces(
                     let stored = rt.block_on(stored_spans(store, args.service.as_deref()))?;
                     let big = stored > args.sql_assembly_above;
                     if big {
-                        eprintln!(
+                        progress.note(&format!(
                         "{stored} spans to analyse (more than --sql-assembly-above {}): trace assembly by DataFusion, about {} spans a pass",
                         args.sql_assembly_above, args.sql_spans_per_pass
-                    );
+                    ));
                     }
                     big
                 }
@@ -335,11 +347,11 @@ pub(crate) fn load_traces(
             anyhow::bail!("no spans found in {source}");
         }
         if let Some(f) = &fallback {
-            eprintln!("{}", describe_fallback(f));
+            progress.note(&describe_fallback(f));
         }
         return Ok(LoadedTraces { traces, source, fallback });
     }
-    let (spans, source, fallback) = load_spans(args, store, requests, rt)?;
+    let (spans, source, fallback) = load_spans(args, store, requests, rt, progress)?;
     Ok(LoadedTraces { traces: summarize(&spans), source, fallback })
 }
 
@@ -358,6 +370,7 @@ fn load_spans(
     store: Option<&Store>,
     requests: usize,
     rt: &tokio::runtime::Runtime,
+    progress: &Progress,
 ) -> anyhow::Result<(Vec<Span>, String, Option<FallbackReport>)> {
     let rule = error_rule(args)?;
     let service = args.service.as_deref();
@@ -370,7 +383,7 @@ fn load_spans(
             let (spans, logs, report) =
                 read_path_with_logs(path).with_context(|| format!("reading spans from {}", path.display()))?;
             if report.skipped > 0 {
-                eprintln!("skipped {} malformed records in {} files", report.skipped, report.files);
+                progress.note(&format!("skipped {} malformed records in {} files", report.skipped, report.files));
             }
             (only_service(spans), Some(logs), path.display().to_string())
         }
@@ -395,7 +408,7 @@ fn load_spans(
     let logs = logs.filter(|_| !args.no_error_logs);
     let fallback = needs_fallback(&spans).then(|| apply_fallback(&mut spans, rule.as_ref(), logs.as_ref()));
     if let Some(f) = &fallback {
-        eprintln!("{}", describe_fallback(f));
+        progress.note(&describe_fallback(f));
     }
     Ok((spans, source, fallback))
 }
@@ -435,21 +448,39 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     // Reading needs a store that exists; `--write-sli` may start one.
     let open = if args.write_sli { Store::open } else { Store::open_existing };
     let store = args.source.store.as_deref().map(open).transpose()?;
-    let LoadedTraces { traces, source, fallback } = load_traces(&args.source, store.as_ref(), args.requests, &rt)?;
+    let progress = Progress::new("analyze", None);
+    progress.stage("loading spans", None);
+    let LoadedTraces { traces, source, fallback } =
+        load_traces(&args.source, store.as_ref(), args.requests, &rt, &progress)?;
+    progress.stage("analysing traces", None);
     let analysis = analyze_traces(&traces, &cfg);
     drop(traces);
     let rec_cfg = RecommendConfig::default();
-    let mut recommendations = recommend_analysis(&analysis, &rec_cfg);
+    let journeys = analysis.journeys.len() as u64;
+    progress.stage("recommending SLOs", Some(journeys));
+    let mut recommendations = recommend_analysis_with_progress(&analysis, &rec_cfg, |_| progress.inc(1));
     if let Some(store) = &store {
-        rt.block_on(attach_capsules(&mut recommendations, store, &rec_cfg))?;
+        progress.stage("capsule evidence", Some(journeys));
+        for rec in recommendations.iter_mut() {
+            rt.block_on(attach_capsules(std::slice::from_mut(rec), store, &rec_cfg))?;
+            progress.inc(1);
+        }
     }
     let llm = args.llm_rationale.then(LlmConfig::from_env);
-    attach_rationales(&mut recommendations, llm.as_ref());
+    progress.stage(if llm.is_some() { "rationales (LLM)" } else { "rationales" }, Some(journeys));
+    let redactor = Redactor::with_defaults();
+    for rec in recommendations.iter_mut() {
+        progress.set_message(format!("rationale of {}", truncate(&rec.journey, 40)));
+        rec.rationale = Some(rationale(llm.as_ref(), rec, &redactor));
+        progress.inc(1);
+    }
     if args.write_sli {
         let store = store.as_ref().context("--write-sli needs --store")?;
+        progress.stage(format!("writing {} sli_minutes rows", analysis.minutes.len()), None);
         let files = rt.block_on(slo_advisor::sli::write_to_store(store, &analysis.minutes))?;
-        eprintln!("wrote {} sli_minutes rows in {files} files", analysis.minutes.len());
+        progress.note(&format!("wrote {} sli_minutes rows in {files} files", analysis.minutes.len()));
     }
+    progress.finish();
     let report = AnalysisReport { analysis, recommendations, error_fallback: fallback };
     match args.format {
         AnalyzeFormat::Table => print_table(&report, &source),

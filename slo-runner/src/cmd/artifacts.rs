@@ -1,7 +1,7 @@
 //! `slo-runner artifacts`: from an SLO spec to the files an SRE merges — Prometheus rules
 //! (`rules/<service>.yaml`), Grafana dashboards (`dashboards/<service>.json`) and runbooks
 //! (`runbooks/<service>-<slo>.md`), with evidence capsules and trace ids from a store, and promtool
-//! unit tests of the alerts (`tests/<service>.test.yaml` over `tests/<service>.alerts.yaml`).
+//! unit tests of the alerts (`tests/<service>.test.yaml`, loading `rules/<service>.yaml` itself).
 
 use std::path::{Path, PathBuf};
 
@@ -16,11 +16,11 @@ use slo_storage::Store;
 #[derive(clap::Args)]
 pub(crate) struct ArtifactsArgs {
     /// SLO spec file (Sloth prometheus/v1, Kubernetes PrometheusServiceLevel, OpenSLO; multi-document
-    /// YAML allowed).
-    #[arg(long)]
+    /// YAML allowed). Also `-i/--input`, as in `generate`.
+    #[arg(long, short = 'i', visible_alias = "input")]
     slo: PathBuf,
     /// Output directory (`rules/`, `dashboards/`, `runbooks/` are written below it).
-    #[arg(long)]
+    #[arg(long, short = 'o', visible_alias = "output")]
     out: PathBuf,
     /// SLO period of specs that do not set one.
     #[arg(long, default_value = "30d")]
@@ -92,16 +92,12 @@ pub(crate) fn write_artifacts(
         text.push_str(&rules.to_yaml(&level.source));
         write(out, &format!("rules/{}.yaml", file_stem(&level.service)), &text, &mut written)?;
 
-        // promtool unit tests of the alerts, kept out of rules/ so a rule loader that takes
-        // every file there does not load the alerts twice. `slo-runner validate` runs them.
-        let alert_opts = GenerateOptions { disable_recordings: true, ..opts.clone() };
-        let alerts = generate(level, &alert_opts).map_err(|e| anyhow::anyhow!("service {}: {e}", level.service))?;
-        if !alerts.is_empty() {
-            let alerts_name = format!("{}.alerts.yaml", file_stem(&level.service));
-            let alerts_text = serde_yaml_ng::to_string(&alerts)?;
-            write(out, &format!("tests/{alerts_name}"), &alerts_text, &mut written)?;
+        // promtool unit tests over the rule file that ships, so an edited threshold fails them.
+        // `slo-runner validate` runs them (PrometheusRule objects included).
+        if rules.groups.iter().any(|g| g.rules.iter().any(|r| r.alert.is_some())) {
+            let rules_ref = format!("../rules/{}.yaml", file_stem(&level.service));
             let tests =
-                unit_tests(level, opts, &alerts_name).map_err(|e| anyhow::anyhow!("service {}: {e}", level.service))?;
+                unit_tests(level, opts, &rules_ref).map_err(|e| anyhow::anyhow!("service {}: {e}", level.service))?;
             write(out, &format!("tests/{}.test.yaml", file_stem(&level.service)), &tests, &mut written)?;
         }
 

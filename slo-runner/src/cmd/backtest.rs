@@ -7,6 +7,12 @@
 //! threshold with `slo_scout_latency_ms`. History comes from the store's `sli_minutes` table
 //! (with `--store` and no `--input`, when it has rows), else from spans as `analyze` reads them
 //! (`--input`, the store's `spans`, or the generated sample).
+//!
+//! A history shorter than a week makes the per-week alert rates extrapolations: they are marked
+//! low-confidence in the table, the JSON (`alert_summary.low_confidence`, `history_minutes`) and
+//! `--frequencies-out` (which the policy guard then does not reject on), and a warning goes to
+//! stderr, as it does for a history shorter than the SLO period. Progress goes to stderr
+//! ([`super::progress`]).
 
 use std::path::PathBuf;
 
@@ -15,12 +21,13 @@ use slo_advisor::analyze::{analyze_traces, AnalyzeConfig};
 use slo_advisor::backtest::{backtest, history_for, BacktestConfig, BacktestReport, SloTarget};
 use slo_advisor::history::JourneyHistory;
 use slo_advisor::whatif::WhatIf;
-use slo_artifacts::policy::ExpectedFrequency;
+use slo_artifacts::policy::{minutes_words, ExpectedFrequency};
 use slo_artifacts::spec::ReadOptions;
 use slo_artifacts::{parse_documents, PromDuration, WindowCatalog};
 use slo_storage::Store;
 
 use super::analyze::{load_traces, range, AnalyzeFormat, SpanSourceArgs};
+use super::progress::Progress;
 
 /// Arguments of `backtest`.
 #[derive(clap::Args)]
@@ -50,7 +57,8 @@ pub(crate) struct BacktestArgs {
     #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
     format: AnalyzeFormat,
     /// Also write the expected pages and tickets per week of every SLO as JSON, the input of
-    /// `slo-runner publish --frequencies` (the policy guard's alert budget).
+    /// `slo-runner publish --frequencies` (the policy guard's alert budget), with the minutes of
+    /// history behind them and `low_confidence: true` when that is less than a week.
     #[arg(long)]
     frequencies_out: Option<PathBuf>,
 }
@@ -78,8 +86,16 @@ fn print_report(r: &BacktestReport) {
         .map_or("no budget at 100 %".to_string(), |c| format!("{:.1} % of the error budget consumed", 100.0 * c));
     println!("  attainment {:.4} % -> {}; {budget}", r.attainment_percent, if r.met { "MET" } else { "NOT MET" });
     let a = &r.alert_summary;
+    let caveat = if a.low_confidence {
+        format!(
+            " [low confidence: extrapolated from {} of history, less than a week]",
+            minutes_words(a.history_minutes as u64)
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "  alerts: {} pages ({:.2}/week, {} minutes firing), {} tickets ({:.2}/week, {} minutes firing)",
+        "  alerts: {} pages ({:.2}/week, {} minutes firing), {} tickets ({:.2}/week, {} minutes firing){caveat}",
         a.pages, a.pages_per_week, a.page_minutes, a.tickets, a.tickets_per_week, a.ticket_minutes
     );
     for al in r.alerts.iter().take(10) {
@@ -166,27 +182,40 @@ pub(crate) fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let src = &args.source;
     let store = src.store.as_deref().map(Store::open_existing).transpose()?;
+    let progress = Progress::new("backtest", None);
     let mut histories: Vec<JourneyHistory> = Vec::new();
     if let (Some(store), None) = (&store, &src.input) {
+        progress.stage("reading sli_minutes", None);
         let rows = rt.block_on(slo_advisor::sli::read_from_store(store))?;
         tracing::info!(rows = rows.len(), "sli_minutes rows");
         histories = JourneyHistory::from_minutes(&rows);
         if !histories.is_empty() && !src.error_rule.is_empty() {
-            eprintln!("note: history comes from the store's sli_minutes (errors decided when they were written); --error-rule applies to spans only (give --input)");
+            progress.note("note: history comes from the store's sli_minutes (errors decided when they were written); --error-rule applies to spans only (give --input)");
         }
     }
     if histories.is_empty() {
-        let loaded = load_traces(src, store.as_ref(), args.requests, &rt)?;
+        progress.stage("loading spans", None);
+        let loaded = load_traces(src, store.as_ref(), args.requests, &rt, &progress)?;
         let traces: u64 = loaded.traces.traces.iter().map(|t| t.requests).sum();
         tracing::info!(spans = loaded.traces.spans, traces, rows = loaded.traces.traces.len(), source = %loaded.source, "history from spans");
+        progress.stage("analysing traces", None);
         histories = JourneyHistory::from_analysis(&analyze_traces(&loaded.traces, &AnalyzeConfig::default()));
     }
     let cfg = BacktestConfig { breach_window_minutes: (breach.seconds() / 60).max(1) as usize, ..Default::default() };
     let mut reports = Vec::new();
+    progress.stage("replaying SLOs", Some(targets.len() as u64));
     for t in &targets {
+        progress.set_message(format!("replaying {}", t.name));
         let h = history_for(&histories, t)?;
         let windows = catalog.get(t.period).map_err(|e| anyhow::anyhow!("SLO {}: {e}", t.name))?;
         reports.push(backtest(h, t, windows, &what_if, &cfg));
+        progress.inc(1);
+    }
+    progress.finish();
+    for r in &reports {
+        for w in &r.warnings {
+            eprintln!("warning: SLO {}: {w}", r.slo.name);
+        }
     }
     match args.format {
         AnalyzeFormat::Table => {
@@ -200,16 +229,8 @@ pub(crate) fn run(args: BacktestArgs) -> anyhow::Result<()> {
         AnalyzeFormat::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
     }
     if let Some(path) = &args.frequencies_out {
-        let frequencies: Vec<ExpectedFrequency> = keys
-            .iter()
-            .zip(&reports)
-            .map(|((service, slo), r)| ExpectedFrequency {
-                service: service.clone(),
-                slo: slo.clone(),
-                pages_per_week: r.alert_summary.pages_per_week,
-                tickets_per_week: r.alert_summary.tickets_per_week,
-            })
-            .collect();
+        let frequencies: Vec<ExpectedFrequency> =
+            keys.iter().zip(&reports).map(|((service, slo), r)| r.expected_frequency(service, slo)).collect();
         std::fs::write(path, serde_json::to_string_pretty(&frequencies)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
     }

@@ -37,9 +37,14 @@ pub(crate) struct GenerateArgs {
     /// of averaging 5-minute ratios. Needs events or latency SLIs.
     #[arg(long)]
     weighted_period_sli: bool,
-    /// Also run `promtool check rules` on the output (needs -o).
+    /// Run `promtool check rules` on the output. Without -o the rules are checked in a
+    /// temporary directory and only the check report is printed (on stdout), not the rules.
     #[arg(long)]
     check: bool,
+    /// Keep spec labels named `slo_scout_*` (`slo_scout_journey`, `slo_scout_latency_ms`: read
+    /// only by `slo-runner backtest`) on the generated series; by default they are left out.
+    #[arg(long)]
+    keep_internal_labels: bool,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -88,6 +93,7 @@ fn options(args: &GenerateArgs) -> anyhow::Result<GenerateOptions> {
         disable_recordings: args.disable_recordings,
         disable_alerts: args.disable_alerts,
         weighted_period_sli: args.weighted_period_sli,
+        keep_internal_labels: args.keep_internal_labels,
         ..Default::default()
     })
 }
@@ -104,38 +110,70 @@ fn generate_file(input: &Path, opts: &GenerateOptions) -> anyhow::Result<String>
 /// Runs `generate`.
 pub(crate) fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let opts = options(&args)?;
-    let mut written = Vec::new();
+    // `--check` without -o: write into a temporary directory, print only the check report.
+    let scratch = match (&args.out, args.check) {
+        (None, true) => Some(tempfile::tempdir().context("creating a temporary directory for --check")?),
+        _ => None,
+    };
+    // (file written, name to report it by)
+    let mut written: Vec<(PathBuf, PathBuf)> = Vec::new();
     if args.input.is_dir() {
-        let Some(out) = &args.out else { bail!("a directory input needs -o DIR") };
-        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        let out = match (&args.out, &scratch) {
+            (Some(out), _) => out.clone(),
+            (None, Some(tmp)) => tmp.path().to_owned(),
+            (None, None) => bail!("a directory input needs -o DIR (or --check)"),
+        };
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
         for file in yaml_files(&args.input)? {
-            let target = out.join(file.file_name().expect("a file"));
-            std::fs::write(&target, generate_file(&file, &opts)?)?;
-            written.push(target);
+            let Some(name) = file.file_name() else { continue };
+            let target = out.join(name);
+            std::fs::write(&target, generate_file(&file, &opts)?)
+                .with_context(|| format!("writing {}", target.display()))?;
+            let shown = if scratch.is_some() { file.clone() } else { target.clone() };
+            written.push((target, shown));
         }
     } else {
         let text = generate_file(&args.input, &opts)?;
-        match &args.out {
-            Some(out) => {
+        match (&args.out, &scratch) {
+            (Some(out), _) => {
                 if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent)?;
                 }
                 std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
-                written.push(out.clone());
+                written.push((out.clone(), out.clone()));
             }
-            None => print!("{text}"),
+            (None, Some(tmp)) => {
+                let target = tmp.path().join(scratch_name(&args.input));
+                std::fs::write(&target, text).with_context(|| format!("writing {}", target.display()))?;
+                let shown = if args.input == Path::new("-") { PathBuf::from("<stdin>") } else { args.input.clone() };
+                written.push((target, shown));
+            }
+            (None, None) => print!("{text}"),
         }
     }
     if args.check {
-        if written.is_empty() {
-            bail!("--check needs -o");
-        }
-        for file in &written {
-            super::validate::check_rule_file(file)?;
-            eprintln!("promtool: {} OK", file.display());
+        for (file, shown) in &written {
+            let report = super::validate::check_rule_file(file).map_err(|e| {
+                // Name what the user gave, not the temporary file.
+                anyhow::anyhow!("{}", e.to_string().replace(&file.display().to_string(), &shown.display().to_string()))
+            })?;
+            let line = format!("promtool: {} OK ({})", shown.display(), report.trim().replace('\n', " "));
+            if scratch.is_some() {
+                println!("{line}");
+            } else {
+                eprintln!("{line}");
+            }
         }
     }
     Ok(())
+}
+
+/// File name for the rules of `input` checked in a temporary directory (`-` is stdin).
+fn scratch_name(input: &Path) -> PathBuf {
+    match input.file_name() {
+        Some(name) if input != Path::new("-") => PathBuf::from(name),
+        _ => PathBuf::from("stdin.yaml"),
+    }
 }
 
 /// Spec formats `convert` writes.
@@ -150,13 +188,13 @@ pub(crate) enum SpecFormat {
 /// Arguments of `convert`.
 #[derive(clap::Args)]
 pub(crate) struct ConvertArgs {
-    /// SLO spec file (any supported format) or `-` for stdin.
+    /// SLO spec file (any supported format), a directory of them, or `-` for stdin.
     #[arg(short = 'i', long = "input")]
     input: PathBuf,
     /// Format to write.
     #[arg(long, value_enum)]
     to: SpecFormat,
-    /// Output file; stdout when omitted.
+    /// Output file (or directory when the input is one); stdout when omitted.
     #[arg(short = 'o', long = "out")]
     out: Option<PathBuf>,
     /// SLO period of specs that do not set one.
@@ -164,24 +202,55 @@ pub(crate) struct ConvertArgs {
     default_slo_period: String,
 }
 
-/// Runs `convert`.
+/// Converts one spec input into `to`: the text, and one warning line per field `to` cannot hold.
+fn convert_file(input: &Path, to: SpecFormat, period: PromDuration) -> anyhow::Result<(String, Vec<String>)> {
+    let format = match to {
+        SpecFormat::Sloth => slo::spec::SpecFormat::SlothV1,
+        SpecFormat::Openslo => slo::spec::SpecFormat::OpenSloV1,
+    };
+    // OpenSLO holds one SLO per document: put a service's SLOs back together.
+    let levels = slo::spec::merge_services(read_specs(input, period)?);
+    let mut text = String::new();
+    let mut warnings = Vec::new();
+    for level in &levels {
+        let written = slo::spec::write(level, format, period);
+        text.push_str(&written.text);
+        warnings.extend(
+            written.dropped.iter().map(|d| format!("warning: {}: not in the {format} output: {d}", input.display())),
+        );
+    }
+    Ok((text, warnings))
+}
+
+/// Runs `convert`. Fields the target format cannot hold are named on stderr, one line each
+/// (service, SLO, field, why); the conversion still succeeds.
 pub(crate) fn convert(args: ConvertArgs) -> anyhow::Result<()> {
     let period: PromDuration =
         args.default_slo_period.parse().map_err(|e: String| anyhow::anyhow!("--default-slo-period: {e}"))?;
-    let levels = read_specs(&args.input, period)?;
-    let mut text = String::new();
-    for level in &levels {
-        match args.to {
-            SpecFormat::Sloth => {
-                text.push_str("---\n");
-                text.push_str(&slo::to_sloth_v1(level));
-            }
-            SpecFormat::Openslo => text.push_str(&slo::to_openslo_v1(level, period)),
+    let mut outputs = Vec::new();
+    if args.input.is_dir() {
+        let Some(out) = &args.out else { bail!("a directory input needs -o DIR") };
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        for file in yaml_files(&args.input)? {
+            let Some(name) = file.file_name() else { continue };
+            outputs.push((Some(out.join(name)), convert_file(&file, args.to, period)?));
         }
+    } else {
+        outputs.push((args.out.clone(), convert_file(&args.input, args.to, period)?));
     }
-    match args.out {
-        Some(out) => std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?,
-        None => print!("{text}"),
+    for (target, (text, warnings)) in outputs {
+        for w in &warnings {
+            eprintln!("{w}");
+        }
+        match target {
+            Some(out) => {
+                if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+                }
+                std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?
+            }
+            None => print!("{text}"),
+        }
     }
     Ok(())
 }

@@ -1,7 +1,10 @@
 //! `slo-runner produce`: replays files (any format `open_path` reads) into Kafka as Avro
 //! single-object `TelemetryEvent`s keyed by service, through an idempotent producer.
+//!
+//! Progress (events queued and acknowledged) goes to stderr through [`super::progress`]: a
+//! bar on a terminal (over `--limit` when given), a line every few seconds otherwise; stdout
+//! gets the final counts only.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,6 +13,7 @@ use slo_dataflow::avro::telemetry_codec;
 use slo_dataflow::source::{open_path, OpenOptions};
 
 use super::kafka::{KafkaConnArgs, Sender, RAW_TELEMETRY};
+use super::progress::Progress;
 
 /// Arguments of `produce`.
 #[derive(clap::Args)]
@@ -50,15 +54,16 @@ pub(crate) fn run(args: ProduceArgs) -> anyhow::Result<()> {
     }
     let codec = telemetry_codec()?;
     let sender = Sender::new(&args.conn, &args.compression)?;
-    let open = OpenOptions { log_format: args.log_format.clone(), service: args.service.clone(), environment: None };
+    let open = OpenOptions { log_format: args.log_format.clone(), service: args.service.clone(), ..Default::default() };
     let source = open_path(&args.input, &open).context("opening input")?;
     let started = Instant::now();
     let (mut sent, mut skipped) = (0u64, 0u64);
     let mut last_report = Instant::now();
-    let mut stderr = std::io::stderr();
     if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         bail!("--rate must be a positive number of events per second");
     }
+    let progress = Progress::new("produce", args.limit);
+    progress.set_message(format!("sending to {}", args.topic));
     for item in source {
         if args.limit.is_some_and(|l| sent >= l) {
             break;
@@ -81,6 +86,7 @@ pub(crate) fn run(args: ProduceArgs) -> anyhow::Result<()> {
                 let bytes = codec.encode(&event)?;
                 sender.send(&args.topic, event.service.as_bytes(), &bytes, None)?;
                 sent += 1;
+                progress.set_position(sent);
                 if sent % 1024 == 0 {
                     sender.poll();
                 }
@@ -89,16 +95,16 @@ pub(crate) fn run(args: ProduceArgs) -> anyhow::Result<()> {
         }
         if last_report.elapsed().as_millis() >= 500 {
             last_report = Instant::now();
-            let rate = sent as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            let _ =
-                write!(stderr, "\rproduce: {sent} events queued, {} acknowledged, {rate:.0}/s   ", sender.delivered());
+            let unreadable = if skipped > 0 { format!(", {skipped} unreadable") } else { String::new() };
+            progress.set_message(format!("sending to {}: {} acknowledged{unreadable}", args.topic, sender.delivered()));
         }
     }
+    progress.set_message(format!("flushing to {}", args.topic));
     sender.flush()?;
+    progress.finish();
     let secs = started.elapsed().as_secs_f64();
-    let _ = writeln!(
-        stderr,
-        "\rproduce: {sent} events to {} in {secs:.2} s ({:.0}/s); {skipped} unreadable records skipped",
+    eprintln!(
+        "produce: {sent} events to {} in {secs:.2} s ({:.0}/s); {skipped} unreadable records skipped",
         args.topic,
         sent as f64 / secs.max(1e-9)
     );

@@ -350,6 +350,10 @@ pub(crate) fn run(
         bail!("--kafka needs --store DIR|URL: capsules must be durable there before offsets are committed");
     };
     let store = Store::open(&store_loc)?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(store.claim_window_size(config.window.size_ms))?;
     let redactor = Redactor::new(config.redaction.clone())?;
     if let Some(e) = &config.embedding {
         e.validate()?;

@@ -11,6 +11,7 @@ pub(crate) mod kafka_run;
 pub(crate) mod maintain;
 pub(crate) mod metrics_http;
 pub(crate) mod mine;
+pub(crate) mod progress;
 pub(crate) mod publish;
 pub(crate) mod query;
 pub(crate) mod redact;

@@ -36,8 +36,10 @@ pub(crate) struct PublishArgs {
     /// Policy file (TOML or YAML); the documented defaults otherwise.
     #[arg(long)]
     policy: Option<PathBuf>,
-    /// Expected alert frequencies (JSON list of {service, slo, pages_per_week, tickets_per_week},
-    /// e.g. from a backtest).
+    /// Expected alert frequencies (JSON list of {service, slo, pages_per_week, tickets_per_week,
+    /// history_minutes, low_confidence}, e.g. from `backtest --frequencies-out`). Low-confidence
+    /// ones (less than a week of history) are never grounds for a rejection: see the policy
+    /// guard's `low_confidence_frequencies`.
     #[arg(long)]
     frequencies: Option<PathBuf>,
     /// Someone who approved the change (repeatable; the author does not count).
@@ -89,6 +91,11 @@ fn pr_body(decision: &Decision, branch: &str, commit: &str) -> String {
     for (service, pages) in &r.expected_pages_per_week {
         body.push_str(&format!("- {service}: {pages:.2} pages/week expected\n"));
     }
+    for (service, pages) in &r.low_confidence_pages_per_week {
+        body.push_str(&format!(
+            "- {service}: {pages:.2} pages/week extrapolated from less than a week of history (low confidence)\n"
+        ));
+    }
     body
 }
 
@@ -139,7 +146,7 @@ pub(crate) fn run(args: PublishArgs) -> anyhow::Result<()> {
     let who = format!("{} <{}>", author.name, author.email);
     let decision = evaluate(&policy, &old, &new, &frequencies).with_approvals(&args.approvers, &author.name);
     let r = &decision.blast_radius;
-    let what = json!({
+    let mut what = json!({
         "repo": checkout.remote_display(),
         "base": checkout.base(),
         "branch": args.branch,
@@ -152,6 +159,10 @@ pub(crate) fn run(args: PublishArgs) -> anyhow::Result<()> {
         "pages_touched": r.pages_touched,
         "expected_pages_per_week": r.expected_pages_per_week,
     });
+    if !r.low_confidence.is_empty() {
+        what["low_confidence_frequencies"] =
+            json!(r.low_confidence.iter().map(|f| format!("{}-{}", f.service, f.slo)).collect::<Vec<_>>());
+    }
     let entry = append_audit(&args.audit_log, &who, what, &decision)?;
     println!("decision: {}", decision.verdict);
     for reason in &decision.reasons {

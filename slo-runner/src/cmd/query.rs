@@ -4,7 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use arrow::array::RecordBatch;
-use slo_operators::embed::EmbedConfig;
+use slo_dataflow::embed::EmbedderId;
+use slo_operators::embed::{EmbedConfig, EmbedderKind};
 use slo_storage::catalog::{Catalog, NearestCapsules};
 use slo_storage::vector::{VectorIndex, VectorIndexConfig};
 use slo_storage::Store;
@@ -31,9 +32,8 @@ pub(crate) struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-    /// Embedder for `nearest_capsules` text: must match the one that embedded the capsules
-    /// (`hashing` or `minilm`; default from SLO_SCOUT_EMBEDDER, else minilm when installed,
-    /// else hashing).
+    /// Embedder for `nearest_capsules` text (`hashing` or `minilm`). Default: the one the store
+    /// records as having built its index; a different one is refused.
     #[arg(long)]
     embedder: Option<String>,
     /// Fail when a file cannot be read instead of answering from the other files.
@@ -41,9 +41,21 @@ pub(crate) struct QueryArgs {
     strict: bool,
 }
 
-/// Builds the embedder used for query text.
-pub(crate) fn query_embedder(choice: Option<&str>) -> anyhow::Result<EmbedConfig> {
-    let mut cfg = EmbedConfig::from_env().unwrap_or_else(|_| EmbedConfig::hashing());
+/// The embedder for query text: `choice` when given, else the kind the store's index was built
+/// with (`built`), else [`EmbedConfig::auto`].
+pub(crate) fn query_embedder(choice: Option<&str>, built: Option<&EmbedderId>) -> anyhow::Result<EmbedConfig> {
+    let mut cfg = match built {
+        Some(_) => EmbedConfig::from_env().map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => EmbedConfig::auto().map_err(|e| anyhow::anyhow!("{e}"))?.0,
+    };
+    if let Some(id) = built {
+        if id.name.starts_with("hashing") {
+            cfg.kind = EmbedderKind::Hashing;
+            cfg.hashing_dim = id.dim;
+        } else {
+            cfg.kind = EmbedderKind::MiniLm;
+        }
+    }
     if let Some(kind) = choice {
         cfg.kind = kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     }
@@ -72,29 +84,39 @@ pub(crate) fn print_batches(batches: &[RecordBatch], format: Format) -> anyhow::
     Ok(())
 }
 
-/// Runs `query`.
+/// Runs `query`. Files that cannot be read are left out of the answer, named on stderr, and
+/// make the command fail after printing it (`--strict`: fail without an answer).
 pub(crate) fn run(args: QueryArgs) -> anyhow::Result<()> {
     let store = Store::open_existing(&args.store)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let batches = rt.block_on(async {
-        let index = VectorIndex::load(&store, VectorIndexConfig::default()).await?;
+    let (batches, skipped) = rt.block_on(async {
+        // The index is read only for vector search: plain SQL never depends on it.
         let nearest = if args.sql.contains("nearest_capsules") {
-            let cfg = query_embedder(args.embedder.as_deref())?;
+            let built = VectorIndex::manifest(&store).await?.and_then(|m| m.embedder);
+            let index = VectorIndex::load(&store, VectorIndexConfig::default()).await?;
+            let cfg = query_embedder(args.embedder.as_deref(), built.as_ref())?;
             let embedder = cfg.build().context("building the query embedder")?;
-            Some(NearestCapsules::new(Arc::new(Mutex::new(embedder)), Arc::new(index)))
+            Some(NearestCapsules::new(Arc::new(Mutex::new(embedder)), Arc::new(index))?)
         } else {
             None
         };
         let catalog = Catalog::open(&store, nearest)?;
         if args.strict {
-            return anyhow::Ok(catalog.query(&args.sql).await?);
+            return anyhow::Ok((catalog.query(&args.sql).await?, Vec::new()));
         }
         let out = catalog.query_skipping(&args.sql).await?;
-        // The answer stands without these files: say so loudly, on stderr, naming each one.
-        for (path, why) in &out.skipped {
+        anyhow::Ok((out.batches, out.skipped))
+    })?;
+    print_batches(&batches, args.format)?;
+    if !skipped.is_empty() {
+        // The answer stands without these files: say so loudly, naming each one, and fail.
+        for (path, why) in &skipped {
             eprintln!("error: unreadable file left out of the result: {path}: {why}");
         }
-        anyhow::Ok(out.batches)
-    })?;
-    print_batches(&batches, args.format)
+        anyhow::bail!(
+            "{} unreadable file(s) left out: the answer above is incomplete (--strict refuses to answer)",
+            skipped.len()
+        );
+    }
+    Ok(())
 }

@@ -14,7 +14,7 @@ use slo_dataflow::event::{Capsule, TelemetryEvent};
 use slo_dataflow::sink::{JsonLinesSink, Sink, TeeSink};
 use slo_dataflow::source::{open_path, EventSource, OpenOptions};
 use slo_dataflow::synthetic::{generate, SyntheticConfig};
-use slo_operators::embed::EmbedderKind;
+use slo_operators::embed::{EmbedConfig, EmbedderKind};
 use slo_operators::metrics::PipelineMetrics;
 use slo_operators::pipeline::{run_pipeline, PipelineConfig, PipelineReport, PipelineSinks};
 use slo_storage::sink::{EventStoreSink, StoreSink};
@@ -33,7 +33,8 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value = "out/run")]
     out: PathBuf,
     /// Pipeline config (TOML: sections `redaction`, `miner`, `window`, `driver`, `embedding`, and
-    /// `kafka` for `--kafka`; flags and environment variables override the file).
+    /// `kafka` for `--kafka`; flags and environment variables override the file; unknown keys are
+    /// errors). examples/pipeline.toml lists every key with its default.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Worker threads per process.
@@ -60,9 +61,15 @@ pub(crate) struct RunArgs {
     /// Service name for plain-text logs (default: file stem).
     #[arg(long)]
     service: Option<String>,
-    /// Embedder: `none` (default), `hashing` (deterministic, no model) or `minilm` (needs
-    /// SLO_SCOUT_MODEL_DIR and ORT_DYLIB_PATH; see scripts/setup-model.sh).
-    #[arg(long, default_value = "none")]
+    /// Longest line of a JSON-lines or plain-text file, bytes; a longer line is a dead letter
+    /// (its first 4 KiB kept, redacted) and is never held in memory whole.
+    #[arg(long, default_value_t = slo_dataflow::source::DEFAULT_MAX_LINE_BYTES)]
+    max_line_bytes: usize,
+    /// Embedder: `auto` (default: with --store, MiniLM when scripts/setup-model.sh installed it,
+    /// else feature hashing, said on stderr; without --store, or with --kafka, none), `none`,
+    /// `hashing` (deterministic, no model) or `minilm`. The store remembers its embedder and
+    /// refuses vectors of another.
+    #[arg(long, default_value = "auto")]
     embedder: String,
     /// Also write capsules, spans and metric points into this store (directory or
     /// `s3://bucket/prefix`), with the capsule embeddings in its vector index.
@@ -108,7 +115,16 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         config.driver.max_out_of_orderness_ms = super::duration_ms(b)?;
     }
     match args.embedder.as_str() {
-        "none" => {}
+        "none" => config.embedding = None,
+        "auto" => match config.embedding.as_mut() {
+            Some(e) => e.apply_env()?,
+            None if args.store.is_some() && !args.kafka.kafka => {
+                let (e, note) = EmbedConfig::auto()?;
+                eprintln!("note: {note}");
+                config.embedding = Some(e);
+            }
+            None => {}
+        },
         other => {
             let kind: EmbedderKind = other.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut e = config.embedding.take().unwrap_or_default();
@@ -141,10 +157,17 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(loc) => Some(Store::open(loc)?.with_writer_id(cluster.process.to_string())),
         None => None,
     };
+    if let Some(s) = &store {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(s.claim_window_size(config.window.size_ms))?;
+    }
     let index = match (&store, &config.embedding) {
-        (Some(s), Some(_)) => {
+        (Some(s), Some(e)) => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            Some(Arc::new(Mutex::new(rt.block_on(VectorIndex::load(s, VectorIndexConfig::default()))?)))
+            let mut index = rt.block_on(VectorIndex::load(s, VectorIndexConfig::default()))?;
+            let id = e.build().context("building the embedder")?.id();
+            index.bind_embedder(&id)?;
+            Some(Arc::new(Mutex::new(index)))
         }
         _ => None,
     };
@@ -174,7 +197,12 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
             bail!("input {} does not exist", p.display());
         }
     }
-    let open = OpenOptions { log_format: args.log_format.clone(), service: args.service.clone(), environment: None };
+    let open = OpenOptions {
+        log_format: args.log_format.clone(),
+        service: args.service.clone(),
+        environment: None,
+        max_line_bytes: Some(args.max_line_bytes),
+    };
     let source = move || -> Result<Box<dyn EventSource>, String> {
         match &input {
             Some(p) => open_path(p, &open).map_err(|e| e.to_string()),
@@ -186,7 +214,23 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let metrics = PipelineMetrics::new();
     let started = std::time::Instant::now();
-    let report = run_pipeline(&cluster, config, source, sinks, Arc::clone(&metrics))?;
+    // Progress on stderr: events read so far, polled from the pipeline's counters.
+    let progress = super::progress::Progress::new("run", None);
+    progress.stage("reading, redacting, mining and windowing events", None);
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let report = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !finished.load(std::sync::atomic::Ordering::Relaxed) {
+                progress.set_position(PipelineMetrics::get(&metrics.events_in));
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        });
+        let report = run_pipeline(&cluster, config, source, sinks, Arc::clone(&metrics));
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        report
+    })?;
+    progress.set_position(report.events);
+    progress.finish();
     print_summary(&report, &args.out, started.elapsed());
     if let (Some(store), Some(index)) = (&store, &index) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -219,4 +263,32 @@ fn print_summary(r: &PipelineReport, out: &Path, elapsed: std::time::Duration) {
     }
     println!("output:        {}", out.display());
     println!("elapsed:       {:.2?}", elapsed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reference config lists every key with its default: as shipped it loads, and with its
+    /// `#: ` lines switched on every section equals the built-in defaults.
+    #[test]
+    fn the_reference_config_states_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/pipeline.toml");
+        let (shipped, _) = load_config(Some(&path)).unwrap();
+        assert!(shipped.embedding.is_none());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let on: String = text.lines().map(|l| l.strip_prefix("#: ").unwrap_or(l)).collect::<Vec<_>>().join("\n");
+        let full = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(full.path(), on).unwrap();
+        let (cfg, kafka) = load_config(Some(full.path())).unwrap();
+        let d = PipelineConfig::default();
+        assert_eq!(format!("{:?}", cfg.redaction), format!("{:?}", d.redaction));
+        assert_eq!(format!("{:?}", cfg.miner), format!("{:?}", d.miner));
+        assert_eq!(format!("{:?}", cfg.window), format!("{:?}", d.window));
+        assert_eq!(format!("{:?}", cfg.driver), format!("{:?}", d.driver));
+        assert_eq!(cfg.embedding, Some(EmbedConfig::default()));
+        assert_eq!(kafka.group.as_deref(), Some("slo-scout"));
+        assert_eq!(kafka.max_message_bytes, Some(1_048_576));
+        assert_eq!(kafka.commit_events, Some(50_000));
+    }
 }

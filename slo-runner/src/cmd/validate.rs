@@ -61,6 +61,9 @@ fn classify(path: &Path, text: &str) -> Option<Kind> {
             v.get("panels").is_some().then_some(Kind::Dashboard)
         }
         Some("yaml" | "yml") => {
+            if let Err(e) = slo::check_yaml_nesting(text) {
+                return Some(Kind::BrokenYaml(e.to_string()));
+            }
             // The first document that is not empty. A syntax error ends the search: the
             // deserializer repeats its error forever, so it must not be skipped over.
             let mut first = None;
@@ -121,6 +124,47 @@ pub(crate) fn check_rule_file(path: &Path) -> anyhow::Result<String> {
     Ok(reports.join("; "))
 }
 
+/// `promtool test rules` on a unit-test file, over the rule files it names as they are: each is
+/// resolved against the test's folder, and a `PrometheusRule` object is handed to promtool as its
+/// `spec` (promtool reads plain rule files only). The report names the rule files tested.
+pub(crate) fn test_rule_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut test: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).with_context(|| format!("{}: not a promtool test file", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let dir = tempfile::tempdir()?;
+    let mut tested = Vec::new();
+    let files = test.get_mut("rule_files").and_then(|f| f.as_sequence_mut()).map(std::mem::take).unwrap_or_default();
+    let mut plain = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let name = f.as_str().with_context(|| format!("{}: rule_files[{i}] is not a path", path.display()))?;
+        let rules_path = base.join(name);
+        let rules_text = std::fs::read_to_string(&rules_path)
+            .with_context(|| format!("{}: rule file {}", path.display(), rules_path.display()))?;
+        let mut groups = Vec::new();
+        for (d, de) in serde_yaml_ng::Deserializer::from_str(&rules_text).enumerate() {
+            let v: serde_yaml_ng::Value = serde::Deserialize::deserialize(de)
+                .with_context(|| format!("{}: document {}", rules_path.display(), d + 1))?;
+            let rules = if v.get("kind").and_then(|k| k.as_str()) == Some("PrometheusRule") { &v["spec"] } else { &v };
+            if let Some(g) = rules.get("groups").and_then(|g| g.as_sequence()) {
+                groups.extend(g.iter().cloned());
+            }
+        }
+        let tmp = dir.path().join(format!("rules{i}.yaml"));
+        let mut doc = serde_yaml_ng::Mapping::new();
+        doc.insert("groups".into(), serde_yaml_ng::Value::Sequence(groups));
+        std::fs::write(&tmp, serde_yaml_ng::to_string(&doc)?)?;
+        plain.push(serde_yaml_ng::Value::String(tmp.display().to_string()));
+        tested.push(rules_path.display().to_string());
+    }
+    test["rule_files"] = serde_yaml_ng::Value::Sequence(plain);
+    let file_name = path.file_name().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("test.yaml"));
+    let tmp_test = dir.path().join(file_name);
+    std::fs::write(&tmp_test, serde_yaml_ng::to_string(&test)?)?;
+    let report = test_rules(&tmp_test).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(format!("{} (rules: {})", report.trim().replace('\n', " "), tested.join(", ")))
+}
+
 fn validate_one(path: &Path, kind: &Kind, period: PromDuration) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)?;
     Ok(match kind {
@@ -135,7 +179,7 @@ fn validate_one(path: &Path, kind: &Kind, period: PromDuration) -> anyhow::Resul
             format!("alert windows for {}", w.period)
         }
         Kind::Rules | Kind::PrometheusRule => check_rule_file(path)?.trim().replace('\n', " "),
-        Kind::RuleTest => test_rules(path)?.trim().replace('\n', " "),
+        Kind::RuleTest => test_rule_file(path)?,
         Kind::Dashboard => {
             let v: serde_json::Value = serde_json::from_str(&text)?;
             slo::dashboard::check_dashboard(&v).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
