@@ -33,3 +33,6 @@ eval "$(scripts/kafka-broker.sh "$WORK/kafka")"
 export SLO_SCOUT_REQUIRE_MODEL=1 SLO_SCOUT_REQUIRE_S3=1 SLO_SCOUT_REQUIRE_KAFKA=1 SLO_SCOUT_REQUIRE_PROMTOOL=1
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# Fuzz every decoder of outside bytes for a bounded time (fuzz/, ROBUSTNESS.md); a crash, a
+# timeout or an out-of-memory input fails the suite. The seeds and past findings are in git.
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}" scripts/fuzz.sh

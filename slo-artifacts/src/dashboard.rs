@@ -83,7 +83,7 @@ fn latency_source(level: &ServiceLevel, slo: &Slo) -> Option<LatencySource> {
         sli => {
             journey.as_ref()?;
             let (_, total) = event_queries(sli)?;
-            let expr = promql_parser::parser::parse(&render_window(&total, PromDuration::minutes(5))).ok()?;
+            let expr = crate::promql::parse(&render_window(&total, PromDuration::minutes(5))).ok()?;
             let mut finder = CountFinder(None);
             let _ = walk_expr(&mut finder, &expr);
             let Some((histogram, selector)) = finder.0 else {
@@ -527,7 +527,7 @@ pub fn check_dashboard(dashboard: &Value) -> Result<(), DashboardCheckError> {
             match target.get("expr").and_then(Value::as_str).map(str::trim) {
                 None | Some("") => problems.push(format!("{name}: target {t} has no expr")),
                 Some(expr) => {
-                    if let Err(e) = promql_parser::parser::parse(&expand_grafana_variables(expr)) {
+                    if let Err(e) = crate::promql::parse(&expand_grafana_variables(expr)) {
                         problems.push(format!("{name}: target {t} expr is not valid PromQL: {e}"));
                     }
                 }

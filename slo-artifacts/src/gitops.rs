@@ -48,6 +48,9 @@ pub enum GitOpsError {
     /// A branch name git does not accept.
     #[error("invalid branch name {0:?}")]
     BadBranch(String),
+    /// `--path` does not name a folder inside the repository.
+    #[error("invalid repository path {0:?}: it must be relative, inside the repository and not under .git")]
+    BadPath(String),
     /// The token's environment variable is unset or empty.
     #[error("environment variable {0} with the API token is not set")]
     MissingToken(String),
@@ -311,7 +314,7 @@ impl Checkout {
     /// directory of the same name (so files of removed SLOs go away), top-level files are
     /// copied over. Other content of the repository is left alone.
     pub fn sync_dir(&self, src: &Path, target: &str) -> Result<(), GitOpsError> {
-        let dest = self.path().join(target);
+        let dest = self.path().join(repo_subdir(target)?);
         std::fs::create_dir_all(&dest).map_err(io_err(&dest))?;
         let mut entries: Vec<PathBuf> = std::fs::read_dir(src)
             .map_err(io_err(src))?
@@ -343,6 +346,7 @@ impl Checkout {
         message: &str,
         author: &Author,
     ) -> Result<PushOutcome, GitOpsError> {
+        repo_subdir(target)?;
         if self.git(&["check-ref-format", "--branch", branch]).is_err() || branch.starts_with('-') {
             return Err(GitOpsError::BadBranch(branch.to_owned()));
         }
@@ -372,6 +376,30 @@ impl Checkout {
         self.git(&["push", "--quiet", "--porcelain", "origin", &format!("refs/heads/{branch}:refs/heads/{branch}")])?;
         tracing::info!(remote = %self.remote_display(), %branch, %commit, files = changes.len(), "pushed");
         Ok(PushOutcome { branch: branch.to_owned(), commit, changes })
+    }
+}
+
+/// Checks a folder path inside a repository (`""` is its root): relative, made of normal
+/// components only (no `..`, no root, no `.git`), so nothing is ever written outside the clone.
+///
+/// ```
+/// use slo_artifacts::gitops::repo_subdir;
+/// assert!(repo_subdir("slos/prod").is_ok() && repo_subdir("").is_ok());
+/// for bad in ["../x", "/etc", "a/../../b", ".git/hooks", "a/.git"] {
+///     assert!(repo_subdir(bad).is_err(), "{bad}");
+/// }
+/// ```
+pub fn repo_subdir(path: &str) -> Result<PathBuf, GitOpsError> {
+    let p = Path::new(path);
+    let ok = p.components().all(|c| match c {
+        std::path::Component::Normal(n) => n != ".git",
+        std::path::Component::CurDir => true,
+        _ => false,
+    });
+    if ok {
+        Ok(p.to_path_buf())
+    } else {
+        Err(GitOpsError::BadPath(path.to_owned()))
     }
 }
 

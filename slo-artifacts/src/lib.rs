@@ -47,6 +47,7 @@ pub mod dashboard;
 pub mod gitops;
 pub mod model;
 pub mod policy;
+pub mod promql;
 pub mod promtool;
 pub mod rules;
 pub mod runbook;

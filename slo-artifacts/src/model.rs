@@ -263,7 +263,7 @@ fn check_query(query: &str, field: &str) -> Result<(), SpecError> {
         return Err(SpecError::invalid(field, "must use the {{.window}} placeholder for the range"));
     }
     let rendered = super::render_window(query, PromDuration::minutes(5));
-    promql_parser::parser::parse(&rendered)
+    crate::promql::parse(&rendered)
         .map(|_| ())
         .map_err(|e| SpecError::invalid(field, format!("is not valid PromQL: {e}")))
 }
@@ -316,7 +316,7 @@ impl ServiceLevel {
                         return Err(SpecError::invalid(at("sli.latency.threshold"), "must be a positive number"));
                     }
                     let probe = format!("{histogram}_count{{{selector}}}");
-                    promql_parser::parser::parse(&probe).map_err(|e| {
+                    crate::promql::parse(&probe).map_err(|e| {
                         SpecError::invalid(at("sli.latency.selector"), format!("is not a valid label selector: {e}"))
                     })?;
                 }

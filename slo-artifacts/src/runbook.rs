@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use sha2::Digest;
 use slo_dataflow::event::CapsuleEvidence as Evidence;
 
 use super::dashboard::{dashboard_uid, journey_of};
@@ -33,10 +34,40 @@ pub const MAX_TRACE_IDS: usize = 10;
 /// File name of an SLO's runbook: `<service>-<slo>.md`, with characters other than letters,
 /// digits, `-`, `_` and `.` replaced by `_`.
 pub fn runbook_file_name(service: &str, slo: &str) -> String {
-    let clean = |s: &str| -> String {
-        s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect()
-    };
-    format!("{}-{}.md", clean(service), clean(slo))
+    format!("{}-{}.md", file_stem(service), file_stem(slo))
+}
+
+/// A file-name stem for a name: the name itself when it is made of `A–Z a–z 0–9 - _ .` and does
+/// not start with `.`; otherwise those characters (others become `_`), `-` and 8 hex digits of
+/// the name's SHA-256, so two names never share a stem (`a/b` and `a_b` once wrote the same
+/// files) and nothing escapes its folder.
+///
+/// ```
+/// use slo_artifacts::runbook::file_stem;
+/// assert_eq!(file_stem("checkout"), "checkout");
+/// assert_ne!(file_stem("a/b"), file_stem("a_b"));
+/// assert!(file_stem("../x").starts_with("___x-"));
+/// ```
+pub fn file_stem(name: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if !name.is_empty() && !name.starts_with('.') && name.chars().all(plain) {
+        return name.to_owned();
+    }
+    // Leading dots too: a stem must not name a hidden file.
+    let mut leading = true;
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            leading &= c == '.';
+            if plain(c) && !leading {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let hash = hex::encode(&sha2::Sha256::digest(name.as_bytes())[..4]);
+    format!("{clean}-{hash}")
 }
 
 fn fmt_pct(ratio: f64) -> String {
@@ -415,7 +446,9 @@ slos:
     #[test]
     fn file_names_are_safe() {
         assert_eq!(runbook_file_name("checkout", "requests-availability"), "checkout-requests-availability.md");
-        assert_eq!(runbook_file_name("a/b", "x y"), "a_b-x_y.md");
+        // Cleaned names carry a hash of the original, so `a/b` and `a_b` never meet.
+        assert_eq!(runbook_file_name("a/b", "x y"), "a_b-c14cddc0-x_y-887fcea6.md");
+        assert_ne!(runbook_file_name("a/b", "x"), runbook_file_name("a_b", "x"));
         let (level, rules, opts) = setup();
         assert!(runbook(&level, 5, &rules, &opts, &RunbookEvidence::default()).is_err());
     }

@@ -96,7 +96,26 @@ impl<T: Serialize + DeserializeOwned> AvroCodec<T> {
         if !cursor.is_empty() {
             return Err(AvroCodecError::Malformed(format!("{} trailing bytes after the datum", cursor.len())));
         }
+        // NaN and ±infinity have no JSON form, so such a record could not be written on (the
+        // encoder goes through JSON) and would change on a round trip: refuse it here.
+        if has_non_finite(&value) {
+            return Err(AvroCodecError::Malformed("a float is NaN or infinite".into()));
+        }
         from_value::<T>(&value).map_err(|e| AvroCodecError::Malformed(e.to_string()))
+    }
+}
+
+/// Whether an Avro value holds a NaN or infinite float anywhere.
+fn has_non_finite(value: &apache_avro::types::Value) -> bool {
+    use apache_avro::types::Value as A;
+    match value {
+        A::Float(f) => !f.is_finite(),
+        A::Double(d) => !d.is_finite(),
+        A::Union(_, inner) => has_non_finite(inner),
+        A::Array(items) => items.iter().any(has_non_finite),
+        A::Map(m) => m.values().any(has_non_finite),
+        A::Record(fields) => fields.iter().any(|(_, v)| has_non_finite(v)),
+        _ => false,
     }
 }
 
@@ -211,5 +230,20 @@ mod tests {
         let mut truncated = events.encode(&span()).unwrap();
         truncated.truncate(truncated.len() - 5);
         assert!(matches!(events.decode(&truncated), Err(AvroCodecError::Malformed(_))));
+    }
+
+    /// Regression (fuzzing, issue 17): a datum with an infinite metric value decoded, but the
+    /// value could not be encoded again (JSON has no infinity). Such records are refused.
+    #[test]
+    fn non_finite_floats_are_refused_on_decode() {
+        let codec = telemetry_codec().unwrap();
+        let fuzzed = hex::decode(
+            "c301d4773bc5b27886d206652d3110636865636b6f75740870726f64040a00000000000000000000000002026d02000000000000f07f00",
+        )
+        .unwrap();
+        let err = codec.decode(&fuzzed).unwrap_err();
+        assert!(err.to_string().contains("NaN or infinite"), "{err}");
+        let ok = codec.encode(&span()).unwrap();
+        assert_eq!(codec.decode(&ok).unwrap(), span());
     }
 }

@@ -71,6 +71,7 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    install_panic_hook();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => cmd::run::run(args),
@@ -94,6 +95,29 @@ fn main() {
         eprintln!("error: {}", error_line(&e));
         std::process::exit(1);
     }
+}
+
+/// A panic is a bug, but its message may quote input (a value in an `expect`, a slice of a
+/// line): the message goes through the PII/secret redactor before it reaches stderr, with the
+/// location kept for the bug report.
+fn install_panic_hook() {
+    let redactor = slo_operators::redact::Redactor::new(Default::default()).ok();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        // Long payloads are cut: a slice of input is never needed whole to find a bug.
+        let cut: String = payload.chars().take(300).collect();
+        let message = match &redactor {
+            Some(r) => r.redact(&cut).text,
+            None => "(message withheld)".to_owned(),
+        };
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("internal error (a bug; please report it) at {location}: {message}");
+    }));
 }
 
 /// The error and its causes on one line, like `{:#}`, except that a cause the line already ends

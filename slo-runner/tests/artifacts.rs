@@ -351,3 +351,69 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Regression (issue 17, defect 13): `publish --path` could point outside the clone and wrote
+/// there before git refused; and the audit entry was written before a push that then failed.
+#[test]
+fn publish_stays_inside_the_clone_and_audits_only_what_happened() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    artifacts(&std::fs::read_to_string(SPEC).unwrap(), &out);
+    let bare = bare_repo(tmp.path());
+    let audit = tmp.path().join("audit.jsonl");
+    for bad in ["../escaped", "/tmp/escaped", "a/../../escaped", ".git/hooks"] {
+        let o = publish(&bare, "slo/x", &out, &audit, &["--path", bad]);
+        assert!(!o.status.success(), "{bad}: {}", text(&o));
+        assert!(text(&o).contains("invalid repository path"), "{}", text(&o));
+    }
+    assert!(!tmp.path().join("escaped").exists() && !Path::new("/tmp/escaped/rules").exists());
+    assert!(!audit.exists(), "nothing was decided, nothing audited");
+
+    // A remote that refuses every push: the entry records the failure, not a publish.
+    let hook = bare.join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\necho refused by policy >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let o = publish(&bare, "slo/y", &out, &audit, &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("nothing was published"), "{}", text(&o));
+    let entries = verify_audit_log(&audit).unwrap();
+    assert_eq!(entries.len(), 1);
+    let outcome = entries[0].what["outcome"].as_str().unwrap();
+    assert!(outcome.starts_with("push failed"), "{outcome}");
+    assert!(!branches(&bare).contains("slo/y"));
+    std::fs::remove_file(&hook).unwrap();
+    let o = publish(&bare, "slo/y", &out, &audit, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let entries = verify_audit_log(&audit).unwrap();
+    assert_eq!(entries[1].what["outcome"], "pushed");
+    let log = git(&bare, &["log", "-1", "--format=%B", "slo/y"]);
+    assert!(log.contains("Audit-Entry: 2"), "{log}");
+}
+
+/// Regression (issue 17, defect 13): services `a/b` and `a_b` wrote the same file names (6 files
+/// reported, 3 existed). Distinct names now get distinct files.
+#[test]
+fn distinct_services_never_share_artifact_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(SPEC).unwrap();
+    let spec = format!(
+        "{}\n---\n{}",
+        base.replace("service: \"checkout\"", "service: \"a/b\"").replace("service: checkout", "service: \"a/b\""),
+        base.replace("service: \"checkout\"", "service: \"a_b\"").replace("service: checkout", "service: \"a_b\"")
+    );
+    let out = tmp.path().join("out");
+    let spec_path = tmp.path().join("two.yaml");
+    std::fs::write(&spec_path, spec).unwrap();
+    let o = bin().args(["artifacts", "-i"]).arg(&spec_path).arg("-o").arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let listed: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(str::to_owned).collect();
+    let mut on_disk = Vec::new();
+    for dir in ["rules", "tests", "dashboards", "runbooks"] {
+        for e in std::fs::read_dir(out.join(dir)).unwrap() {
+            on_disk.push(e.unwrap().path());
+        }
+    }
+    assert_eq!(listed.len(), on_disk.len(), "every file reported exists once: {listed:?}");
+    assert!(out.join("rules/a_b.yaml").is_file());
+    assert!(on_disk.iter().all(|p| p.starts_with(&out)));
+}

@@ -154,6 +154,12 @@ fn the_reference_config_runs() {
     let art = bin().args(["artifacts", "-i"]).arg(&spec).arg("-o").arg(dir.path().join("art")).output().unwrap();
     assert!(art.status.success(), "{}", text(&art));
     assert!(dir.path().join("art/rules/checkout.yaml").is_file());
+    // `-h` is help on every command but `run` (timely's host file there).
+    for cmd in ["query", "analyze", "backtest", "generate", "convert", "validate", "artifacts", "compact", "retention"]
+    {
+        let h = bin().args([cmd, "-h"]).output().unwrap();
+        assert!(h.status.success() && String::from_utf8_lossy(&h.stdout).contains("Usage:"), "{cmd}: {}", text(&h));
+    }
     let help = bin().args(["run", "--help"]).output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("examples/pipeline.toml"), "{}", text(&help));
     assert!(String::from_utf8_lossy(&help.stdout).lines().next().unwrap().contains("`-h` is the timely host file"));

@@ -184,6 +184,10 @@ fn stable_hash_udf() -> datafusion::logical_expr::ScalarUDF {
     create_udf("stable_hash", vec![DataType::Utf8], DataType::UInt64, Volatility::Immutable, fun)
 }
 
+/// The memory pool of a catalog's SQL session (2 GiB): buffering operators beyond it fail with a
+/// "resources exhausted" error instead of growing the process.
+pub const SQL_MEMORY_LIMIT_BYTES: usize = 2 << 30;
+
 /// A SQL session over a store.
 pub struct Catalog {
     ctx: SessionContext,
@@ -279,11 +283,16 @@ impl Catalog {
     pub fn open(store: &Store, nearest: Option<NearestCapsules>) -> Result<Catalog, StorageError> {
         // No listing cache: a catalog sees files written after it was opened (a running
         // pipeline keeps writing) and files hidden after a read failure.
+        // A memory pool bounds what sorts, joins and aggregations buffer (they spill or fail
+        // with "resources exhausted"); string functions that size their output from an argument
+        // are bounded separately (`sql_limits`).
         let runtime = RuntimeEnvBuilder::new()
             .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+            .with_memory_limit(SQL_MEMORY_LIMIT_BYTES, 1.0)
             .build_arc()
             .map_err(sql_err)?;
         let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+        crate::sql_limits::bound_string_functions(&ctx).map_err(sql_err)?;
         // Local paths are absolute in DataFusion (our store is rooted at the directory); S3 keys
         // are the same in both.
         let inner: Arc<dyn ObjectStore> = if store.base_url().scheme() == "file" {

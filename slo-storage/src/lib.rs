@@ -27,14 +27,18 @@
 //! });
 //! ```
 
+#[cfg(feature = "sql")]
 pub mod catalog;
 pub mod error;
 pub mod retrieval;
 pub mod sink;
+#[cfg(feature = "sql")]
+pub mod sql_limits;
 pub mod store;
 pub mod tables;
 pub mod vector;
 
+#[cfg(feature = "sql")]
 pub use catalog::Catalog;
 pub use error::StorageError;
 pub use store::{Store, UpsertRows};

@@ -441,3 +441,27 @@ async fn stable_hash_splits_keys_into_passes_and_rows_stream() {
     assert_eq!((total, seen.len()), (300, 37));
     assert!(seen.values().collect::<std::collections::BTreeSet<_>>().len() > 1, "37 traces all in one pass");
 }
+
+/// Regression (issue 17, defect 13): SQL had no memory limit — `repeat('x', 1e9)` took 3.9 GB.
+/// Output-sized string functions are checked before they run; ordinary uses still work.
+#[tokio::test]
+async fn sql_string_functions_cannot_allocate_without_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+    let catalog = Catalog::open(&store, None).unwrap();
+    for sql in [
+        "SELECT repeat('x', 1000000000) AS s",
+        "SELECT lpad('x', 2000000000) AS s",
+        "SELECT rpad('x', 100000000, 'y') AS s",
+        "SELECT repeat(v, 10000000) FROM (VALUES ('0123456789'), ('abcdefghij')) AS t(v) WHERE v > 'a'",
+    ] {
+        match catalog.query(sql).await {
+            Ok(b) => panic!("{sql} answered {} rows", b.iter().map(|b| b.num_rows()).sum::<usize>()),
+            Err(e) => assert!(e.to_string().contains("above the limit"), "{sql}: {e}"),
+        }
+    }
+    let ok = catalog.query("SELECT repeat('ab', 3) AS r, lpad('7', 3, '0') AS l, rpad('7', 2) AS p").await.unwrap();
+    assert_eq!(string_column(&ok, "r"), ["ababab"]);
+    assert_eq!(string_column(&ok, "l"), ["007"]);
+    assert_eq!(string_column(&ok, "p"), ["7 "]);
+}

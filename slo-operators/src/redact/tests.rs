@@ -693,3 +693,72 @@ fn ids_service_and_environment_are_redacted_too() {
     super::operator::redact_event(&r, &mut plain, &mut findings);
     assert_eq!(plain, before);
 }
+
+/// JSON-escapes some characters of `value` with `\uXXXX` (which ones: bits of `mask`).
+fn json_escaped(value: &str, mask: u64) -> String {
+    value
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if mask >> (i % 64) & 1 == 1 { format!("\\u{:04x}", c as u32) } else { c.to_string() })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Issue 17: any bytes into any reader give events or dead letters, never a panic, and no
+    /// injected PII value survives into an event (after the redact operator's `redact_event`)
+    /// or a dead letter as written (`DeadLetterRecord`), whether the value is written plainly
+    /// or with JSON `\u` escapes, inside valid or broken records.
+    #[test]
+    fn no_reader_lets_pii_through(
+        noise in proptest::collection::vec(any::<u8>(), 0..120),
+        words in "[ -!#-\\[\\]-~]{0,40}",
+        (value, t) in pii_value(),
+        mask in any::<u64>(),
+        shape in 0u8..6,
+    ) {
+        use slo_dataflow::source::{jsonl::JsonLinesReader, otlp::OtlpJsonReader, plain::PlainTextReader, SourceItem};
+        prop_assume!(!matches!(t, EntityType::CreditCard | EntityType::Phone | EntityType::UsSsn));
+        let shown = if shape % 2 == 0 { value.clone() } else { json_escaped(&value, mask) };
+        let body = format!("{words} {shown} {words}");
+        let input: Vec<u8> = match shape {
+            0 | 1 => format!("{{\"service\":\"s\",\"timestamp_ms\":1000,\"body\":\"{body}\"}}\n").into_bytes(),
+            2 | 3 => {
+                let mut b = format!("{{\"service\":\"s\",\"timestamp_ms\":1000,\"body\":\"{body}\",").into_bytes();
+                b.extend(&noise);
+                b
+            }
+            _ => format!(
+                "{{\"resourceLogs\":[{{\"scopeLogs\":[{{\"logRecords\":[{{\"timeUnixNano\":\"1000000000\",\"body\":{{\"stringValue\":\"{body}\"}},\"attributes\":[{{\"key\":\"k\",\"value\":{{\"stringValue\":\"{body}\"}}}}]}}]}}]}}]}}\n"
+            )
+            .into_bytes(),
+        };
+        let mut with_noise = noise.clone();
+        with_noise.push(b'\n');
+        with_noise.extend(&input);
+        let cursor = || std::io::Cursor::new(with_noise.clone());
+        let readers: Vec<Box<dyn Iterator<Item = SourceItem>>> = vec![
+            Box::new(JsonLinesReader::new(cursor(), "fuzz")),
+            Box::new(OtlpJsonReader::new(cursor(), "fuzz")),
+            Box::new(PlainTextReader::new(cursor(), "fuzz", None, "s".into(), "prod".into())),
+        ];
+        let redactor = r();
+        let mut findings = Vec::new();
+        for reader in readers {
+            for item in reader {
+                let out = match item {
+                    Ok(mut e) => {
+                        super::operator::redact_event(&redactor, &mut e, &mut findings);
+                        serde_json::to_string(&e).unwrap()
+                    }
+                    Err(dead) => {
+                        let rec = crate::pipeline::DeadLetterRecord::from_dead_letter(dead, &redactor);
+                        serde_json::to_string(&rec).unwrap()
+                    }
+                };
+                prop_assert!(!out.contains(&value), "{:?} survived: {}", value, out);
+            }
+        }
+    }
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use slo_artifacts::dashboard::{check_dashboard, dashboard};
 use slo_artifacts::promtool::unit_tests;
-use slo_artifacts::runbook::{runbook, runbook_file_name, RunbookEvidence, MAX_CAPSULES};
+use slo_artifacts::runbook::{file_stem, runbook, runbook_file_name, RunbookEvidence, MAX_CAPSULES};
 use slo_artifacts::{generate, GenerateOptions, PromDuration, ServiceLevel, WindowCatalog};
 use slo_storage::Store;
 
@@ -45,6 +45,11 @@ pub(crate) struct Written {
 }
 
 fn write(out: &Path, rel: &str, text: &str, written: &mut Written) -> anyhow::Result<()> {
+    // Distinct names get distinct stems, but a service `a-b` with an SLO `c` and a service `a`
+    // with an SLO `b-c` still share a runbook name: refuse rather than overwrite.
+    if written.files.iter().any(|f| f == rel) {
+        anyhow::bail!("two artifacts would be written to {rel}; rename a service or SLO so their names differ");
+    }
     let path = out.join(rel);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
@@ -118,11 +123,6 @@ pub(crate) fn write_artifacts(
         }
     }
     Ok(written)
-}
-
-/// A file name for a service: letters, digits, `-`, `_`, `.`; anything else becomes `_`.
-pub(crate) fn file_stem(service: &str) -> String {
-    service.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect()
 }
 
 /// Runs `artifacts`.

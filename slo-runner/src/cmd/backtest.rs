@@ -33,7 +33,8 @@ use super::progress::Progress;
 #[derive(clap::Args)]
 pub(crate) struct BacktestArgs {
     /// SLO spec file (Sloth `prometheus/v1`, `sloth.slok.dev/v1` or OpenSLO); every SLO is
-    /// replayed. SLOs name their journey with the label `slo_scout_journey`.
+    /// replayed. SLOs name their journey with the label `slo_scout_journey`. (`--input` is the
+    /// history's span files here, so the spec has no `-i`.)
     #[arg(long)]
     slo: PathBuf,
     #[command(flatten)]

@@ -131,6 +131,8 @@ pub(crate) fn run(args: PublishArgs) -> anyhow::Result<()> {
         .filter(|_| args.repo.starts_with("http"))
         .map(|token| GitAuth { username: args.open_pr.unwrap_or(Forge::GitHub).git_username().into(), token });
 
+    // Checked before anything is cloned or written: the artifacts go inside the repository.
+    slo_artifacts::gitops::repo_subdir(&args.path).map_err(|e| anyhow::anyhow!(e))?;
     if !args.dir.join("rules").is_dir() {
         bail!("{} has no rules/ directory; write it with `slo-runner artifacts`", args.dir.display());
     }
@@ -163,7 +165,6 @@ pub(crate) fn run(args: PublishArgs) -> anyhow::Result<()> {
         what["low_confidence_frequencies"] =
             json!(r.low_confidence.iter().map(|f| format!("{}-{}", f.service, f.slo)).collect::<Vec<_>>());
     }
-    let entry = append_audit(&args.audit_log, &who, what, &decision)?;
     println!("decision: {}", decision.verdict);
     for reason in &decision.reasons {
         println!("  {}: {} ({})", reason.verdict, reason.message, reason.policy);
@@ -175,20 +176,48 @@ pub(crate) fn run(args: PublishArgs) -> anyhow::Result<()> {
         r.alerts.len(),
         r.pages_touched
     );
-    println!("audit: {} entry {}", args.audit_log.display(), entry.seq);
-    match decision.verdict {
-        Verdict::Reject => bail!("policy guard rejected the change; nothing was pushed"),
-        Verdict::NeedsApproval if args.require_approved => bail!(
+    let blocked = match decision.verdict {
+        Verdict::Reject => Some("policy guard rejected the change; nothing was pushed".to_owned()),
+        Verdict::NeedsApproval if args.require_approved => Some(format!(
             "the change needs {} approvals (--approver) and --require-approved is set; nothing was pushed",
             decision.approvals_required
-        ),
-        _ => {}
+        )),
+        _ => None,
+    };
+    if let Some(why) = blocked {
+        what["outcome"] = json!("not pushed");
+        let entry = append_audit(&args.audit_log, &who, what, &decision)?;
+        println!("audit: {} entry {}", args.audit_log.display(), entry.seq);
+        bail!(why);
     }
 
-    checkout.sync_dir(&args.dir, &args.path).map_err(|e| anyhow::anyhow!(e))?;
-    let message = format!("{}\n\nPolicy-Decision: {}\nAudit-Entry: {}", args.message, decision.verdict, entry.seq);
-    let pushed =
-        checkout.commit_and_push(&args.branch, &args.path, &message, &author).map_err(|e| anyhow::anyhow!(e))?;
+    // The audit entry is written once the outcome is known, so the log never records a push
+    // that failed as done; its number goes into the commit message ahead of it.
+    let seq = slo_artifacts::policy::verify_audit_log(&args.audit_log)?.len() as u64 + 1;
+    let message = format!("{}\n\nPolicy-Decision: {}\nAudit-Entry: {seq}", args.message, decision.verdict);
+    let pushed = checkout
+        .sync_dir(&args.dir, &args.path)
+        .and_then(|()| checkout.commit_and_push(&args.branch, &args.path, &message, &author));
+    let pushed = match pushed {
+        Ok(p) => p,
+        Err(e) => {
+            let text = redactor.redact(&e.to_string());
+            what["outcome"] = json!(format!("push failed: {text}"));
+            let entry = append_audit(&args.audit_log, &who, what, &decision)?;
+            println!("audit: {} entry {} (push failed)", args.audit_log.display(), entry.seq);
+            bail!("{text}; nothing was published");
+        }
+    };
+    what["outcome"] = json!("pushed");
+    what["commit"] = json!(pushed.commit);
+    let entry = append_audit(&args.audit_log, &who, what, &decision)?;
+    if entry.seq != seq {
+        eprintln!(
+            "warning: the audit log grew while publishing: the commit names entry {seq}, the entry is {}",
+            entry.seq
+        );
+    }
+    println!("audit: {} entry {}", args.audit_log.display(), entry.seq);
     println!(
         "pushed {} to {} ({} files changed, commit {})",
         pushed.branch,
