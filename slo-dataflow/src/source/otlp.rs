@@ -328,7 +328,9 @@ fn hex_id(v: Option<&Value>) -> Option<String> {
 
 fn resource_identity(resource: Option<&Value>) -> (String, String, BTreeMap<String, String>) {
     let attrs = attributes(resource.and_then(|r| r.get("attributes")));
-    let service = attrs.get("service.name").cloned().unwrap_or_else(|| "unknown".into());
+    // An empty name is no name: `unknown`, as the JSON-lines reader does.
+    let service =
+        attrs.get("service.name").filter(|s| !s.trim().is_empty()).cloned().unwrap_or_else(|| "unknown".into());
     let env = attrs
         .get("deployment.environment.name")
         .or_else(|| attrs.get("deployment.environment"))
@@ -336,6 +338,10 @@ fn resource_identity(resource: Option<&Value>) -> (String, String, BTreeMap<Stri
         .unwrap_or_else(|| "prod".into());
     (service, env, attrs)
 }
+
+/// A time under one millisecond since the epoch is no usable time: it would be an event of
+/// 1970 at `timestamp_ms` 0, which the other readers refuse as missing.
+const NANOS_PER_MS: u64 = 1_000_000;
 
 fn array<'a>(v: &'a Value, key: &str) -> &'a [Value] {
     v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
@@ -386,8 +392,8 @@ fn flatten_request_from(
         for sl in array(rl, "scopeLogs") {
             for rec in array(sl, "logRecords") {
                 let Some(ts) = nanos(rec.get("timeUnixNano"))
-                    .filter(|t| *t > 0)
-                    .or_else(|| nanos(rec.get("observedTimeUnixNano")).filter(|t| *t > 0))
+                    .filter(|t| *t >= NANOS_PER_MS)
+                    .or_else(|| nanos(rec.get("observedTimeUnixNano")).filter(|t| *t >= NANOS_PER_MS))
                     .map(|t| t / 1_000_000)
                 else {
                     out.push(Err(rejected("log record without timeUnixNano or observedTimeUnixNano", rec)));
@@ -418,7 +424,7 @@ fn flatten_request_from(
         let (service, env, _) = resource_identity(rs.get("resource"));
         for ss in array(rs, "scopeSpans") {
             for span in array(ss, "spans") {
-                let Some(start) = nanos(span.get("startTimeUnixNano")).filter(|t| *t > 0) else {
+                let Some(start) = nanos(span.get("startTimeUnixNano")).filter(|t| *t >= NANOS_PER_MS) else {
                     out.push(Err(rejected("span without startTimeUnixNano", span)));
                     continue;
                 };
@@ -476,7 +482,7 @@ fn flatten_request_from(
                 ] {
                     let Some(body) = metric.get(kind) else { continue };
                     for dp in array(body, "dataPoints") {
-                        let Some(t) = nanos(dp.get("timeUnixNano")).filter(|t| *t > 0) else {
+                        let Some(t) = nanos(dp.get("timeUnixNano")).filter(|t| *t >= NANOS_PER_MS) else {
                             out.push(Err(rejected("metric data point without timeUnixNano", dp)));
                             continue;
                         };
@@ -654,5 +660,23 @@ mod tests {
                 assert!(e.timestamp_ms > 1_500_000_000_000);
             }
         }
+    }
+
+    /// Found by fuzzing: a time under 1 ms became an event at `timestamp_ms` 0 (a 1970 window),
+    /// and an empty `service.name` an empty service; the JSON-lines reader refuses the first and
+    /// names the second `unknown`.
+    #[test]
+    fn sub_millisecond_times_are_dead_letters_and_empty_services_unknown() {
+        let log = |t: &str, service: &str| {
+            format!(
+                r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{service}"}}}}]}},"scopeLogs":[{{"logRecords":[{{"timeUnixNano":"{t}","body":{{"stringValue":"x"}}}}]}}]}}]}}"#
+            )
+        };
+        let input = format!("{}\n{}\n", log("5", "cart"), log("2000000", ""));
+        let items: Vec<_> = OtlpJsonReader::new(std::io::Cursor::new(input.into_bytes()), "m").collect();
+        assert_eq!(items.len(), 2);
+        assert!(items[0].is_err(), "{:?}", items[0]);
+        let e = items[1].as_ref().unwrap();
+        assert_eq!((e.timestamp_ms, e.service.as_str()), (2, "unknown"));
     }
 }
