@@ -564,23 +564,23 @@ impl Store {
     /// lengths over the same events would count them twice. A store written before the blob
     /// existed takes the length of its capsules.
     pub async fn claim_window_size(&self, size_ms: u64) -> Result<(), StorageError> {
-        let recorded = match self.get_blob(WINDOW_BLOB).await? {
-            Some(bytes) => Some(
-                serde_json::from_slice::<WindowRecord>(&bytes)
-                    .map_err(|e| StorageError::Schema(format!("{WINDOW_BLOB}: {e}")))?
-                    .window_ms,
-            ),
+        let store_ms = match self.get_blob(WINDOW_BLOB).await? {
+            Some(bytes) => {
+                let record = serde_json::from_slice::<WindowRecord>(&bytes)
+                    .map_err(|e| StorageError::Schema(format!("{WINDOW_BLOB}: {e}")))?;
+                if record.window_ms != size_ms {
+                    return Err(StorageError::WindowMismatch { store_ms: record.window_ms, run_ms: size_ms });
+                }
+                return Ok(());
+            }
             None => self.read_capsules(None).await?.first().map(|c| c.window_end_ms.saturating_sub(c.window_start_ms)),
         };
-        match recorded {
-            Some(store_ms) if store_ms != size_ms => Err(StorageError::WindowMismatch { store_ms, run_ms: size_ms }),
-            Some(_) if self.get_blob(WINDOW_BLOB).await?.is_some() => Ok(()),
-            _ => {
-                let record = serde_json::to_vec(&WindowRecord { window_ms: size_ms })
-                    .map_err(|e| StorageError::Schema(e.to_string()))?;
-                self.put_blob(WINDOW_BLOB, record).await
-            }
+        if let Some(store_ms) = store_ms.filter(|ms| *ms != size_ms) {
+            return Err(StorageError::WindowMismatch { store_ms, run_ms: size_ms });
         }
+        let record = serde_json::to_vec(&WindowRecord { window_ms: size_ms })
+            .map_err(|e| StorageError::Schema(e.to_string()))?;
+        self.put_blob(WINDOW_BLOB, record).await
     }
 
     /// Stores an opaque blob (the vector index) under `_index/NAME`.

@@ -92,9 +92,8 @@ pub(crate) fn run(args: QueryArgs) -> anyhow::Result<()> {
     let (batches, skipped) = rt.block_on(async {
         // The index is read only for vector search: plain SQL never depends on it.
         let nearest = if args.sql.contains("nearest_capsules") {
-            let built = VectorIndex::manifest(&store).await?.and_then(|m| m.embedder);
             let index = VectorIndex::load(&store, VectorIndexConfig::default()).await?;
-            let cfg = query_embedder(args.embedder.as_deref(), built.as_ref())?;
+            let cfg = query_embedder(args.embedder.as_deref(), index.embedder())?;
             let embedder = cfg.build().context("building the query embedder")?;
             Some(NearestCapsules::new(Arc::new(Mutex::new(embedder)), Arc::new(index))?)
         } else {

@@ -109,19 +109,31 @@ pub(crate) fn check_rule_file(path: &Path) -> anyhow::Result<String> {
     let dir = tempfile::tempdir()?;
     let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
     let mut reports = Vec::new();
-    for (i, de) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
-        let v: serde_yaml_ng::Value =
+    for (n, rules) in rule_documents(path, &text)? {
+        let tmp = dir.path().join(format!("{stem}.document{n}.yaml"));
+        std::fs::write(&tmp, serde_yaml_ng::to_string(&rules)?)?;
+        let report = check_rules(&tmp).map_err(|e| anyhow::anyhow!("{}: document {n}: {e}", path.display()))?;
+        reports.push(format!("document {n}: {}", report.trim()));
+    }
+    Ok(reports.join("; "))
+}
+
+/// The non-empty documents of a rule file as plain rule files, with their 1-based numbers: a
+/// `PrometheusRule` object stands for its `spec` (promtool reads plain rule files only).
+fn rule_documents(path: &Path, text: &str) -> anyhow::Result<Vec<(usize, serde_yaml_ng::Value)>> {
+    let mut docs = Vec::new();
+    for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let mut v: serde_yaml_ng::Value =
             serde::Deserialize::deserialize(de).with_context(|| format!("{}: document {}", path.display(), i + 1))?;
         if v.is_null() {
             continue;
         }
-        let rules = if v.get("kind").and_then(|k| k.as_str()) == Some("PrometheusRule") { &v["spec"] } else { &v };
-        let tmp = dir.path().join(format!("{stem}.document{}.yaml", i + 1));
-        std::fs::write(&tmp, serde_yaml_ng::to_string(rules)?)?;
-        let report = check_rules(&tmp).map_err(|e| anyhow::anyhow!("{}: document {}: {e}", path.display(), i + 1))?;
-        reports.push(format!("document {}: {}", i + 1, report.trim()));
+        if v.get("kind").and_then(|k| k.as_str()) == Some("PrometheusRule") {
+            v = v["spec"].clone();
+        }
+        docs.push((i + 1, v));
     }
-    Ok(reports.join("; "))
+    Ok(docs)
 }
 
 /// `promtool test rules` on a unit-test file, over the rule files it names as they are: each is
@@ -142,10 +154,7 @@ pub(crate) fn test_rule_file(path: &Path) -> anyhow::Result<String> {
         let rules_text = std::fs::read_to_string(&rules_path)
             .with_context(|| format!("{}: rule file {}", path.display(), rules_path.display()))?;
         let mut groups = Vec::new();
-        for (d, de) in serde_yaml_ng::Deserializer::from_str(&rules_text).enumerate() {
-            let v: serde_yaml_ng::Value = serde::Deserialize::deserialize(de)
-                .with_context(|| format!("{}: document {}", rules_path.display(), d + 1))?;
-            let rules = if v.get("kind").and_then(|k| k.as_str()) == Some("PrometheusRule") { &v["spec"] } else { &v };
+        for (_, rules) in rule_documents(&rules_path, &rules_text)? {
             if let Some(g) = rules.get("groups").and_then(|g| g.as_sequence()) {
                 groups.extend(g.iter().cloned());
             }
