@@ -16,6 +16,8 @@
 //! - [`sketch`]: a mergeable DDSketch-style quantile sketch (1 % relative accuracy).
 //! - [`sli`]: per journey per minute requests, errors, availability, latency percentiles,
 //!   throughput; rows in the store's `sli_minutes` layout.
+//! - [`live`]: the same journeys and per-minute SLIs maintained as spans stream in, out of
+//!   order — trace assembly and roll-up as differential-dataflow collections.
 //! - [`promql`]: PromQL for every SLI under a configurable metric convention (OpenTelemetry HTTP
 //!   server histogram, or the spanmetrics connector).
 //! - [`analyze`]: the whole analysis in one call, as used by `slo-runner analyze`.
@@ -54,6 +56,7 @@ pub mod error;
 pub mod fallback;
 pub mod history;
 pub mod journeys;
+pub mod live;
 pub mod promql;
 pub mod rationale;
 pub mod recommend;

@@ -43,7 +43,7 @@ impl ErrorSource {
 }
 
 /// One span, reduced to what journey discovery and SLIs need.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Span {
     /// Trace id.
     pub trace_id: String,

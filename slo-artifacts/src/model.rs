@@ -54,7 +54,7 @@ impl fmt::Display for PromDuration {
         ];
         let mut rest = self.0;
         for (unit, secs, exact) in units {
-            if exact && rest % secs != 0 {
+            if exact && !rest.is_multiple_of(secs) {
                 continue;
             }
             if rest >= secs {

@@ -682,3 +682,142 @@ fn two_processes_over_four_partitions_match_a_single_process_run() {
         .collect();
     assert_eq!(checkpoints.len(), 4, "{checkpoints:?}");
 }
+
+/// `analyze --store S --format json`.
+fn analyze_store(store: &str) -> String {
+    ok(runner().args(["analyze", "--format", "json", "--store", store]).output().unwrap(), "analyze --store")
+}
+
+/// Rows of a SQL query over a store, as printed (CSV).
+fn sql(store: &str, query: &str) -> String {
+    ok(runner().args(["query", "--store", store, "--format", "csv", query]).output().unwrap(), "query")
+}
+
+/// What the two paths must agree on: the analysis, the event tables' row counts and the
+/// capsules' vectors.
+fn store_view(store: &str) -> (String, String) {
+    let counts = sql(
+        store,
+        "SELECT (SELECT COUNT(*) FROM spans) AS spans, (SELECT COUNT(*) FROM metric_points) AS metrics, \
+         (SELECT COUNT(*) FROM raw_events) AS raw, (SELECT COUNT(*) FROM capsules) AS capsules",
+    );
+    (analyze_store(store), counts)
+}
+
+/// The file store of the same input: `run --input` with the same window and embedder.
+fn file_store(events: &Path, store: &str) -> (String, String) {
+    let out = runner()
+        .args(["run", "--window", "1m", "--embedder", "hashing", "--archive-raw", "--out"])
+        .arg(Path::new(store).with_extension("out"))
+        .arg("--input")
+        .arg(events)
+        .args(["--store", store])
+        .output()
+        .unwrap();
+    ok(out, "run --input");
+    store_view(store)
+}
+
+/// The same sample on a fresh topic and in a file-fed store, for the parity tests.
+struct Parity {
+    dir: tempfile::TempDir,
+    brokers: String,
+    topic: String,
+    group: String,
+    total: u64,
+    /// `store_view` of the file-fed store.
+    expected: (String, String),
+}
+
+impl Parity {
+    fn new(brokers: String, name: &str, requests: usize) -> Parity {
+        let dir = tempfile::tempdir().unwrap();
+        let (topic, group) = (unique(&format!("raw-{name}")), unique(&format!("g-{name}")));
+        create_topic(&brokers, &topic);
+        let events = generate(&dir.path().join("data"), requests);
+        let (_, total) = file_counts(&events);
+        assert_eq!(produce(&brokers, &topic, &events), total);
+        let expected = file_store(&events, &dir.path().join("files").to_string_lossy());
+        Parity { dir, brokers, topic, group, total, expected }
+    }
+
+    fn store(&self) -> String {
+        self.dir.path().join("kafka").to_string_lossy().into_owned()
+    }
+
+    /// `run --kafka` arguments into [`Parity::store`], with the file run's embedder and archive.
+    fn args(&self, store: &str) -> Vec<String> {
+        let mut args: Vec<String> =
+            run_args(&self.brokers, &self.topic, &self.group, store).into_iter().map(String::from).collect();
+        args.extend(["--embedder", "hashing", "--archive-raw"].map(String::from));
+        args
+    }
+}
+
+/// Issue 19: a store fed only through Kafka holds what a store fed from files holds — spans,
+/// metric points, the raw archive, capsules and their vectors — so `analyze --store` gives the
+/// identical JSON and vector search answers.
+#[test]
+fn a_kafka_fed_store_analyzes_like_a_file_fed_one() {
+    let Some(b) = brokers() else { return };
+    let parity = Parity::new(b, "parity", 4_000);
+    let (store, total, (expected, expected_counts)) = (parity.store(), parity.total, parity.expected.clone());
+    let out = ok(runner().args(parity.args(&store)).output().unwrap(), "run --kafka");
+    assert_eq!(stat(&out, "events stored:"), total, "{out}");
+    assert!(stat(&out, "vectors indexed:") > 0, "{out}");
+    let (got, got_counts) = store_view(&store);
+    assert!(got_counts.contains(&total.to_string()), "raw archive holds every event: {got_counts}");
+    assert_eq!(got_counts, expected_counts);
+    assert!(expected.contains("\"journeys\""), "{expected}");
+    assert_eq!(got, expected, "analyze --store differs between the Kafka-fed and the file-fed store");
+    let nearest =
+        "SELECT c.service FROM nearest_capsules('payment declined', 3) n JOIN capsules c USING (capsule_id) ORDER BY 1";
+    let hits = sql(&store, nearest);
+    assert_eq!(hits.lines().count(), 4, "{hits}");
+    assert_eq!(hits, sql(&parity.dir.path().join("files").to_string_lossy(), nearest));
+}
+
+/// Issue 19: killed twice mid-stream (kill -9, right after a checkpoint moved), the Kafka runner
+/// still leaves a store whose analysis equals the file-fed one: no span lost, none doubled.
+#[test]
+fn a_kafka_fed_store_killed_twice_still_analyzes_like_a_file_fed_one() {
+    let Some(b) = brokers() else { return };
+    let parity = Parity::new(b, "parity-kill", 12_000);
+    let (store, total, (expected, expected_counts)) = (parity.store(), parity.total, parity.expected.clone());
+    let (group, topic) = (&parity.group, &parity.topic);
+    let checkpoint = Path::new(&store).join("_index").join(format!("kafka-checkpoint-{group}-{topic}.json"));
+    let args = parity.args(&store);
+    let mut kills = 0;
+    let mut last_stored = 0i64;
+    for extra_ms in [150, 700] {
+        let mut child = runner().args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            // Kill once the checkpoint says more records are in the event tables than before.
+            let now = std::fs::read_to_string(&checkpoint).unwrap_or_default();
+            let stored: i64 = serde_json::from_str::<serde_json::Value>(&now)
+                .ok()
+                .and_then(|v| v["events_upto"].as_object().map(|m| m.values().filter_map(|x| x.as_i64()).sum()))
+                .unwrap_or(0);
+            if stored > last_stored {
+                last_stored = stored;
+                std::thread::sleep(Duration::from_millis(extra_ms));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        let _ = child.wait();
+    }
+    let out = ok(runner().args(&args).output().unwrap(), "final run");
+    eprintln!("killed {kills} times; final run:\n{out}");
+    assert_eq!(kills, 2, "the runner finished before it was killed twice");
+    // The killed runs left records in the event tables that the last one did not write again.
+    assert!(stat(&out, "events stored:") < total, "final run wrote every record again:\n{out}");
+    let (got, got_counts) = store_view(&store);
+    assert_eq!(got_counts, expected_counts, "event and capsule tables after {kills} kill -9s");
+    assert_eq!(got, expected, "analyze --store after {kills} kill -9s");
+}

@@ -396,6 +396,54 @@ impl Store {
     /// Appends spans, metric points and (when `archive_raw`) all events to their tables. Returns
     /// the number of files written. Re-writing the same batch replaces the same files.
     pub async fn write_events(&self, events: &[TelemetryEvent], archive_raw: bool) -> Result<usize, StorageError> {
+        self.write_event_files(events, archive_raw, |rows| {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            for e in rows {
+                h.update(e.event_id.as_bytes());
+                h.update(&[0]);
+            }
+            format!("{:016x}", h.digest())
+        })
+        .await
+    }
+
+    /// Like [`Store::write_events`], but every file is named `part-{stem}.parquet` (one per
+    /// table and partition): a writer that names its batches (the Kafka runner: partition and
+    /// offset range) can find and delete a batch it wrote but did not record
+    /// ([`Store::delete_event_files`]). `stem` is made of `[A-Za-z0-9_-]` only.
+    pub async fn write_events_named(
+        &self,
+        events: &[TelemetryEvent],
+        archive_raw: bool,
+        stem: &str,
+    ) -> Result<usize, StorageError> {
+        if stem.is_empty() || !stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(StorageError::Schema(format!("invalid file stem {stem:?}")));
+        }
+        self.write_event_files(events, archive_raw, |_| stem.to_string()).await
+    }
+
+    /// Deletes the files of the event tables (spans, metric points, raw events) whose file name
+    /// (`part-….parquet`) satisfies `doomed`; returns how many.
+    pub async fn delete_event_files(&self, doomed: impl Fn(&str) -> bool) -> Result<usize, StorageError> {
+        let mut n = 0;
+        for table in [Table::Spans, Table::MetricPoints, Table::RawEvents] {
+            for f in self.list_files(table).await? {
+                if doomed(f.path.filename().unwrap_or_default()) {
+                    self.inner.delete(&f.path).await.map_err(StorageError::os(&f.path))?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    async fn write_event_files(
+        &self,
+        events: &[TelemetryEvent],
+        archive_raw: bool,
+        name: impl Fn(&[&TelemetryEvent]) -> String,
+    ) -> Result<usize, StorageError> {
         let mut groups: BTreeMap<(Table, String, String), Vec<&TelemetryEvent>> = BTreeMap::new();
         for e in events {
             let part = (e.service.clone(), date_of(e.timestamp_ms));
@@ -413,12 +461,7 @@ impl Store {
         let jobs: Vec<(Table, Path, Vec<&TelemetryEvent>)> = groups
             .into_iter()
             .map(|((table, service, date), rows)| {
-                let mut h = xxhash_rust::xxh3::Xxh3::new();
-                for e in &rows {
-                    h.update(e.event_id.as_bytes());
-                    h.update(&[0]);
-                }
-                let path = self.partition(table, &service, &date).join(format!("part-{:016x}.parquet", h.digest()));
+                let path = self.partition(table, &service, &date).join(format!("part-{}.parquet", name(&rows)));
                 (table, path, rows)
             })
             .collect();

@@ -119,10 +119,10 @@ fn openslo_labels(labels: &BTreeMap<String, String>) -> Value {
 fn openslo_duration(period: PromDuration) -> String {
     let s = period.seconds();
     match s {
-        _ if s % (7 * 86_400) == 0 => format!("{}w", s / (7 * 86_400)),
-        _ if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        _ if s % 3600 == 0 => format!("{}h", s / 3600),
-        _ if s % 60 == 0 => format!("{}m", s / 60),
+        _ if s.is_multiple_of(7 * 86_400) => format!("{}w", s / (7 * 86_400)),
+        _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
         _ => period.to_string(),
     }
 }

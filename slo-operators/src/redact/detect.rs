@@ -1640,7 +1640,7 @@ pub(super) fn luhn(d: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Known card issuer prefixes (Visa, Mastercard incl. 2221–2720, Amex, Diners, Discover,

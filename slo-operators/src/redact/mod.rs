@@ -708,4 +708,4 @@ fn resolve(text: &str, cands: &mut Vec<Cand>) {
 }
 
 mod operator;
-pub use operator::{redact_event, Redact};
+pub use operator::{redact_event, CarriesEvent, Redact, RedactCarried};

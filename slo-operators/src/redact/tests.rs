@@ -762,3 +762,48 @@ proptest! {
         }
     }
 }
+
+/// Issue 19: redaction is spread over the workers. Worker 0 alone reads the source (as the file
+/// pipeline does); every worker redacts a share of the events, and none passes PII on.
+#[test]
+fn every_worker_redacts_a_share_of_one_readers_events() {
+    use crate::metrics::PipelineMetrics;
+    use crate::redact::Redact;
+    use slo_dataflow::event::TelemetryEvent;
+    use std::sync::{Arc, Mutex};
+    use timely::dataflow::operators::vec::Input;
+    use timely::dataflow::operators::Inspect;
+
+    const WORKERS: usize = 3;
+    let per_worker: Arc<Mutex<Vec<(usize, usize)>>> = Arc::default();
+    let seen = per_worker.clone();
+    timely::execute(timely::Config::process(WORKERS), move |worker| {
+        let index = worker.index();
+        let counts = seen.clone();
+        let mut input = worker.dataflow::<u64, _, _>(|scope| {
+            let (input, events) = scope.new_input::<TelemetryEvent>();
+            events.redact(Redactor::with_defaults(), PipelineMetrics::new()).inspect(move |r| {
+                assert!(!r.event.body.contains("@example.com"), "PII passed: {}", r.event.body);
+                counts.lock().unwrap().push((index, r.redactions.values().sum::<u32>() as usize));
+            });
+            input
+        });
+        if index == 0 {
+            for i in 0..300u64 {
+                let body = format!("login ok for user{i}@example.com");
+                input.send(TelemetryEvent::log(format!("e{i}"), "auth", 1_000 + i, None, body));
+            }
+        }
+    })
+    .unwrap();
+    let got = per_worker.lock().unwrap();
+    assert_eq!(got.len(), 300, "every event comes out once");
+    for w in 0..WORKERS {
+        let n = got.iter().filter(|(i, red)| *i == w && *red == 1).count();
+        assert!(
+            n >= 50,
+            "worker {w} redacted only {n} of 300 events: {:?}",
+            got.iter().map(|g| g.0).collect::<Vec<_>>()
+        );
+    }
+}

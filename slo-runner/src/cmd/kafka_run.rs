@@ -84,24 +84,26 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use slo_dataflow::avro::{capsule_codec, telemetry_codec, AvroCodec, AvroCodecError};
 use slo_dataflow::cluster::ClusterConfig;
-use slo_dataflow::event::{Capsule, EventTime, TelemetryEvent};
+use slo_dataflow::event::{Capsule, EventTime, RedactedEvent, TelemetryEvent};
 use slo_operators::embed::Embed;
 use slo_operators::fingerprint::Fingerprinting;
 use slo_operators::metrics::PipelineMetrics;
 use slo_operators::pipeline::PipelineConfig;
-use slo_operators::redact::{Redact, Redactor};
+use slo_operators::redact::{RedactCarried, Redactor};
 use slo_operators::window::WindowCapsules;
+use slo_storage::vector::{VectorIndex, VectorIndexConfig};
 use slo_storage::Store;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::{Broadcast, Input};
+use timely::dataflow::operators::vec::{Broadcast, Input, Map};
 use timely::dataflow::operators::{Capability, Inspect, Probe};
 use timely::dataflow::{ProbeHandle, StreamVec};
 
 use super::kafka::{
     KafkaConnArgs, QuietContext, Sender, CAPSULE_EMBEDDINGS, CAPSULE_EVENTS, DEAD_LETTER, FLUSH_DEADLINE, RAW_TELEMETRY,
 };
+use super::kafka_events::{durable_events, durable_vectors, EventSinkState, EventTables, IndexWriter, KafkaRecord};
 use super::kafka_offsets::{Admission, OffsetBook, Read};
 use super::metrics_http::{serve, RunnerMetrics};
 
@@ -252,6 +254,10 @@ pub(crate) fn classify(
 struct Checkpoint {
     /// Every window closing at or before this watermark is durable in the store.
     durable_watermark_ms: EventTime,
+    /// Per partition of the worker, the first offset not known to be in the event tables
+    /// (see [`super::kafka_events`]).
+    #[serde(default)]
+    events_upto: BTreeMap<i32, i64>,
 }
 
 /// What a Kafka run did.
@@ -265,6 +271,10 @@ struct Summary {
     capsules: u64,
     capsule_events: u64,
     embeddings: u64,
+    vectors_indexed: u64,
+    events_stored: u64,
+    event_files: u64,
+    event_files_discarded: usize,
     commits: u64,
     durable_watermark: EventTime,
     started_from: BTreeMap<i32, i64>,
@@ -283,6 +293,10 @@ impl Summary {
         self.capsules += other.capsules;
         self.capsule_events += other.capsule_events;
         self.embeddings += other.embeddings;
+        self.vectors_indexed += other.vectors_indexed;
+        self.events_stored += other.events_stored;
+        self.event_files += other.event_files;
+        self.event_files_discarded += other.event_files_discarded;
         self.commits += other.commits;
         self.durable_watermark = self.durable_watermark.max(other.durable_watermark);
         self.started_from.extend(other.started_from);
@@ -334,6 +348,7 @@ struct Shared {
     partitions: Vec<i32>,
     metrics: Arc<RunnerMetrics>,
     stop: Arc<AtomicBool>,
+    archive_raw: bool,
 }
 
 /// Runs the pipeline on Kafka until `--idle-exit` (or forever), on the timely workers that
@@ -343,6 +358,7 @@ pub(crate) fn run(
     file: KafkaFileConfig,
     config: PipelineConfig,
     store: Option<String>,
+    archive_raw: bool,
     cluster: ClusterConfig,
 ) -> anyhow::Result<()> {
     let args = Settings::merge(args, file);
@@ -373,8 +389,17 @@ pub(crate) fn run(
         signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
     }
     let started = Instant::now();
-    let shared =
-        Arc::new(Shared { args, store, redactor, config, commit_interval, partitions, metrics: runner_metrics, stop });
+    let shared = Arc::new(Shared {
+        args,
+        store,
+        redactor,
+        config,
+        commit_interval,
+        partitions,
+        metrics: runner_metrics,
+        stop,
+        archive_raw,
+    });
     let guards = timely::execute(timely_config, move |worker| run_worker(worker, &shared))
         .map_err(|e| anyhow::anyhow!("starting the timely workers: {e}"))?;
     let mut summary = Summary::default();
@@ -402,6 +427,21 @@ pub(crate) fn run(
     println!("capsules:        {}", summary.capsules);
     println!("capsule events:  {}", summary.capsule_events);
     println!("embeddings:      {}", summary.embeddings);
+    if summary.vectors_indexed > 0 {
+        println!("vectors indexed: {}", summary.vectors_indexed);
+    }
+    println!(
+        "events stored:   {} in {} files (spans, metric points{})",
+        summary.events_stored,
+        summary.event_files,
+        if archive_raw { ", raw events" } else { "" }
+    );
+    if summary.event_files_discarded > 0 {
+        println!(
+            "discarded:       {} event files written after the last checkpoint (rewritten from Kafka)",
+            summary.event_files_discarded
+        );
+    }
     println!("commits:         {}", summary.commits);
     println!("durable watermark: {}", summary.durable_watermark);
     let from: Vec<String> = summary.started_from.iter().map(|(p, o)| format!("{p}@{o}")).collect();
@@ -466,12 +506,17 @@ struct DurableSink {
 }
 
 impl DurableSink {
-    fn write(&mut self, capsules: &[Capsule]) {
+    /// Writes `capsules`; false when it did not (stopping early, or failed: the error is kept).
+    fn write(&mut self, capsules: &[Capsule]) -> bool {
         if !self.enabled.get() || self.state.borrow().error.is_some() {
-            return;
+            return false;
         }
-        if let Err(e) = self.try_write(capsules) {
-            self.state.borrow_mut().error = Some(e);
+        match self.try_write(capsules) {
+            Ok(()) => true,
+            Err(e) => {
+                self.state.borrow_mut().error = Some(e);
+                false
+            }
         }
     }
 
@@ -498,37 +543,47 @@ impl DurableSink {
 /// Makes capsules durable — upserted into the store and acknowledged by the broker — and holds
 /// the dataflow's progress at each capsule time until they are. A probe on the output therefore
 /// reads, on every worker of every process, the frontier below which *all* workers' capsules are
-/// durable: the global durable watermark.
+/// durable: the global durable watermark. The output carries the written capsules' vectors, at
+/// their time, for [`super::kafka_events::durable_vectors`].
 fn durable_capsules<'scope>(
     capsules: StreamVec<'scope, EventTime, Capsule>,
     mut sink: DurableSink,
-) -> StreamVec<'scope, EventTime, ()> {
-    capsules.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+) -> StreamVec<'scope, EventTime, (String, Vec<f32>)> {
+    capsules.unary_frontier::<CapacityContainerBuilder<Vec<(String, Vec<f32>)>>, _, _, _>(
         Pipeline,
         "DurableCapsules",
         move |_cap, _info| {
             // Capsules by time, with a capability that holds the output frontier there.
             let mut pending: BTreeMap<EventTime, (Capability<EventTime>, Vec<Capsule>)> = BTreeMap::new();
-            move |(input, frontier), _output| {
+            move |(input, frontier), output| {
                 input.for_each(|cap, data| {
                     let Some(&t) = cap.least() else { return };
                     pending.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new())).1.append(data);
                 });
                 let mut ready = Vec::new();
-                let mut held = Vec::new();
                 while let Some((&t, _)) = pending.first_key_value() {
                     if frontier.less_equal(&t) {
                         break; // more capsules may still arrive at `t`
                     }
-                    if let Some((_, (cap, batch))) = pending.pop_first() {
-                        held.push(cap);
-                        ready.extend(batch);
+                    if let Some((_, batch)) = pending.pop_first() {
+                        ready.push(batch);
                     }
                 }
-                if !ready.is_empty() {
-                    sink.write(&ready);
+                if ready.is_empty() {
+                    return;
                 }
-                drop(held); // durable now: let the frontier pass
+                let all: Vec<Capsule> = ready.iter().flat_map(|(_, b)| b.iter().cloned()).collect();
+                if sink.write(&all) {
+                    for (cap, batch) in &ready {
+                        let mut session = output.session(cap);
+                        for c in batch {
+                            if let Some(v) = &c.embedding {
+                                session.give((c.capsule_id(), v.clone()));
+                            }
+                        }
+                    }
+                }
+                drop(ready); // durable now: let the frontier pass
             }
         },
     )
@@ -631,6 +686,7 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
     // Every checkpoint holds a *global* durable watermark (see `durable_capsules`), so the highest
     // one written by any worker, of this run's layout or an earlier one, is safe to skip below.
     let mut durable: EventTime = 0;
+    let mut events_upto: BTreeMap<i32, i64> = BTreeMap::new();
     for name in rt.block_on(store.list_blobs(&base))? {
         if !is_checkpoint_name(&base, &name) {
             continue;
@@ -639,9 +695,15 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
             let c: Checkpoint =
                 serde_json::from_slice(&b).with_context(|| format!("reading the Kafka checkpoint {name}"))?;
             durable = durable.max(c.durable_watermark_ms);
+            for (p, e) in c.events_upto {
+                let at = events_upto.entry(p).or_insert(e);
+                *at = (*at).max(e);
+            }
         }
     }
     let mine: Vec<i32> = sh.partitions.iter().copied().filter(|p| partition_owner(*p, peers) == index).collect();
+    events_upto.retain(|p, _| mine.contains(p));
+
     let sender = Rc::new(Sender::new(&args.conn, &args.compression)?);
     let mut cc = args.conn.client_config()?;
     cc.set("group.id", &args.group)
@@ -673,6 +735,20 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
         }
         consumer.assign(&assignment).context("assigning partitions")?;
     }
+    // A partition without a recorded `E` (first run of the group) has nothing in the event
+    // tables below where reading starts.
+    for p in &mine {
+        events_upto.entry(*p).or_insert_with(|| start_offsets.get(p).copied().flatten().unwrap_or(0));
+    }
+    // Event files of these partitions written after the last checkpoint: their records are at
+    // or above `E`, so they are read again and rewritten (see `kafka_events`).
+    let prefix = super::kafka_events::file_prefix(&args.group, &args.topic);
+    let discarded = rt
+        .block_on(store.delete_event_files(|name| {
+            super::kafka_events::parse_file_name(&prefix, name)
+                .is_some_and(|(p, first)| mine.contains(&p) && first >= events_upto.get(&p).copied().unwrap_or(0))
+        }))
+        .context("removing event files written after the last checkpoint")?;
 
     let metrics = runner_metrics.pipeline.clone();
     let probe = ProbeHandle::<EventTime>::new();
@@ -681,9 +757,37 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
     let enabled = Rc::new(Cell::new(true));
     let _disable = DisableOnDrop(enabled.clone());
     let cfg = sh.config.clone();
+    let event_state: Rc<RefCell<EventSinkState>> = Rc::default();
+    let index_state: Rc<RefCell<(u64, Option<anyhow::Error>)>> = Rc::default();
+    // Worker 0 alone keeps and saves the store's vector index (see `kafka_events`).
+    let index_writer = match (&cfg.embedding, index) {
+        (Some(e), 0) => {
+            let mut vectors = rt.block_on(VectorIndex::load(&store, VectorIndexConfig::default()))?;
+            vectors.bind_embedder(&e.build().context("building the embedder")?.id())?;
+            Some(IndexWriter { index: vectors, store: store.clone(), rt: rt.clone(), state: index_state.clone() })
+        }
+        _ => None,
+    };
     let built = worker.dataflow::<EventTime, _, _>(|scope| {
-        let (input, events) = scope.new_input::<TelemetryEvent>();
-        let mined = events.redact(sh.redactor.clone(), metrics.clone()).fingerprint(cfg.miner.clone(), metrics.clone());
+        let (input, records) = scope.new_input::<KafkaRecord>();
+        // Redaction on the worker each event id hashes to; then the store-bound records go back
+        // to the worker of their partition, the admitted ones on to mining and windows.
+        let redacted = records.redact_carried(sh.redactor.clone(), metrics.clone());
+        durable_events(
+            redacted.clone().flat_map(|(r, _)| r.store.then_some(r)),
+            EventTables {
+                store: store.clone(),
+                rt: rt.clone(),
+                archive_raw: sh.archive_raw,
+                prefix: prefix.clone(),
+                state: event_state.clone(),
+                interval: sh.commit_interval * super::kafka_events::FLUSH_COMMIT_INTERVALS,
+                enabled: enabled.clone(),
+            },
+        );
+        let events =
+            redacted.flat_map(|(r, redactions)| r.window.then_some(RedactedEvent { event: r.event, redactions }));
+        let mined = events.fingerprint(cfg.miner.clone(), metrics.clone());
         let (capsules, late_events) = mined.window_capsules(cfg.window.clone(), metrics.clone());
         let capsules = match &cfg.embedding {
             Some(e) => capsules.embed(e.clone(), metrics.clone())?,
@@ -698,7 +802,7 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
             state: sink_state.clone(),
             enabled: enabled.clone(),
         };
-        durable_capsules(capsules, sink).probe_with(&probe);
+        durable_vectors(durable_capsules(capsules, sink), index_writer).probe_with(&probe);
         let lc = late.clone();
         late_events.inspect(move |_| lc.set(lc.get() + 1)).probe_with(&probe);
         Ok::<_, anyhow::Error>(input)
@@ -717,10 +821,23 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
         hb
     });
     let mut heartbeat_sent: EventTime = 0;
-    let take_error = |state: &Rc<RefCell<SinkState>>| state.borrow_mut().error.take();
+    let take_errors = |capsules: &Rc<RefCell<SinkState>>,
+                       events: &Rc<RefCell<EventSinkState>>,
+                       vectors: &Rc<RefCell<(u64, Option<anyhow::Error>)>>| {
+        let e = capsules.borrow_mut().error.take();
+        e.or_else(|| events.borrow_mut().error.take()).or_else(|| vectors.borrow_mut().1.take())
+    };
 
     let codec = telemetry_codec()?;
-    let mut s = Summary { durable_watermark: durable, partitions: mine.clone(), ..Default::default() };
+    let mut s = Summary {
+        durable_watermark: durable,
+        partitions: mine.clone(),
+        event_files_discarded: discarded,
+        ..Default::default()
+    };
+    // `(t, next offsets)`: every record read before the input advanced to `t` was sent at a time
+    // below `t`; once the event writer has flushed through `t`, those offsets are in the tables.
+    let mut sent_before: std::collections::VecDeque<(EventTime, Vec<(i32, i64)>)> = Default::default();
     let mut book = OffsetBook::new(cfg.window.clone(), cfg.driver.max_out_of_orderness_ms, mine.clone(), durable);
     let idle_exit = args.idle_exit.map(Duration::from_secs_f64);
     let (mut last_any, mut last_step) = (Instant::now(), Instant::now());
@@ -735,18 +852,48 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
     };
     // Acknowledges the dead letters, records `new_durable` (a global durable watermark) in this
     // worker's checkpoint, then commits the offsets the book holds for this worker's partitions.
-    let commit = |s: &mut Summary, new_durable: EventTime, book: &mut OffsetBook| -> anyhow::Result<()> {
+    let commit = |s: &mut Summary,
+                  new_durable: EventTime,
+                  book: &mut OffsetBook,
+                  events_upto: &mut BTreeMap<i32, i64>,
+                  sent_before: &mut std::collections::VecDeque<(EventTime, Vec<(i32, i64)>)>|
+     -> anyhow::Result<()> {
         sender.flush()?;
-        if new_durable > book.durable() {
-            let body = serde_json::to_vec(&Checkpoint { durable_watermark_ms: new_durable })?;
+        // How far each partition is in the event tables (module docs of `kafka_events`).
+        let mut new_upto = events_upto.clone();
+        {
+            let state = event_state.borrow();
+            while sent_before.front().is_some_and(|(t, _)| *t <= state.flushed_through) {
+                if let Some((_, offsets)) = sent_before.pop_front() {
+                    for (p, next) in offsets {
+                        let e = new_upto.entry(p).or_insert(next);
+                        *e = (*e).max(next);
+                    }
+                }
+            }
+            for (&p, &last) in &state.written {
+                let e = new_upto.entry(p).or_insert(last + 1);
+                *e = (*e).max(last + 1);
+            }
+        }
+        if new_durable > book.durable() || new_upto != *events_upto {
+            let body = serde_json::to_vec(&Checkpoint {
+                durable_watermark_ms: new_durable.max(book.durable()),
+                events_upto: new_upto.clone(),
+            })?;
             rt.block_on(store.put_blob(&ckpt_name, body)).context("writing the Kafka checkpoint")?;
             // Only once the checkpoint holds it: the book then releases the windows it covers.
-            book.mark_durable(new_durable);
-            s.durable_watermark = new_durable;
-            runner_metrics.durable_watermark_ms.fetch_max(new_durable, Ordering::Relaxed);
+            if new_durable > book.durable() {
+                book.mark_durable(new_durable);
+                s.durable_watermark = new_durable;
+                runner_metrics.durable_watermark_ms.fetch_max(new_durable, Ordering::Relaxed);
+            }
+            *events_upto = new_upto;
         }
         let mut tpl = TopicPartitionList::new();
         for (p, at) in book.commit_offsets() {
+            // Never past a record that is not yet in the event tables.
+            let at = events_upto.get(&p).map_or(at, |e| at.min(*e));
             tpl.add_partition_offset(&args.topic, p, Offset::Offset(at))?;
         }
         if let Some(l) = &lag {
@@ -796,15 +943,28 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
                         runner_metrics.dead_letter(r.code);
                         runner_metrics.record_out(DEAD_LETTER, 1);
                     }
-                    Ok(event) => match book.admit(p, off, event.timestamp_ms) {
-                        Admission::SkipDurable => s.replay_skipped += 1, // already in a durable capsule
-                        Admission::Late => s.late += 1,                  // its window has closed
-                        Admission::Admit { .. } => {
-                            input.send(event);
-                            s.events += 1;
-                            since_step += 1;
+                    Ok(event) => {
+                        let window = match book.admit(p, off, event.timestamp_ms) {
+                            Admission::SkipDurable => {
+                                s.replay_skipped += 1; // already in a durable capsule
+                                false
+                            }
+                            Admission::Late => {
+                                s.late += 1; // its window has closed
+                                false
+                            }
+                            Admission::Admit { .. } => {
+                                s.events += 1;
+                                since_step += 1;
+                                true
+                            }
+                        };
+                        // Written to the event tables unless a checkpoint says it is there.
+                        let store = off >= events_upto.get(&p).copied().unwrap_or(0);
+                        if window || store {
+                            input.send(KafkaRecord { event, partition: p, offset: off, window, store });
                         }
-                    },
+                    }
                 }
             }
         }
@@ -817,6 +977,7 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
             // worker with every partition idle follows the newest event time any worker has read.
             if let Some(w) = book.advance_watermark(seen_max.get()) {
                 input.advance_to(w);
+                sent_before.push_back((w, book.next_offsets().collect()));
             }
             let newest = book.newest();
             if newest > heartbeat_sent {
@@ -834,11 +995,11 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
                 // Parks (woken by other workers' messages) rather than spinning while they catch up.
                 worker.step_or_park(Some(Duration::from_millis(5)));
             }
-            if let Some(e) = take_error(&sink_state) {
+            if let Some(e) = take_errors(&sink_state, &event_state, &index_state) {
                 return Err(e);
             }
             let new_durable = global_durable(&probe).unwrap_or(book.watermark()).max(book.durable());
-            commit(&mut s, new_durable, &mut book)?;
+            commit(&mut s, new_durable, &mut book, &mut events_upto, &mut sent_before)?;
             tracing::info!(
                 worker = index,
                 events = s.events,
@@ -857,7 +1018,7 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
             }
         } else {
             worker.step();
-            if let Some(e) = take_error(&sink_state) {
+            if let Some(e) = take_errors(&sink_state, &event_state, &index_state) {
                 return Err(e);
             }
         }
@@ -871,14 +1032,15 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
             // End of stream: close every window, write it, and move `D` past all of them (once
             // every worker has reached its end too).
             let final_durable = book.end_of_stream_durable();
+            sent_before.push_back((EventTime::MAX, book.next_offsets().collect()));
             drop(input);
-            while !probe.done() {
+            while !probe.done() || event_state.borrow().flushed_through < EventTime::MAX {
                 worker.step_or_park(Some(Duration::from_millis(5)));
-                if let Some(e) = take_error(&sink_state) {
+                if let Some(e) = take_errors(&sink_state, &event_state, &index_state) {
                     return Err(e);
                 }
             }
-            commit(&mut s, final_durable, &mut book)?;
+            commit(&mut s, final_durable, &mut book, &mut events_upto, &mut sent_before)?;
             break;
         }
     }
@@ -887,6 +1049,9 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
     s.capsules = state.capsules;
     s.capsule_events = state.capsule_events;
     s.embeddings = state.embeddings;
+    s.events_stored = event_state.borrow().events;
+    s.event_files = event_state.borrow().files;
+    s.vectors_indexed = index_state.borrow().0;
     s.late += late.get();
     Ok(s)
 }

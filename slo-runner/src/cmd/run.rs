@@ -66,7 +66,7 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value_t = slo_dataflow::source::DEFAULT_MAX_LINE_BYTES)]
     max_line_bytes: usize,
     /// Embedder: `auto` (default: with --store, MiniLM when scripts/setup-model.sh installed it,
-    /// else feature hashing, said on stderr; without --store, or with --kafka, none), `none`,
+    /// else feature hashing, said on stderr; without --store, none), `none`,
     /// `hashing` (deterministic, no model) or `minilm`. The store remembers its embedder and
     /// refuses vectors of another.
     #[arg(long, default_value = "auto")]
@@ -118,7 +118,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         "none" => config.embedding = None,
         "auto" => match config.embedding.as_mut() {
             Some(e) => e.apply_env()?,
-            None if args.store.is_some() && !args.kafka.kafka => {
+            None if args.store.is_some() => {
                 let (e, note) = EmbedConfig::auto()?;
                 eprintln!("note: {note}");
                 config.embedding = Some(e);
@@ -146,7 +146,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         addresses: Vec::new(),
     };
     if args.kafka.kafka {
-        return super::kafka_run::run(*args.kafka, kafka_file, config, args.store.clone(), cluster);
+        return super::kafka_run::run(*args.kafka, kafka_file, config, args.store.clone(), args.archive_raw, cluster);
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let suffix = if cluster.processes > 1 { format!("-p{}", cluster.process) } else { String::new() };

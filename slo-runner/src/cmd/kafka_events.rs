@@ -1,0 +1,270 @@
+//! The Kafka runner's event tables and vector index: what `run --kafka --store` writes besides
+//! capsules, with the same effectively-once guarantee.
+//!
+//! # Event tables (spans, metric points, raw events with `--archive-raw`)
+//!
+//! Every record read from `raw-telemetry` travels as a [`KafkaRecord`] that keeps its partition
+//! and offset. It is redacted on the worker its event id hashes to (redaction is spread over all
+//! workers), then sent back to the worker that owns its partition, which writes it. That worker
+//! writes only *complete* runs of its partitions: records sent at a dataflow time the frontier has
+//! passed, so no record of a partition is still in flight below one that is written. Each write
+//! is one file per table and `(service, date)` partition named
+//! `part-k<group·topic hash>-p<partition>-o<first offset>-<last offset>.parquet`, with the rows in
+//! offset order.
+//!
+//! Per partition the runner keeps `E`, the first offset not yet known durable in the event
+//! tables, and records it in its Kafka checkpoint blob next to the durable watermark. The offset
+//! it commits is the lower of what the windows need and `E`, so a crash never skips an unwritten
+//! record. On restart, before reading, it deletes this group's files of its partitions whose first
+//! offset is at or above `E` (written, but the checkpoint never said so), and records below `E`
+//! are not written again. Every record is therefore in the event tables exactly once, whatever
+//! the crash point. Files are written every [`FLUSH_EVENTS`] records or
+//! [`FLUSH_COMMIT_INTERVALS`] commit intervals (5 s with the default 1 s), whichever comes
+//! first, and at the end of the stream; `slo-runner maintain compact` merges
+//! them (run it while the runner is stopped or on partitions it has finished: a compacted file
+//! no longer carries the offset range a restart looks for).
+//!
+//! # Vector index
+//!
+//! Capsules with embeddings pass their vectors, at the capsule's dataflow time, to worker 0 (of
+//! process 0), the only writer of the store's usearch index. It upserts them and saves the index
+//! before it lets the frontier pass that time, so the durable watermark `D` only ever covers
+//! capsules whose vectors are saved. A replay re-upserts the same ids (an upsert, not an add).
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use slo_dataflow::event::{EventTime, TelemetryEvent};
+use slo_operators::redact::CarriesEvent;
+use slo_storage::vector::VectorIndex;
+use slo_storage::Store;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+
+/// Records buffered before a worker writes its event files regardless of [`FLUSH_INTERVAL`].
+pub(crate) const FLUSH_EVENTS: usize = 100_000;
+/// Commit intervals that complete records wait at most before they are written.
+pub(crate) const FLUSH_COMMIT_INTERVALS: u32 = 5;
+
+/// A `raw-telemetry` record on its way through the Kafka dataflow.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct KafkaRecord {
+    /// The decoded event (redacted once it has passed the redaction operator).
+    pub event: TelemetryEvent,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Whether it counts in its capsule window (admitted by the offset book).
+    pub window: bool,
+    /// Whether it still has to be written to the event tables (offset at or above `E`).
+    pub store: bool,
+}
+
+impl CarriesEvent for KafkaRecord {
+    fn event(&self) -> &TelemetryEvent {
+        &self.event
+    }
+    fn event_mut(&mut self) -> &mut TelemetryEvent {
+        &mut self.event
+    }
+}
+
+/// The file-name stem shared by one consumer group's event files of one topic.
+pub(crate) fn file_prefix(group: &str, topic: &str) -> String {
+    let h = xxhash_rust::xxh3::xxh3_64(format!("{group}\0{topic}").as_bytes());
+    format!("k{:08x}", h >> 32)
+}
+
+/// `(partition, first offset)` of an event file this group wrote (`part-<prefix>-p<P>-o<A>-<B>.parquet`).
+pub(crate) fn parse_file_name(prefix: &str, name: &str) -> Option<(i32, i64)> {
+    let rest = name.strip_prefix("part-")?.strip_prefix(prefix)?.strip_prefix("-p")?;
+    let rest = rest.strip_suffix(".parquet")?;
+    let (p, rest) = rest.split_once("-o")?;
+    let (first, last) = rest.split_once('-')?;
+    last.parse::<i64>().ok()?;
+    Some((p.parse().ok()?, first.parse().ok()?))
+}
+
+/// Progress and the first error of a worker's event-table writer, read by its commit step.
+#[derive(Default)]
+pub(crate) struct EventSinkState {
+    /// Every store-bound record sent at a dataflow time below this has been written.
+    pub flushed_through: EventTime,
+    /// Per partition, the highest offset written so far.
+    pub written: HashMap<i32, i64>,
+    /// Records written.
+    pub events: u64,
+    /// Files written.
+    pub files: u64,
+    /// The first write error (the worker stops with it).
+    pub error: Option<anyhow::Error>,
+}
+
+/// Where a worker writes its partitions' records.
+pub(crate) struct EventTables {
+    /// The store (with this worker's writer id).
+    pub store: Store,
+    /// Runtime for the store's async calls.
+    pub rt: Rc<tokio::runtime::Runtime>,
+    /// Also archive every record in `raw_events`.
+    pub archive_raw: bool,
+    /// [`file_prefix`] of this group and topic.
+    pub prefix: String,
+    /// Shared with the worker's commit step.
+    pub state: Rc<RefCell<EventSinkState>>,
+    /// Longest wait of complete records before they are written.
+    pub interval: Duration,
+    /// Cleared when the worker stops early: what is still buffered is read again after a restart.
+    pub enabled: Rc<Cell<bool>>,
+}
+
+impl EventTables {
+    fn write(&self, mut records: Vec<KafkaRecord>) -> anyhow::Result<()> {
+        records.sort_by_key(|r| (r.partition, r.offset));
+        let mut by_partition: BTreeMap<i32, Vec<KafkaRecord>> = BTreeMap::new();
+        for r in records {
+            by_partition.entry(r.partition).or_default().push(r);
+        }
+        let mut state = self.state.borrow_mut();
+        for (p, rs) in by_partition {
+            let (first, last) = (rs[0].offset, rs[rs.len() - 1].offset);
+            let stem = format!("{}-p{p}-o{first}-{last}", self.prefix);
+            let events: Vec<TelemetryEvent> = rs.into_iter().map(|r| r.event).collect();
+            let files = self
+                .rt
+                .block_on(self.store.write_events_named(&events, self.archive_raw, &stem))
+                .context("writing spans and metric points to the store")?;
+            state.events += events.len() as u64;
+            state.files += files as u64;
+            let w = state.written.entry(p).or_insert(last);
+            *w = (*w).max(last);
+        }
+        Ok(())
+    }
+}
+
+/// Writes the store-bound records of this worker's partitions to the event tables, in complete
+/// runs (see the module docs), and reports how far it got in `tables.state`.
+pub(crate) fn durable_events<'scope>(records: StreamVec<'scope, EventTime, KafkaRecord>, tables: EventTables) {
+    // Route by partition: `p mod peers` is the worker that owns partition `p`.
+    records.sink(Exchange::new(|r: &KafkaRecord| r.partition.max(0) as u64), "DurableEvents", {
+        let mut pending: BTreeMap<EventTime, Vec<KafkaRecord>> = BTreeMap::new();
+        let mut ready: Vec<KafkaRecord> = Vec::new();
+        let mut last_flush = Instant::now();
+        move |(input, frontier)| {
+            input.for_each(|cap, data| {
+                pending.entry(*cap.least().unwrap_or(&0)).or_default().append(data);
+            });
+            let f = frontier.frontier().iter().min().copied();
+            while let Some((&t, _)) = pending.first_key_value() {
+                if f.is_some_and(|f| t >= f) {
+                    break; // records sent at `t` may still be on their way
+                }
+                if let Some((_, batch)) = pending.pop_first() {
+                    ready.extend(batch);
+                }
+            }
+            if tables.state.borrow().error.is_some() || !tables.enabled.get() {
+                return;
+            }
+            let due = ready.len() >= FLUSH_EVENTS || last_flush.elapsed() >= tables.interval || f.is_none();
+            if !ready.is_empty() && due {
+                if let Err(e) = tables.write(std::mem::take(&mut ready)) {
+                    tables.state.borrow_mut().error = Some(e);
+                    return;
+                }
+                last_flush = Instant::now();
+            }
+            if ready.is_empty() {
+                let mut state = tables.state.borrow_mut();
+                state.flushed_through = state.flushed_through.max(f.unwrap_or(EventTime::MAX));
+            }
+        }
+    });
+}
+
+/// Worker 0's share of the vector index: the loaded index and the store it is saved to.
+pub(crate) struct IndexWriter {
+    /// The index (loaded from the store at start).
+    pub index: VectorIndex,
+    /// The store.
+    pub store: Store,
+    /// Runtime for the store's async calls.
+    pub rt: Rc<tokio::runtime::Runtime>,
+    /// Vectors upserted; the first error.
+    pub state: Rc<RefCell<(u64, Option<anyhow::Error>)>>,
+}
+
+/// A capsule id and its embedding.
+pub(crate) type CapsuleVector = (String, Vec<f32>);
+
+/// Upserts capsule vectors into the store's index on worker 0 and saves it before letting the
+/// frontier pass their time (see the module docs). `writer` is `Some` on worker 0 only.
+pub(crate) fn durable_vectors<'scope>(
+    vectors: StreamVec<'scope, EventTime, (String, Vec<f32>)>,
+    mut writer: Option<IndexWriter>,
+) -> StreamVec<'scope, EventTime, ()> {
+    vectors.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+        Exchange::new(|_: &(String, Vec<f32>)| 0),
+        "DurableVectors",
+        move |_cap, _info| {
+            let mut pending: BTreeMap<EventTime, (Capability<EventTime>, Vec<CapsuleVector>)> = BTreeMap::new();
+            move |(input, frontier), _output| {
+                input.for_each(|cap, data| {
+                    let Some(&t) = cap.least() else { return };
+                    pending.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new())).1.append(data);
+                });
+                let mut ready = Vec::new();
+                let mut held = Vec::new();
+                while let Some((&t, _)) = pending.first_key_value() {
+                    if frontier.less_equal(&t) {
+                        break;
+                    }
+                    if let Some((_, (cap, batch))) = pending.pop_first() {
+                        held.push(cap);
+                        ready.extend(batch);
+                    }
+                }
+                if let (Some(w), false) = (writer.as_mut(), ready.is_empty()) {
+                    if w.state.borrow().1.is_none() {
+                        let saved = w
+                            .index
+                            .upsert_batch(&ready)
+                            .map_err(anyhow::Error::from)
+                            .and_then(|_| w.rt.block_on(w.index.save(&w.store)).map_err(anyhow::Error::from))
+                            .context("saving the vector index");
+                        let mut state = w.state.borrow_mut();
+                        match saved {
+                            Ok(()) => state.0 += ready.len() as u64,
+                            Err(e) => state.1 = Some(e),
+                        }
+                    }
+                }
+                drop(held); // saved (or failed, which stops the worker): let the frontier pass
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_file_names_round_trip_and_foreign_names_are_ignored() {
+        let prefix = file_prefix("slo", "raw-telemetry");
+        assert_ne!(prefix, file_prefix("slo2", "raw-telemetry"));
+        assert_eq!(parse_file_name(&prefix, &format!("part-{prefix}-p3-o120-4511.parquet")), Some((3, 120)));
+        assert_eq!(parse_file_name(&prefix, "part-0123456789abcdef.parquet"), None);
+        assert_eq!(parse_file_name(&file_prefix("other", "t"), &format!("part-{prefix}-p3-o1-2.parquet")), None);
+        assert_eq!(parse_file_name(&prefix, &format!("part-{prefix}-p3-o1-x.parquet")), None);
+    }
+}
