@@ -45,7 +45,7 @@ use slo_storage::Store;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::{Capability, InputCapability};
 use timely::dataflow::StreamVec;
 
 /// Records buffered before a worker writes its event files regardless of [`FLUSH_INTERVAL`].
@@ -191,6 +191,55 @@ pub(crate) fn durable_events<'scope>(records: StreamVec<'scope, EventTime, Kafka
     });
 }
 
+/// A durable operator's input by dataflow time, each time's with a capability that holds the
+/// operator's output there until its data is written: the frontier a probe reads after such an
+/// operator is the point below which everything is durable (`durable_capsules`,
+/// [`durable_vectors`]).
+pub(crate) struct HeldBatches<D> {
+    pending: BTreeMap<EventTime, (Capability<EventTime>, Vec<D>)>,
+}
+
+impl<D> Default for HeldBatches<D> {
+    fn default() -> Self {
+        HeldBatches { pending: BTreeMap::new() }
+    }
+}
+
+/// Capabilities taken from [`HeldBatches`], each with the range of its data in the batch.
+pub(crate) type HeldCapabilities = Vec<(Capability<EventTime>, std::ops::Range<usize>)>;
+
+impl<D> HeldBatches<D> {
+    /// Holds `data`, received with `cap`, at its time.
+    pub(crate) fn hold(&mut self, cap: &InputCapability<EventTime>, data: &mut Vec<D>) {
+        let Some(&t) = cap.least() else { return };
+        self.pending.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new())).1.append(data);
+    }
+
+    /// Takes the data of every time the input frontier has passed (`complete(t)`: no more data
+    /// can arrive at `t`), in time order, with each time's capability and the range of its data.
+    /// Drop the capabilities once the data is durable.
+    pub(crate) fn take_complete(&mut self, complete: impl Fn(&EventTime) -> bool) -> (Vec<D>, HeldCapabilities) {
+        let (mut data, mut caps) = (Vec::new(), Vec::new());
+        while self.pending.first_key_value().is_some_and(|(t, _)| complete(t)) {
+            if let Some((_, (cap, batch))) = self.pending.pop_first() {
+                let from = data.len();
+                data.extend(batch);
+                caps.push((cap, from..data.len()));
+            }
+        }
+        (data, caps)
+    }
+}
+
+/// Vectors upserted into the index and the first error, read by worker 0's commit step.
+#[derive(Default)]
+pub(crate) struct IndexState {
+    /// Vectors upserted and saved.
+    pub vectors: u64,
+    /// The first error (the worker stops with it).
+    pub error: Option<anyhow::Error>,
+}
+
 /// Worker 0's share of the vector index: the loaded index and the store it is saved to.
 pub(crate) struct IndexWriter {
     /// The index (loaded from the store at start).
@@ -199,8 +248,27 @@ pub(crate) struct IndexWriter {
     pub store: Store,
     /// Runtime for the store's async calls.
     pub rt: Rc<tokio::runtime::Runtime>,
-    /// Vectors upserted; the first error.
-    pub state: Rc<RefCell<(u64, Option<anyhow::Error>)>>,
+    /// Shared with the worker's commit step.
+    pub state: Rc<RefCell<IndexState>>,
+}
+
+impl IndexWriter {
+    fn upsert_and_save(&mut self, vectors: &[CapsuleVector]) {
+        if self.state.borrow().error.is_some() {
+            return;
+        }
+        let saved = self
+            .index
+            .upsert_batch(vectors)
+            .map_err(anyhow::Error::from)
+            .and_then(|_| self.rt.block_on(self.index.save(&self.store)).map_err(anyhow::Error::from))
+            .context("saving the vector index");
+        let mut state = self.state.borrow_mut();
+        match saved {
+            Ok(()) => state.vectors += vectors.len() as u64,
+            Err(e) => state.error = Some(e),
+        }
+    }
 }
 
 /// A capsule id and its embedding.
@@ -209,46 +277,21 @@ pub(crate) type CapsuleVector = (String, Vec<f32>);
 /// Upserts capsule vectors into the store's index on worker 0 and saves it before letting the
 /// frontier pass their time (see the module docs). `writer` is `Some` on worker 0 only.
 pub(crate) fn durable_vectors<'scope>(
-    vectors: StreamVec<'scope, EventTime, (String, Vec<f32>)>,
+    vectors: StreamVec<'scope, EventTime, CapsuleVector>,
     mut writer: Option<IndexWriter>,
 ) -> StreamVec<'scope, EventTime, ()> {
     vectors.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
-        Exchange::new(|_: &(String, Vec<f32>)| 0),
+        Exchange::new(|_: &CapsuleVector| 0),
         "DurableVectors",
         move |_cap, _info| {
-            let mut pending: BTreeMap<EventTime, (Capability<EventTime>, Vec<CapsuleVector>)> = BTreeMap::new();
+            let mut held = HeldBatches::default();
             move |(input, frontier), _output| {
-                input.for_each(|cap, data| {
-                    let Some(&t) = cap.least() else { return };
-                    pending.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new())).1.append(data);
-                });
-                let mut ready = Vec::new();
-                let mut held = Vec::new();
-                while let Some((&t, _)) = pending.first_key_value() {
-                    if frontier.less_equal(&t) {
-                        break;
-                    }
-                    if let Some((_, (cap, batch))) = pending.pop_first() {
-                        held.push(cap);
-                        ready.extend(batch);
-                    }
-                }
+                input.for_each(|cap, data| held.hold(&cap, data));
+                let (ready, caps) = held.take_complete(|t| !frontier.less_equal(t));
                 if let (Some(w), false) = (writer.as_mut(), ready.is_empty()) {
-                    if w.state.borrow().1.is_none() {
-                        let saved = w
-                            .index
-                            .upsert_batch(&ready)
-                            .map_err(anyhow::Error::from)
-                            .and_then(|_| w.rt.block_on(w.index.save(&w.store)).map_err(anyhow::Error::from))
-                            .context("saving the vector index");
-                        let mut state = w.state.borrow_mut();
-                        match saved {
-                            Ok(()) => state.0 += ready.len() as u64,
-                            Err(e) => state.1 = Some(e),
-                        }
-                    }
+                    w.upsert_and_save(&ready);
                 }
-                drop(held); // saved (or failed, which stops the worker): let the frontier pass
+                drop(caps); // saved (or failed, which stops the worker): let the frontier pass
             }
         },
     )

@@ -97,13 +97,16 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::{Broadcast, Input, Map};
-use timely::dataflow::operators::{Capability, Inspect, Probe};
+use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{ProbeHandle, StreamVec};
 
 use super::kafka::{
     KafkaConnArgs, QuietContext, Sender, CAPSULE_EMBEDDINGS, CAPSULE_EVENTS, DEAD_LETTER, FLUSH_DEADLINE, RAW_TELEMETRY,
 };
-use super::kafka_events::{durable_events, durable_vectors, EventSinkState, EventTables, IndexWriter, KafkaRecord};
+use super::kafka_events::{
+    durable_events, durable_vectors, CapsuleVector, EventSinkState, EventTables, HeldBatches, IndexState, IndexWriter,
+    KafkaRecord,
+};
 use super::kafka_offsets::{Admission, OffsetBook, Read};
 use super::metrics_http::{serve, RunnerMetrics};
 
@@ -548,42 +551,27 @@ impl DurableSink {
 fn durable_capsules<'scope>(
     capsules: StreamVec<'scope, EventTime, Capsule>,
     mut sink: DurableSink,
-) -> StreamVec<'scope, EventTime, (String, Vec<f32>)> {
-    capsules.unary_frontier::<CapacityContainerBuilder<Vec<(String, Vec<f32>)>>, _, _, _>(
+) -> StreamVec<'scope, EventTime, CapsuleVector> {
+    capsules.unary_frontier::<CapacityContainerBuilder<Vec<CapsuleVector>>, _, _, _>(
         Pipeline,
         "DurableCapsules",
         move |_cap, _info| {
-            // Capsules by time, with a capability that holds the output frontier there.
-            let mut pending: BTreeMap<EventTime, (Capability<EventTime>, Vec<Capsule>)> = BTreeMap::new();
+            let mut held = HeldBatches::default();
             move |(input, frontier), output| {
-                input.for_each(|cap, data| {
-                    let Some(&t) = cap.least() else { return };
-                    pending.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new())).1.append(data);
-                });
-                let mut ready = Vec::new();
-                while let Some((&t, _)) = pending.first_key_value() {
-                    if frontier.less_equal(&t) {
-                        break; // more capsules may still arrive at `t`
-                    }
-                    if let Some((_, batch)) = pending.pop_first() {
-                        ready.push(batch);
-                    }
-                }
-                if ready.is_empty() {
-                    return;
-                }
-                let all: Vec<Capsule> = ready.iter().flat_map(|(_, b)| b.iter().cloned()).collect();
-                if sink.write(&all) {
-                    for (cap, batch) in &ready {
+                input.for_each(|cap, data| held.hold(&cap, data));
+                // Times the frontier has passed: no more capsules can arrive there.
+                let (ready, caps) = held.take_complete(|t| !frontier.less_equal(t));
+                if !ready.is_empty() && sink.write(&ready) {
+                    for (cap, range) in &caps {
                         let mut session = output.session(cap);
-                        for c in batch {
+                        for c in &ready[range.clone()] {
                             if let Some(v) = &c.embedding {
                                 session.give((c.capsule_id(), v.clone()));
                             }
                         }
                     }
                 }
-                drop(ready); // durable now: let the frontier pass
+                drop(caps); // durable now: let the frontier pass
             }
         },
     )
@@ -758,7 +746,7 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
     let _disable = DisableOnDrop(enabled.clone());
     let cfg = sh.config.clone();
     let event_state: Rc<RefCell<EventSinkState>> = Rc::default();
-    let index_state: Rc<RefCell<(u64, Option<anyhow::Error>)>> = Rc::default();
+    let index_state: Rc<RefCell<IndexState>> = Rc::default();
     // Worker 0 alone keeps and saves the store's vector index (see `kafka_events`).
     let index_writer = match (&cfg.embedding, index) {
         (Some(e), 0) => {
@@ -821,12 +809,11 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
         hb
     });
     let mut heartbeat_sent: EventTime = 0;
-    let take_errors = |capsules: &Rc<RefCell<SinkState>>,
-                       events: &Rc<RefCell<EventSinkState>>,
-                       vectors: &Rc<RefCell<(u64, Option<anyhow::Error>)>>| {
-        let e = capsules.borrow_mut().error.take();
-        e.or_else(|| events.borrow_mut().error.take()).or_else(|| vectors.borrow_mut().1.take())
-    };
+    let take_errors =
+        |capsules: &Rc<RefCell<SinkState>>, events: &Rc<RefCell<EventSinkState>>, vectors: &Rc<RefCell<IndexState>>| {
+            let e = capsules.borrow_mut().error.take();
+            e.or_else(|| events.borrow_mut().error.take()).or_else(|| vectors.borrow_mut().error.take())
+        };
 
     let codec = telemetry_codec()?;
     let mut s = Summary {
@@ -1051,7 +1038,7 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
     s.embeddings = state.embeddings;
     s.events_stored = event_state.borrow().events;
     s.event_files = event_state.borrow().files;
-    s.vectors_indexed = index_state.borrow().0;
+    s.vectors_indexed = index_state.borrow().vectors;
     s.late += late.get();
     Ok(s)
 }
