@@ -56,7 +56,7 @@ pub fn redact_event(
 }
 
 /// The worker an event is redacted on: a hash of its event id (its trace id when the id is
-/// empty), so equal events always meet the same worker.
+/// empty) and its timestamp, so equal events always meet the same worker.
 fn redact_route(e: &TelemetryEvent) -> u64 {
     let key = if e.event_id.is_empty() { e.trace_id.as_deref().unwrap_or("") } else { e.event_id.as_str() };
     xxhash_rust::xxh3::xxh3_64(key.as_bytes()) ^ e.timestamp_ms.wrapping_mul(0x9E37_79B9_7F4A_7C15)
