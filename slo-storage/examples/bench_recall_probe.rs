@@ -20,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dimensions: dim,
         connectivity,
         target_recall: 0.0,
+        exact_below: 0, // measure HNSW at every size
         ..Default::default()
     })?;
     let t = Instant::now();

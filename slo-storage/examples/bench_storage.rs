@@ -130,7 +130,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let dim = 384;
     let recall_n = 100_000.min(n_vectors);
-    let mut idx = VectorIndex::new(VectorIndexConfig { dimensions: dim, ..Default::default() })?;
+    let mut idx = VectorIndex::new(VectorIndexConfig { dimensions: dim, exact_below: 0, ..Default::default() })?;
     let t = Instant::now();
     let mut added = 0;
     while added < n_vectors {

@@ -90,6 +90,11 @@ pub struct VectorIndexConfig {
     /// Maximum number of vectors; adding beyond it evicts the oldest-added ids (counted).
     /// Default 5,000,000.
     pub max_vectors: usize,
+    /// Indexes with fewer vectors than this are searched exactly (brute force: a few ms at this
+    /// size), so their answers are exact and do not depend on the order the vectors were added
+    /// in — HNSW over the many near-identical vectors of one template's capsules can miss.
+    /// `0`: always HNSW. Default 20,000.
+    pub exact_below: usize,
 }
 
 impl Default for VectorIndexConfig {
@@ -103,6 +108,7 @@ impl Default for VectorIndexConfig {
             max_expansion_search: 16_384,
             calibration_queries: 64,
             max_vectors: 5_000_000,
+            exact_below: 20_000,
         }
     }
 }
@@ -424,10 +430,14 @@ impl VectorIndex {
         Ok(n)
     }
 
-    /// The `k` nearest capsules to `query`.
+    /// The `k` nearest capsules to `query`: exact below [`VectorIndexConfig::exact_below`]
+    /// vectors, HNSW (at the calibrated `expansion_search`) above.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>, StorageError> {
         if self.is_empty() {
             return Ok(Vec::new());
+        }
+        if self.len() < self.cfg.exact_below {
+            return self.exact_search(query, k);
         }
         // More neighbours than vectors cannot be found; usearch would size its buffers by `k`.
         let k = k.min(self.len());
@@ -653,6 +663,7 @@ mod tests {
             connectivity: 8,
             expansion_add: 32,
             expansion_search: 4,
+            exact_below: 0, // HNSW at any size: that is what is calibrated
             ..Default::default()
         };
         let mut idx = VectorIndex::new(VectorIndexConfig { target_recall: 0.0, ..cfg.clone() }).unwrap();

@@ -150,13 +150,18 @@ impl Sender {
         if !matches!(compression, "lz4" | "zstd" | "none") {
             bail!("compression {compression:?}: use lz4, zstd or none (snappy is not supported by the test broker)");
         }
-        let mut cfg = conn.client_config()?;
+        // The producer's defaults, then the user's `--kafka-option`s, which win on the same key
+        // (linger, batch sizes, ...; idempotence and acks are what the delivery guarantee needs).
+        let mut cfg = ClientConfig::new();
         cfg.set("enable.idempotence", "true")
             .set("acks", "all")
             .set("compression.type", compression)
             .set("linger.ms", "5")
             .set("batch.num.messages", "10000")
             .set("queue.buffering.max.messages", "200000");
+        for (k, v) in conn.client_config()?.config_map().iter() {
+            cfg.set(*k, *v);
+        }
         let stats = Arc::new(DeliveryStats::default());
         let producer = Self::producer(&cfg, &stats)?;
         Ok(Sender { config: cfg, stats, producer: RwLock::new(producer) })

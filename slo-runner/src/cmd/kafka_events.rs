@@ -29,7 +29,9 @@
 //! Capsules with embeddings pass their vectors, at the capsule's dataflow time, to worker 0 (of
 //! process 0), the only writer of the store's usearch index. It upserts them and saves the index
 //! before it lets the frontier pass that time, so the durable watermark `D` only ever covers
-//! capsules whose vectors are saved. A replay re-upserts the same ids (an upsert, not an add).
+//! capsules whose vectors are saved. A save writes the whole index, so vectors wait up to
+//! [`INDEX_SAVE_EVERY`] to be saved together (a backlog would otherwise rewrite the index at
+//! every commit step). A replay re-upserts the same ids (an upsert, not an add).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -274,24 +276,50 @@ impl IndexWriter {
 /// A capsule id and its embedding.
 pub(crate) type CapsuleVector = (String, Vec<f32>);
 
+/// The least wall time between two saves of the vector index. A save writes the whole index
+/// (tens of MB at 40k vectors), so saving at every commit step would make a backlog quadratic;
+/// the frontier (and with it the durable watermark) waits at most this long for a save.
+pub(crate) const INDEX_SAVE_EVERY: Duration = Duration::from_secs(2);
+
 /// Upserts capsule vectors into the store's index on worker 0 and saves it before letting the
-/// frontier pass their time (see the module docs). `writer` is `Some` on worker 0 only.
+/// frontier pass their time (see the module docs), at most every [`INDEX_SAVE_EVERY`] and at the
+/// end of the stream. `writer` is `Some` on worker 0 only.
 pub(crate) fn durable_vectors<'scope>(
     vectors: StreamVec<'scope, EventTime, CapsuleVector>,
     mut writer: Option<IndexWriter>,
 ) -> StreamVec<'scope, EventTime, ()> {
+    let scope = vectors.scope();
     vectors.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
         Exchange::new(|_: &CapsuleVector| 0),
         "DurableVectors",
-        move |_cap, _info| {
+        move |_cap, info| {
+            // Wakes the operator when a held save falls due, even if no data or progress comes.
+            let activator = scope.activator_for(info.address.clone());
             let mut held = HeldBatches::default();
+            let (mut waiting, mut caps) = (Vec::new(), Vec::new());
+            let mut last_save: Option<Instant> = None;
             move |(input, frontier), _output| {
                 input.for_each(|cap, data| held.hold(&cap, data));
-                let (ready, caps) = held.take_complete(|t| !frontier.less_equal(t));
-                if let (Some(w), false) = (writer.as_mut(), ready.is_empty()) {
-                    w.upsert_and_save(&ready);
+                let (ready, ready_caps) = held.take_complete(|t| !frontier.less_equal(t));
+                waiting.extend(ready);
+                caps.extend(ready_caps.into_iter().map(|(cap, _)| cap));
+                if caps.is_empty() {
+                    return;
                 }
-                drop(caps); // saved (or failed, which stops the worker): let the frontier pass
+                let Some(w) = writer.as_mut() else {
+                    caps.clear(); // no index here: nothing to wait for
+                    return;
+                };
+                let wait = last_save.map_or(Duration::ZERO, |t| INDEX_SAVE_EVERY.saturating_sub(t.elapsed()));
+                if frontier.is_empty() || wait.is_zero() {
+                    if !waiting.is_empty() {
+                        w.upsert_and_save(&std::mem::take(&mut waiting));
+                        last_save = Some(Instant::now());
+                    }
+                    caps.clear(); // saved (or failed, which stops the worker): let the frontier pass
+                } else {
+                    activator.activate_after(wait);
+                }
             }
         },
     )
