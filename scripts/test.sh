@@ -33,6 +33,9 @@ eval "$(scripts/kafka-broker.sh "$WORK/kafka")"
 export SLO_SCOUT_REQUIRE_MODEL=1 SLO_SCOUT_REQUIRE_S3=1 SLO_SCOUT_REQUIRE_KAFKA=1 SLO_SCOUT_REQUIRE_PROMTOOL=1
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# Cluster mode across network namespaces (root, iproute2): kill -9 one process, restart the
+# cluster, capsules and live sli_minutes still equal a single-process run.
+scripts/cluster-netns.sh "$SLO_RUNNER"
 # Fuzz every decoder of outside bytes for a bounded time (fuzz/, ROBUSTNESS.md); a crash, a
 # timeout or an out-of-memory input fails the suite. The seeds and past findings are in git.
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}" scripts/fuzz.sh

@@ -24,7 +24,11 @@
 //! ([`LiveConfig::max_trace_ms`]). Once the frontier passes that time the span nets to zero and
 //! the arrangements drop it when they compact, which they do as the frontier advances. So the
 //! state holds only the spans of the last `1 min + allowed lateness + max trace` of event time —
-//! the open traces — never the history. A trace's spans retire together as long as the trace
+//! the open traces — never the history: 7 minutes of spans with the defaults. The bound is
+//! measured, not assumed: [`ArrangementMeter`] counts the updates differential's operators hold
+//! (from its own log), and a four-hour stream holds about 7 updates per span inside that horizon,
+//! as many in its last hour as in its first (test `state_is_bounded_by_open_traces_…`). A
+//! trace's spans retire together as long as the trace
 //! is no longer than `max_trace_ms`; a longer one is split (its late part counted as a trace of
 //! its own), as batch analysis of a time range cut through it would.
 //!
@@ -85,6 +89,9 @@ pub struct LiveConfig {
     /// Closed minutes kept for journey discovery; older ones are evicted (and counted).
     /// Default 10,080 (a week).
     pub max_history_minutes: usize,
+    /// Availability objective the exported burn rates and error budgets are measured against
+    /// (`/metrics` of `run --kafka`). Default 0.999.
+    pub objective: f64,
     /// Journey discovery settings.
     pub journeys: JourneyConfig,
 }
@@ -95,12 +102,25 @@ impl Default for LiveConfig {
             allowed_lateness_ms: 60_000,
             max_trace_ms: 300_000,
             max_history_minutes: 10_080,
+            objective: 0.999,
             journeys: JourneyConfig::default(),
         }
     }
 }
 
 impl LiveConfig {
+    /// Checks the settings: an objective strictly between 0 and 1, a history of at least one
+    /// minute.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.objective > 0.0 && self.objective < 1.0) {
+            return Err(format!("live.objective must be between 0 and 1 (exclusive), got {}", self.objective));
+        }
+        if self.max_history_minutes == 0 {
+            return Err("live.max_history_minutes must be at least 1".into());
+        }
+        Ok(())
+    }
+
     /// When the spans of the minute starting at `minute_ms` stop being accepted: the frontier
     /// time at which the minute closes.
     pub fn close_of(&self, minute_ms: u64) -> u64 {
@@ -122,6 +142,16 @@ pub fn span_updates(span: Span, now: u64, cfg: &LiveConfig) -> Option<[(Span, u6
     }
     let retire = cfg.retire_of(span.start_ms).max(now + 1);
     Some([(span.clone(), now, 1), (span, retire, -1)])
+}
+
+/// The updates that put a span read back from the store into the state at `now`, as it would
+/// be had the process never stopped: inserted at `now`, retired when [`LiveConfig::retire_of`]
+/// says. Unlike [`span_updates`] it takes spans of closed minutes too (their traces' later
+/// spans must still find them; [`LiveSlis::apply`] ignores changes to closed minutes). `None`
+/// when the span had retired by `now`.
+pub fn seed_updates(span: Span, now: u64, cfg: &LiveConfig) -> Option<[(Span, u64, isize); 2]> {
+    let retire = cfg.retire_of(span.start_ms);
+    (retire > now).then(|| [(span.clone(), now, 1), (span, retire, -1)])
 }
 
 /// One assembled trace, as the roll-up needs it.
@@ -232,6 +262,16 @@ pub fn trace_rollup<'scope>(
         })
 }
 
+/// [`trace_rollup`] on timely streams of differential updates `(data, time, diff)` — span
+/// updates from [`span_updates`] / [`seed_updates`] in, roll-up row updates out — for callers
+/// that build their dataflow with timely alone.
+pub fn rollup_updates<'scope>(
+    spans: timely::dataflow::StreamVec<'scope, u64, (Span, u64, isize)>,
+) -> timely::dataflow::StreamVec<'scope, u64, ((RollupKey, RollupValue), u64, isize)> {
+    use differential_dataflow::AsCollection;
+    trace_rollup(spans.as_collection()).inner
+}
+
 fn fact(set: &TraceSet, t: &TraceSummary) -> TraceFact {
     TraceFact {
         shape: set.shapes[t.shape as usize].clone(),
@@ -270,6 +310,36 @@ impl LiveSlis {
     /// The settings.
     pub fn config(&self) -> &LiveConfig {
         &self.cfg
+    }
+
+    /// A roll-up that resumes after a restart: `closed` holds the rows of the minutes closed
+    /// before (as [`LiveSlis::closed_rows`] gave them), `frontier` the frontier they were closed
+    /// at. Minutes the frontier had closed stay closed; later ones are built again from the
+    /// spans fed in ([`seed_updates`], then the stream).
+    pub fn restore(
+        cfg: LiveConfig,
+        frontier: u64,
+        closed: impl IntoIterator<Item = (u64, Vec<(RollupKey, RollupValue)>)>,
+    ) -> Self {
+        let mut live = LiveSlis::new(cfg);
+        live.closed.extend(closed.into_iter().filter(|(_, rows)| !rows.is_empty()));
+        live.close(Some(frontier));
+        live
+    }
+
+    /// The rows of a closed minute (`None` when it is not closed or had no traffic).
+    pub fn closed_rows(&self, minute_ms: u64) -> Option<&[(RollupKey, RollupValue)]> {
+        self.closed.get(&minute_ms).map(Vec::as_slice)
+    }
+
+    /// The oldest closed minute kept, if any.
+    pub fn oldest_closed_minute(&self) -> Option<u64> {
+        self.closed.keys().next().copied()
+    }
+
+    /// Every kept closed minute with its rows, oldest first.
+    pub fn closed(&self) -> impl Iterator<Item = (u64, &[(RollupKey, RollupValue)])> {
+        self.closed.iter().map(|(m, rows)| (*m, rows.as_slice()))
     }
 
     /// Takes output updates of [`trace_rollup`] (data, time, diff). An update at or after its
@@ -374,6 +444,27 @@ impl LiveSlis {
     /// is where the batches before it left it; minutes close as it passes them. The end of the
     /// batches closes every minute. For tests and for replaying spans through the live path.
     pub fn run_batches(cfg: LiveConfig, batches: &[Vec<Span>]) -> LiveSlis {
+        Self::run_metered(cfg, batches).0
+    }
+
+    /// [`LiveSlis::run_batches`], with the updates the dataflow's operators hold after each batch
+    /// ([`ArrangementMeter`]).
+    fn run_metered(cfg: LiveConfig, batches: &[Vec<Span>]) -> (LiveSlis, Vec<i64>) {
+        let (live, held, _) = Self::run_from(LiveSlis::new(cfg), 0, Vec::new(), batches, true);
+        (live, held)
+    }
+
+    /// Runs `batches` through a dataflow whose input starts at `t0` with `seeds` put back in
+    /// ([`seed_updates`]), on top of `live`; closes everything at the end when `end`, else
+    /// returns with the minutes the last frontier left open (and that frontier), as a process
+    /// that dies would.
+    fn run_from(
+        live: LiveSlis,
+        t0: u64,
+        seeds: Vec<Span>,
+        batches: &[Vec<Span>],
+        end: bool,
+    ) -> (LiveSlis, Vec<i64>, u64) {
         use differential_dataflow::AsCollection;
         use std::cell::RefCell;
         use std::rc::Rc;
@@ -386,7 +477,10 @@ impl LiveSlis {
         timely::execute_directly(move |worker| {
             let out: Rc<RefCell<Vec<Update>>> = Rc::default();
             let sink = out.clone();
-            let mut live = LiveSlis::new(cfg.clone());
+            let mut live = live;
+            let cfg = live.config().clone();
+            let meter = ArrangementMeter::install(worker);
+            let mut held = Vec::new();
             let probe = ProbeHandle::<u64>::new();
             let mut input = worker.dataflow::<u64, _, _>(|scope| {
                 let (input, stream) = scope.new_input::<(Span, u64, isize)>();
@@ -397,6 +491,14 @@ impl LiveSlis {
                     .probe_with(&probe);
                 input
             });
+            input.advance_to(t0);
+            for s in seeds {
+                if let Some(us) = seed_updates(s, t0, &cfg) {
+                    for u in us {
+                        input.send(u);
+                    }
+                }
+            }
             let mut newest = 0u64;
             for batch in batches {
                 let now = *input.time();
@@ -415,6 +517,11 @@ impl LiveSlis {
                 }
                 live.apply(out.borrow_mut().drain(..));
                 live.close(Some(*input.time()));
+                held.push(meter.as_ref().map_or(0, ArrangementMeter::records));
+            }
+            let frontier = *input.time();
+            if !end {
+                return (live, held, frontier);
             }
             drop(input);
             while !probe.done() {
@@ -422,9 +529,137 @@ impl LiveSlis {
             }
             live.apply(out.borrow_mut().drain(..));
             live.close(None);
-            live
+            (live, held, frontier)
         })
     }
+}
+
+/// The updates a worker's differential operators hold — in their arrangements (the spine's
+/// batches) and in their batchers (updates at future times: the span retirements) — counted
+/// from differential's `differential/arrange` log: a batch adds its length, a completed merge
+/// replaces its two inputs' lengths by the merged length (compaction shows here), a dropped batch
+/// subtracts its length. Install it on the worker before building the dataflow; timely flushes
+/// the log at every step, so the figures are current after [`timely::worker::Worker::step`].
+#[derive(Clone, Debug, Default)]
+pub struct ArrangementMeter {
+    held: std::rc::Rc<std::cell::Cell<(i64, i64)>>,
+}
+
+impl ArrangementMeter {
+    /// Starts counting the arrangements of dataflows built on `worker` from now on. `None` when
+    /// the worker has logging switched off.
+    pub fn install(worker: &mut timely::worker::Worker) -> Option<ArrangementMeter> {
+        use differential_dataflow::logging::{DifferentialEvent, DifferentialEventBuilder};
+        let meter = ArrangementMeter::default();
+        let held = meter.held.clone();
+        worker.log_register()?.insert::<DifferentialEventBuilder, _>("differential/arrange", move |_time, data| {
+            let Some(events) = data else { return };
+            let (mut records, mut peak) = held.get();
+            for (_, event) in events.iter() {
+                records += match event {
+                    DifferentialEvent::Batch(e) => e.length as i64,
+                    DifferentialEvent::Merge(e) => {
+                        e.complete.map_or(0, |n| n as i64 - e.length1 as i64 - e.length2 as i64)
+                    }
+                    DifferentialEvent::Drop(e) => -(e.length as i64),
+                    DifferentialEvent::Batcher(e) => e.records_diff as i64,
+                    _ => 0,
+                };
+                peak = peak.max(records);
+            }
+            held.set((records, peak));
+        });
+        Some(meter)
+    }
+
+    /// Updates held now.
+    pub fn records(&self) -> i64 {
+        self.held.get().0
+    }
+
+    /// The most updates held at any point so far.
+    pub fn peak(&self) -> i64 {
+        self.held.get().1
+    }
+}
+
+/// Where a journey stands against an availability objective, from its `sli_minutes` rows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JourneyStatus {
+    /// Journey name.
+    pub journey: String,
+    /// Its entry service.
+    pub service: String,
+    /// The newest minute with traffic, ms.
+    pub last_minute_ms: u64,
+    /// Requests over the rows given (the kept history: the budget's window).
+    pub requests: u64,
+    /// Failed requests over the rows given.
+    pub errors: u64,
+    /// `1 - errors / requests` over the rows given.
+    pub availability: f64,
+    /// Error rate over the last 5 minutes ÷ the error rate the objective allows.
+    pub burn_rate_5m: f64,
+    /// The same over the last hour.
+    pub burn_rate_1h: f64,
+    /// Share of the error budget of the rows' window still unspent: `1 - (errors / requests) /
+    /// (1 - objective)`; negative once overspent.
+    pub budget_remaining: f64,
+    /// p99 latency of the newest minute, ms.
+    pub latency_p99_ms: f64,
+}
+
+/// Per journey: availability, burn rates and error budget against `objective`. The burn-rate
+/// windows end where the newest row (of any journey) ends, so a journey without recent traffic
+/// burns nothing.
+///
+/// ```
+/// use slo_advisor::live::journey_status;
+/// use slo_advisor::sli::{Percentiles, SliMinute};
+///
+/// let row = |minute: u64, requests: u64, errors: u64| SliMinute {
+///     journey: "GET /cart".into(), service: "api".into(), minute_ms: minute * 60_000, requests, errors,
+///     availability: 1.0 - errors as f64 / requests as f64, latency: Percentiles::default(),
+///     throughput_rps: requests as f64 / 60.0,
+/// };
+/// // 100 minutes of 1,000 requests; the last 5 minutes fail 1 %.
+/// let rows: Vec<SliMinute> = (0..100).map(|m| row(m, 1_000, if m >= 95 { 10 } else { 0 })).collect();
+/// let s = &journey_status(&rows, 0.999)[0];
+/// assert!((s.burn_rate_5m - 10.0).abs() < 1e-9); // 1 % errors against a 0.1 % budget
+/// assert!((s.burn_rate_1h - 50.0 / 60_000.0 / 0.001).abs() < 1e-9);
+/// assert!((s.budget_remaining - (1.0 - 50.0 / 100_000.0 / 0.001)).abs() < 1e-9);
+/// ```
+pub fn journey_status(rows: &[SliMinute], objective: f64) -> Vec<JourneyStatus> {
+    let Some(now) = rows.iter().map(|r| r.minute_ms + MINUTE_MS).max() else { return Vec::new() };
+    let budget = (1.0 - objective).max(f64::MIN_POSITIVE);
+    let burn = |errors: u64, requests: u64| if requests == 0 { 0.0 } else { errors as f64 / requests as f64 / budget };
+    let mut by: BTreeMap<&str, Vec<&SliMinute>> = BTreeMap::new();
+    for r in rows {
+        by.entry(&r.journey).or_default().push(r);
+    }
+    by.into_values()
+        .map(|mut rs| {
+            rs.sort_by_key(|r| r.minute_ms);
+            let within = |ms: u64| {
+                rs.iter().filter(|r| r.minute_ms + ms >= now).fold((0, 0), |(e, n), r| (e + r.errors, n + r.requests))
+            };
+            let (errors, requests) = within(u64::MAX / 2);
+            let ((e5, n5), (e60, n60)) = (within(5 * MINUTE_MS), within(60 * MINUTE_MS));
+            let last = rs[rs.len() - 1];
+            JourneyStatus {
+                journey: last.journey.clone(),
+                service: last.service.clone(),
+                last_minute_ms: last.minute_ms,
+                requests,
+                errors,
+                availability: 1.0 - errors as f64 / requests.max(1) as f64,
+                burn_rate_5m: burn(e5, n5),
+                burn_rate_1h: burn(e60, n60),
+                budget_remaining: 1.0 - burn(errors, requests),
+                latency_p99_ms: last.latency.p99_ms,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -511,6 +746,35 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        /// A process that dies mid-stream and restarts as the Kafka runner does — the closed
+        /// minutes restored from what it saved, the spans it had read put back at the restart
+        /// time `t0` (any point up to the frontier it died at), the rest of the stream after —
+        /// ends with the `sli_minutes` of batch analysis.
+        #[test]
+        fn a_restart_from_saved_minutes_and_stored_spans_equals_batch_analysis(
+            seeds in prop::collection::vec((any::<u8>(), 0u16..3_000, any::<u32>()), 20..120),
+            jitter in prop::collection::vec(any::<u16>(), 1..40),
+            sizes in prop::collection::vec(1u8..40, 1..20),
+            cut in 0.0f64..1.0,
+            back in 0.0f64..1.0,
+        ) {
+            let spans = traces(&seeds);
+            let batches = arrive(spans.clone(), &jitter, &sizes);
+            let k = ((batches.len() as f64 * cut) as usize).min(batches.len());
+            let cfg = LiveConfig::default();
+            let (before, _, frontier) = LiveSlis::run_from(LiveSlis::new(cfg.clone()), 0, Vec::new(), &batches[..k], false);
+            let t0 = (frontier as f64 * back) as u64; // the durable watermark: at most the frontier
+            let saved: Vec<(u64, Vec<(RollupKey, RollupValue)>)> =
+                before.closed().map(|(m, rows)| (m, rows.to_vec())).collect();
+            let stored: Vec<Span> = batches[..k].iter().flatten().cloned().collect();
+            let restored = LiveSlis::restore(cfg, frontier, saved);
+            let (after, _, _) = LiveSlis::run_from(restored, t0, stored, &batches[k..], true);
+            prop_assert_eq!(after.minutes(), batch_minutes(&spans));
+        }
+    }
+
     /// A child that arrives after its root's first assembly retracts the trace's old shape: the
     /// journey it lands in changes, and the totals do not double.
     #[test]
@@ -541,13 +805,15 @@ mod tests {
         assert_eq!(a, b);
     }
 
-    /// Memory follows open traces: after a long stream the dataflow's state (the spans not yet
-    /// retired) is bounded by the retirement horizon, and minutes beyond the history cap go.
+    /// Memory follows open traces: the updates the dataflow holds, measured from differential's
+    /// own log ([`ArrangementMeter`]), stay within a constant factor of the spans inside the
+    /// retirement horizon and do not grow with the history streamed; closed minutes beyond the
+    /// history cap go.
     #[test]
     fn state_is_bounded_by_open_traces_and_history_by_its_cap() {
         let cfg = LiveConfig { max_history_minutes: 30, ..LiveConfig::default() };
-        // Two hours of traffic, a trace every 2 s, in batches of 10 s.
-        let batches: Vec<Vec<Span>> = (0..720u64)
+        // Four hours of traffic, a trace every 2 s, in batches of 10 s.
+        let batches: Vec<Vec<Span>> = (0..1_440u64)
             .map(|b| {
                 (0..5u64)
                     .map(|k| {
@@ -557,14 +823,24 @@ mod tests {
                     .collect()
             })
             .collect();
-        let live = LiveSlis::run_batches(cfg.clone(), &batches);
+        let (live, held) = LiveSlis::run_metered(cfg.clone(), &batches);
         assert_eq!(live.closed_minutes(), 30);
-        assert_eq!(live.evicted_minutes(), 120 - 30);
+        assert_eq!(live.evicted_minutes(), 240 - 30);
         assert_eq!(live.open_minutes(), 0);
         // Each kept minute has its 30 traces.
         assert!(live.minutes().iter().all(|r| r.requests == 30));
         // The horizon a span lives for: its minute, the lateness and the longest trace.
         let horizon = cfg.retire_of(T0) - T0;
         assert!(horizon <= MINUTE_MS + cfg.allowed_lateness_ms + cfg.max_trace_ms);
+        let in_horizon = (horizon / 2_000) as i64; // spans alive at once
+        let first_hour = held[..360].iter().copied().max().unwrap();
+        let last_hour = held[1_080..].iter().copied().max().unwrap();
+        eprintln!(
+            "updates held: peak {} in the first hour, {} in the last; {in_horizon} spans in the horizon",
+            first_hour, last_hour
+        );
+        assert!(first_hour > 0, "the meter saw the arrangements: {held:?}");
+        assert!(last_hour <= 10 * in_horizon, "{last_hour} updates held for {in_horizon} open spans");
+        assert!(last_hour * 10 <= first_hour * 12, "state grew with history: {first_hour} → {last_hour}");
     }
 }

@@ -354,4 +354,35 @@ mod tests {
         let n = got[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
         assert_eq!(n, 500);
     }
+
+    /// `replace_partition` leaves exactly the rows given (a renamed journey leaves nothing under
+    /// its old name), deletes the file for no rows, and refuses rows of another partition.
+    #[tokio::test]
+    async fn replacing_a_partition_keeps_exactly_the_rows_given() {
+        let (events, _) = generate(&SyntheticConfig { requests: 300, ..Default::default() });
+        let slis = compute(&discover(&from_events(&events), &JourneyConfig::default()));
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().to_str().unwrap()).unwrap().with_writer_id("live-test");
+        let first = &slis.minutes[0];
+        let (service, date) = (first.service.clone(), slo_storage::tables::date_of(first.minute_ms));
+        let part: Vec<SliMinute> = slis
+            .minutes
+            .iter()
+            .filter(|r| r.service == service && slo_storage::tables::date_of(r.minute_ms) == date)
+            .cloned()
+            .collect();
+        store.replace_partition(&service, &date, &part).await.unwrap();
+        assert_eq!(read_from_store(&store).await.unwrap().len(), part.len());
+        let renamed: Vec<SliMinute> =
+            part.iter().map(|r| SliMinute { journey: format!("{} (renamed)", r.journey), ..r.clone() }).collect();
+        store.replace_partition(&service, &date, &renamed).await.unwrap();
+        let back = read_from_store(&store).await.unwrap();
+        assert_eq!(back.len(), part.len());
+        assert!(back.iter().all(|r| r.journey.ends_with("(renamed)")));
+        store.replace_partition::<SliMinute>(&service, &date, &[]).await.unwrap();
+        assert!(read_from_store(&store).await.unwrap().is_empty());
+        store.replace_partition::<SliMinute>(&service, &date, &[]).await.unwrap(); // absent: fine
+        let other = SliMinute { service: format!("{service}-other"), ..part[0].clone() };
+        assert!(store.replace_partition(&service, &date, &[other]).await.is_err());
+    }
 }

@@ -27,6 +27,21 @@ pub fn from_events(events: &[TelemetryEvent]) -> Vec<Span> {
     events.iter().filter_map(Span::from_event).collect()
 }
 
+/// The span of `event` as the store's `spans` table gives it back (its service as its partition
+/// directory names it, no operation when the event has neither an operation nor a route), so a
+/// span taken from the stream and one read from the store are equal; `None` for other kinds and
+/// spans without a trace id.
+pub fn as_stored(event: &TelemetryEvent) -> Option<Span> {
+    let mut span = Span::from_event(event)?;
+    if event.operation.is_none() && event.http_route.is_none() {
+        span.operation = String::new();
+    }
+    if let std::borrow::Cow::Owned(s) = slo_storage::store::partition_value(&event.service) {
+        span.service = s;
+    }
+    Some(span)
+}
+
 /// The service name of a Kubernetes pod name: the Deployment pod suffix
 /// (`-<replicaset hash>-<5 chars>`), a DaemonSet suffix (`-<5 chars>`) or a StatefulSet ordinal
 /// (`-0`) is removed; `frontend-579b9bff58-t2dbm` → `frontend`. Names without such a suffix are
@@ -229,11 +244,21 @@ pub fn read_path_with_logs(path: &Path) -> Result<(Vec<Span>, ErrorLogs, ReadRep
 
 /// Converts rows of the store's `spans` table (with the `service` partition column) to spans.
 pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Span>, AdvisorError> {
+    let service = string_column(batch, "service")?;
+    from_rows(batch, |i| (!service.is_null(i)).then(|| service.value(i).to_string()))
+}
+
+/// Converts the rows of one file of the `spans` table ([`Store::read_table_file`]), whose
+/// service is its partition's (`service`).
+pub fn from_file_batch(batch: &RecordBatch, service: &str) -> Result<Vec<Span>, AdvisorError> {
+    from_rows(batch, |_| Some(service.to_string()))
+}
+
+fn from_rows(batch: &RecordBatch, service_of: impl Fn(usize) -> Option<String>) -> Result<Vec<Span>, AdvisorError> {
     let trace = string_column(batch, "trace_id")?;
     let span = string_column(batch, "span_id")?;
     let parent = string_column(batch, "parent_span_id")?;
     let op = string_column(batch, "operation")?;
-    let service = string_column(batch, "service")?;
     let status = string_column(batch, "status")?;
     let route = string_column(batch, "http_route")?;
     let start: TimestampMillisecondArray =
@@ -251,7 +276,7 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Span>, AdvisorError> {
             trace_id,
             span_id: get(&span, i).unwrap_or_default(),
             parent: get(&parent, i).filter(|p| !p.is_empty()),
-            service: get(&service, i).unwrap_or_default(),
+            service: service_of(i).unwrap_or_default(),
             operation: get(&op, i).or_else(|| get(&route, i)).unwrap_or_default(),
             start_ms: if start.is_null(i) { 0 } else { start.value(i).max(0) as u64 },
             duration_us: if dur.is_null(i) { 0 } else { dur.value(i).max(0) as u64 },

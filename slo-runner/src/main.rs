@@ -116,6 +116,15 @@ fn install_panic_hook() {
             None => "(message withheld)".to_owned(),
         };
         let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        // A cluster peer that died (kill -9, crash, host lost) breaks timely's connections to
+        // it; every process of the cluster then stops. That is an operating event, not a bug.
+        if payload.contains("timely communication error") || payload.contains("MergeQueue poisoned") {
+            eprintln!(
+                "cluster: the connection to a peer process was lost ({message}); this process stops too. \
+                 Restart every process of the cluster with the same -n/-w/-h layout: it resumes from the store's checkpoints"
+            );
+            return;
+        }
         eprintln!("internal error (a bug; please report it) at {location}: {message}");
     }));
 }

@@ -348,8 +348,9 @@ fn metrics_endpoint_and_sigterm_stop_cleanly() {
             // Lag comes from a broker round trip per partition, refreshed every few seconds (a
             // timed-out one within a second): wait until every partition has a figure.
             let drained = (0..4).all(|p| metric(&text, &lag_series(p)).is_some());
+            let minutes = metric(&text, "slo_scout_live_periods_closed_total").unwrap_or(0.0);
             last = text;
-            if consumed as u64 == total && commits >= 1.0 && events == previous_events && drained {
+            if consumed as u64 == total && commits >= 1.0 && events == previous_events && drained && minutes >= 1.0 {
                 break;
             }
             previous_events = events;
@@ -365,6 +366,21 @@ fn metrics_endpoint_and_sigterm_stop_cleanly() {
     for p in 0..4 {
         assert!(metric(&last, &lag_series(p)).is_some_and(|lag| lag >= 0.0), "partition {p} lag:\n{last}");
     }
+    // Issue 19: the live roll-up exports every journey's SLIs, burn rates and budget.
+    let journey_lines = |family: &str| -> Vec<f64> {
+        last.lines()
+            .filter(|l| l.starts_with(&format!("slo_scout_{family}{{journey=\"")))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse().ok()))
+            .collect()
+    };
+    let availability = journey_lines("journey_availability");
+    assert!(availability.len() >= 2 && availability.iter().all(|a| (0.0..=1.0).contains(a)), "{last}");
+    let burn = journey_lines("journey_burn_rate");
+    assert_eq!(burn.len(), 2 * availability.len(), "a 5m and a 1h burn rate per journey:\n{last}");
+    assert!(burn.iter().all(|b| *b >= 0.0), "{last}");
+    assert_eq!(journey_lines("journey_error_budget_remaining").len(), availability.len(), "{last}");
+    assert!(metric(&last, "slo_scout_live_arranged_updates").is_some_and(|n| n > 0.0), "{last}");
+    assert_eq!(metric(&last, "slo_scout_live_objective"), Some(0.999), "{last}");
     if let Ok(promtool) = which_promtool() {
         use std::io::Write;
         let mut check = Command::new(promtool)
@@ -704,6 +720,11 @@ fn store_view(store: &str) -> (String, String) {
     (analyze_store(store), counts)
 }
 
+/// Every `sli_minutes` row, ordered.
+fn sli_rows(store: &str) -> String {
+    sql(store, "SELECT * FROM sli_minutes ORDER BY journey, minute")
+}
+
 /// The file store of the same input: `run --input` with the same window and embedder.
 fn file_store(events: &Path, store: &str) -> (String, String) {
     let out = runner()
@@ -715,6 +736,11 @@ fn file_store(events: &Path, store: &str) -> (String, String) {
         .output()
         .unwrap();
     ok(out, "run --input");
+    // The batch answer for `sli_minutes`, to compare with what the Kafka runner keeps live.
+    ok(
+        runner().args(["analyze", "--format", "json", "--write-sli", "--store", store]).output().unwrap(),
+        "analyze --write-sli",
+    );
     store_view(store)
 }
 
@@ -727,6 +753,8 @@ struct Parity {
     total: u64,
     /// `store_view` of the file-fed store.
     expected: (String, String),
+    /// `sli_minutes` of the file-fed store, written by batch `analyze --write-sli`.
+    expected_sli: String,
 }
 
 impl Parity {
@@ -737,8 +765,10 @@ impl Parity {
         let events = generate(&dir.path().join("data"), requests);
         let (_, total) = file_counts(&events);
         assert_eq!(produce(&brokers, &topic, &events), total);
-        let expected = file_store(&events, &dir.path().join("files").to_string_lossy());
-        Parity { dir, brokers, topic, group, total, expected }
+        let files = dir.path().join("files").to_string_lossy().into_owned();
+        let expected = file_store(&events, &files);
+        let expected_sli = sli_rows(&files);
+        Parity { dir, brokers, topic, group, total, expected, expected_sli }
     }
 
     fn store(&self) -> String {
@@ -770,6 +800,11 @@ fn a_kafka_fed_store_analyzes_like_a_file_fed_one() {
     assert_eq!(got_counts, expected_counts);
     assert!(expected.contains("\"journeys\""), "{expected}");
     assert_eq!(got, expected, "analyze --store differs between the Kafka-fed and the file-fed store");
+    // The live roll-up closed every minute as the stream went and wrote the batch answer.
+    assert!(stat(&out, "live SLIs:") > 1, "{out}");
+    assert!(out.contains(" 0 late spans"), "{out}");
+    assert!(parity.expected_sli.lines().count() > 10, "{}", parity.expected_sli);
+    assert_eq!(sli_rows(&store), parity.expected_sli, "live sli_minutes differ from batch analyze");
     let nearest =
         "SELECT c.service FROM nearest_capsules('payment declined', 3) n JOIN capsules c USING (capsule_id) ORDER BY 1";
     let hits = sql(&store, nearest);
@@ -820,4 +855,5 @@ fn a_kafka_fed_store_killed_twice_still_analyzes_like_a_file_fed_one() {
     let (got, got_counts) = store_view(&store);
     assert_eq!(got_counts, expected_counts, "event and capsule tables after {kills} kill -9s");
     assert_eq!(got, expected, "analyze --store after {kills} kill -9s");
+    assert_eq!(sli_rows(&store), parity.expected_sli, "live sli_minutes after {kills} kill -9s");
 }

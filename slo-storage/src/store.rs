@@ -376,6 +376,42 @@ impl Store {
         Ok(files)
     }
 
+    /// Replaces this writer's file of one `(service, date)` partition of a keyed table with
+    /// exactly `rows` (one atomic put; no rows: the file is deleted). For a writer that owns its
+    /// rows outright and rewrites them as they change — the live SLI roll-up, whose journeys can
+    /// be renamed, so an upsert would leave rows under old names behind. Every row must belong to
+    /// the partition.
+    pub async fn replace_partition<R: UpsertRows>(
+        &self,
+        service: &str,
+        date: &str,
+        rows: &[R],
+    ) -> Result<(), StorageError> {
+        if let Some(r) = rows.iter().find(|r| r.service() != service || date_of(r.time_ms()) != date) {
+            return Err(StorageError::Schema(format!(
+                "{}: a row of ({}, {}) given for partition ({service}, {date})",
+                R::TABLE.name(),
+                r.service(),
+                date_of(r.time_ms())
+            )));
+        }
+        let path = self.partition(R::TABLE, service, date).join(format!("data-{}.parquet", self.writer_id));
+        let _guard = self.upsert_lock.lock().await;
+        if rows.is_empty() {
+            return match self.inner.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(StorageError::os(&path)(e)),
+            };
+        }
+        self.write_file(&path, &R::to_batch(rows)?).await
+    }
+
+    /// Reads one file of a table (as [`Store::list_files`] lists it). A corrupt file is an error
+    /// naming it.
+    pub async fn read_table_file(&self, file: &TableFile) -> Result<Vec<RecordBatch>, StorageError> {
+        self.read_file(&file.path).await
+    }
+
     /// Reads capsules, optionally of one service. A corrupt file is an error naming it.
     pub async fn read_capsules(&self, service: Option<&str>) -> Result<Vec<Capsule>, StorageError> {
         let mut out: BTreeMap<String, Capsule> = BTreeMap::new();
@@ -631,6 +667,15 @@ impl Store {
         let path = self.root.clone().join("_index").join(name);
         self.inner.put(&path, PutPayload::from(Bytes::from(data))).await.map_err(StorageError::os(&path))?;
         Ok(())
+    }
+
+    /// Deletes a blob; absent is fine.
+    pub async fn delete_blob(&self, name: &str) -> Result<(), StorageError> {
+        let path = self.root.clone().join("_index").join(name);
+        match self.inner.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(StorageError::ObjectStore { path: path.to_string(), source: e }),
+        }
     }
 
     /// Names of the blobs whose name starts with `prefix`, sorted.

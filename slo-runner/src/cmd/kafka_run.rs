@@ -82,6 +82,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
+use slo_advisor::live::{ArrangementMeter, LiveConfig};
 use slo_dataflow::avro::{capsule_codec, telemetry_codec, AvroCodec, AvroCodecError};
 use slo_dataflow::cluster::ClusterConfig;
 use slo_dataflow::event::{Capsule, EventTime, RedactedEvent, TelemetryEvent};
@@ -107,6 +108,7 @@ use super::kafka_events::{
     durable_events, durable_vectors, CapsuleVector, EventSinkState, EventTables, HeldBatches, IndexState, IndexWriter,
     KafkaRecord,
 };
+use super::kafka_live::{live_slis, LiveParts, LiveState, LiveWriter};
 use super::kafka_offsets::{Admission, OffsetBook, Read};
 use super::metrics_http::{serve, RunnerMetrics};
 
@@ -278,6 +280,11 @@ struct Summary {
     events_stored: u64,
     event_files: u64,
     event_files_discarded: usize,
+    live_minutes: u64,
+    live_sli_rows: u64,
+    live_sli_files: u64,
+    live_late: u64,
+    live_seeded: u64,
     commits: u64,
     durable_watermark: EventTime,
     started_from: BTreeMap<i32, i64>,
@@ -300,6 +307,11 @@ impl Summary {
         self.events_stored += other.events_stored;
         self.event_files += other.event_files;
         self.event_files_discarded += other.event_files_discarded;
+        self.live_minutes += other.live_minutes;
+        self.live_sli_rows += other.live_sli_rows;
+        self.live_sli_files += other.live_sli_files;
+        self.live_late += other.live_late;
+        self.live_seeded += other.live_seeded;
         self.commits += other.commits;
         self.durable_watermark = self.durable_watermark.max(other.durable_watermark);
         self.started_from.extend(other.started_from);
@@ -352,6 +364,7 @@ struct Shared {
     metrics: Arc<RunnerMetrics>,
     stop: Arc<AtomicBool>,
     archive_raw: bool,
+    live: LiveConfig,
 }
 
 /// Runs the pipeline on Kafka until `--idle-exit` (or forever), on the timely workers that
@@ -363,8 +376,10 @@ pub(crate) fn run(
     store: Option<String>,
     archive_raw: bool,
     cluster: ClusterConfig,
+    live: LiveConfig,
 ) -> anyhow::Result<()> {
     let args = Settings::merge(args, file);
+    live.validate().map_err(|e| anyhow::anyhow!(e))?;
     let Some(store_loc) = store else {
         bail!("--kafka needs --store DIR|URL: capsules must be durable there before offsets are committed");
     };
@@ -381,6 +396,7 @@ pub(crate) fn run(
     let timely_config = cluster.to_timely()?;
     let partitions = topic_partitions(&args)?;
     let runner_metrics = RunnerMetrics::new(PipelineMetrics::new());
+    runner_metrics.set_objective(live.objective);
     if let Some(addr) = &args.metrics_addr {
         let bound = serve(addr, runner_metrics.clone())?;
         eprintln!("serving /metrics on http://{bound}/metrics");
@@ -402,6 +418,7 @@ pub(crate) fn run(
         metrics: runner_metrics,
         stop,
         archive_raw,
+        live,
     });
     let guards = timely::execute(timely_config, move |worker| run_worker(worker, &shared))
         .map_err(|e| anyhow::anyhow!("starting the timely workers: {e}"))?;
@@ -438,6 +455,18 @@ pub(crate) fn run(
         summary.events_stored,
         summary.event_files,
         if archive_raw { ", raw events" } else { "" }
+    );
+    println!(
+        "live SLIs:       {} minutes closed, {} sli_minutes rows ({} partition writes), {} late spans{}",
+        summary.live_minutes,
+        summary.live_sli_rows,
+        summary.live_sli_files,
+        summary.live_late,
+        if summary.live_seeded > 0 {
+            format!(", {} spans read back at start", summary.live_seeded)
+        } else {
+            String::new()
+        }
     );
     if summary.event_files_discarded > 0 {
         println!(
@@ -690,6 +719,8 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
         }
     }
     let mine: Vec<i32> = sh.partitions.iter().copied().filter(|p| partition_owner(*p, peers) == index).collect();
+    // Every partition's `E`, for the live roll-up's read-back on worker 0 (see `kafka_live`).
+    let all_upto = events_upto.clone();
     events_upto.retain(|p, _| mine.contains(p));
 
     let sender = Rc::new(Sender::new(&args.conn, &args.compression)?);
@@ -756,6 +787,26 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
         }
         _ => None,
     };
+    // Worker 0 alone closes the live roll-up's minutes and writes `sli_minutes` (see `kafka_live`).
+    let live_state: Rc<RefCell<LiveState>> = Rc::default();
+    let live_parts = LiveParts {
+        cfg: sh.live.clone(),
+        state: live_state.clone(),
+        metrics: runner_metrics.clone(),
+        enabled: enabled.clone(),
+    };
+    let (live_writer, seeds) = if index == 0 {
+        let kept = |name: &str| {
+            super::kafka_events::parse_file_name(&prefix, name)
+                .is_some_and(|(p, first)| first < all_upto.get(&p).copied().unwrap_or(0))
+        };
+        let (w, seeds) = LiveWriter::resume(&live_parts, &store, &prefix, durable, kept, rt.clone())
+            .context("resuming the live SLI roll-up")?;
+        (Some(w), seeds)
+    } else {
+        (None, Vec::new())
+    };
+    let meter = ArrangementMeter::install(worker);
     let built = worker.dataflow::<EventTime, _, _>(|scope| {
         let (input, records) = scope.new_input::<KafkaRecord>();
         // Redaction on the worker each event id hashes to; then the store-bound records go back
@@ -773,6 +824,7 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
                 enabled: enabled.clone(),
             },
         );
+        live_slis(redacted.clone().map(|(r, _)| r), live_parts, seeds, durable, live_writer).probe_with(&probe);
         let events =
             redacted.flat_map(|(r, redactions)| r.window.then_some(RedactedEvent { event: r.event, redactions }));
         let mined = events.fingerprint(cfg.miner.clone(), metrics.clone());
@@ -812,7 +864,9 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
     let take_errors =
         |capsules: &Rc<RefCell<SinkState>>, events: &Rc<RefCell<EventSinkState>>, vectors: &Rc<RefCell<IndexState>>| {
             let e = capsules.borrow_mut().error.take();
-            e.or_else(|| events.borrow_mut().error.take()).or_else(|| vectors.borrow_mut().error.take())
+            e.or_else(|| events.borrow_mut().error.take())
+                .or_else(|| vectors.borrow_mut().error.take())
+                .or_else(|| live_state.borrow_mut().error.take())
         };
 
     let codec = telemetry_codec()?;
@@ -985,6 +1039,9 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
             if let Some(e) = take_errors(&sink_state, &event_state, &index_state) {
                 return Err(e);
             }
+            if let Some(m) = &meter {
+                runner_metrics.set_arranged(index, m.records());
+            }
             let new_durable = global_durable(&probe).unwrap_or(book.watermark()).max(book.durable());
             commit(&mut s, new_durable, &mut book, &mut events_upto, &mut sent_before)?;
             tracing::info!(
@@ -1039,6 +1096,9 @@ fn run_worker(worker: &mut timely::worker::Worker, sh: &Shared) -> anyhow::Resul
     s.events_stored = event_state.borrow().events;
     s.event_files = event_state.borrow().files;
     s.vectors_indexed = index_state.borrow().vectors;
+    let live = live_state.borrow();
+    (s.live_minutes, s.live_sli_rows, s.live_sli_files) = (live.minutes_closed, live.sli_rows, live.sli_files);
+    (s.live_late, s.live_seeded) = (live.late_spans, live.seeded_spans);
     s.late += late.get();
     Ok(s)
 }

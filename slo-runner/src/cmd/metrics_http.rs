@@ -3,10 +3,11 @@
 //! reason, consumer lag per partition, commits, the durable watermark) and `GET /healthz`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
+use slo_advisor::live::JourneyStatus;
 use slo_operators::metrics::{escape_label, PipelineMetrics};
 
 /// Counters of the Kafka runner (the operators' counters live in [`PipelineMetrics`]).
@@ -26,6 +27,21 @@ pub(crate) struct RunnerMetrics {
     pub commits: AtomicU64,
     /// Every window closing at or before this event time (ms) is durable.
     pub durable_watermark_ms: AtomicU64,
+    /// Per journey, from the live roll-up's last closed minute.
+    journeys: Mutex<Vec<JourneyStatus>>,
+    /// Availability objective the burn rates are measured against.
+    objective: Mutex<f64>,
+    /// Minutes the live roll-up closed.
+    live_minutes_closed: AtomicU64,
+    /// Minutes open / closed minutes kept in the live roll-up.
+    live_open_minutes: AtomicU64,
+    live_kept_minutes: AtomicU64,
+    /// Spans that arrived after their minute closed.
+    live_late_spans: AtomicU64,
+    /// Updates held by each worker's differential operators.
+    arranged: Mutex<BTreeMap<usize, i64>>,
+    /// The most updates one worker's differential operators held.
+    pub live_arranged_peak: AtomicI64,
 }
 
 fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str, n: u64) {
@@ -56,6 +72,36 @@ impl RunnerMetrics {
         if let Ok(mut m) = self.lag.lock() {
             m.insert((topic.to_owned(), partition), lag.max(0));
         }
+    }
+
+    /// Replaces the per-journey figures (after a minute closed).
+    pub(crate) fn set_journeys(&self, journeys: Vec<JourneyStatus>) {
+        if let Ok(mut j) = self.journeys.lock() {
+            *j = journeys;
+        }
+    }
+    /// Sets the objective the burn rates and budgets are measured against.
+    pub(crate) fn set_objective(&self, objective: f64) {
+        if let Ok(mut o) = self.objective.lock() {
+            *o = objective;
+        }
+    }
+    /// Counts closed minutes and sets the live roll-up's minute gauges.
+    pub(crate) fn live_closed(&self, closed: u64, open: u64, kept: u64) {
+        self.live_minutes_closed.fetch_add(closed, Ordering::Relaxed);
+        self.live_open_minutes.store(open, Ordering::Relaxed);
+        self.live_kept_minutes.store(kept, Ordering::Relaxed);
+    }
+    /// Counts a span that came after its minute closed.
+    pub(crate) fn live_late_span(&self) {
+        self.live_late_spans.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Sets the updates a worker's differential operators hold.
+    pub(crate) fn set_arranged(&self, worker: usize, updates: i64) {
+        if let Ok(mut m) = self.arranged.lock() {
+            m.insert(worker, updates);
+        }
+        self.live_arranged_peak.fetch_max(updates, Ordering::Relaxed);
     }
 
     /// Everything in the Prometheus text exposition format.
@@ -97,7 +143,79 @@ impl RunnerMetrics {
         );
         let secs = self.durable_watermark_ms.load(Ordering::Relaxed) as f64 / 1000.0;
         out.push_str(&format!("slo_scout_durable_watermark_seconds {secs}\n"));
+        self.live_to_prometheus(&mut out);
         out
+    }
+
+    /// The live roll-up's families: per journey SLIs, burn rates and error budget, and the
+    /// roll-up's own state.
+    fn live_to_prometheus(&self, out: &mut String) {
+        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+            out.push_str(&format!("# HELP slo_scout_{name} {help}\n# TYPE slo_scout_{name} {kind}\n"));
+        };
+        let journeys = self.journeys.lock().map(|j| j.clone()).unwrap_or_default();
+        let objective = self.objective.lock().map(|o| *o).unwrap_or(0.999);
+        let labels = |j: &JourneyStatus| {
+            format!("journey=\"{}\",service=\"{}\"", escape_label(&j.journey), escape_label(&j.service))
+        };
+        type Figure = (&'static str, &'static str, fn(&JourneyStatus) -> f64);
+        let figures: [Figure; 6] = [
+            ("journey_requests", "Requests over the kept history (live roll-up).", |j| j.requests as f64),
+            ("journey_errors", "Failed requests over the kept history (live roll-up).", |j| j.errors as f64),
+            ("journey_availability", "1 - errors / requests over the kept history.", |j| j.availability),
+            (
+                "journey_error_budget_remaining",
+                "Share of the error budget left over the kept history (negative: overspent).",
+                |j| j.budget_remaining,
+            ),
+            ("journey_latency_p99_seconds", "p99 latency of the newest closed minute.", |j| j.latency_p99_ms / 1000.0),
+            ("journey_last_minute_seconds", "Start of the newest closed minute with traffic (Unix seconds).", |j| {
+                j.last_minute_ms as f64 / 1000.0
+            }),
+        ];
+        for (name, help, value) in figures {
+            family(out, name, "gauge", help);
+            for j in &journeys {
+                out.push_str(&format!("slo_scout_{name}{{{}}} {}\n", labels(j), value(j)));
+            }
+        }
+        family(out, "journey_burn_rate", "gauge", "Error rate over the window / the rate the objective allows.");
+        for j in &journeys {
+            for (window, v) in [("5m", j.burn_rate_5m), ("1h", j.burn_rate_1h)] {
+                out.push_str(&format!("slo_scout_journey_burn_rate{{{},window=\"{window}\"}} {v}\n", labels(j)));
+            }
+        }
+        family(out, "live_objective", "gauge", "Availability objective of the burn rates and budgets.");
+        out.push_str(&format!("slo_scout_live_objective {objective}\n"));
+        family(out, "live_periods_closed_total", "counter", "One-minute periods the live roll-up closed.");
+        out.push_str(&format!(
+            "slo_scout_live_periods_closed_total {}\n",
+            self.live_minutes_closed.load(Ordering::Relaxed)
+        ));
+        family(out, "live_open_periods", "gauge", "One-minute periods still open in the live roll-up.");
+        out.push_str(&format!("slo_scout_live_open_periods {}\n", self.live_open_minutes.load(Ordering::Relaxed)));
+        family(
+            out,
+            "live_kept_periods",
+            "gauge",
+            "Closed one-minute periods kept for journey discovery (bounded by live.max_history_minutes).",
+        );
+        out.push_str(&format!("slo_scout_live_kept_periods {}\n", self.live_kept_minutes.load(Ordering::Relaxed)));
+        family(
+            out,
+            "live_late_spans_total",
+            "counter",
+            "Spans that arrived after their minute closed (not in the live SLIs).",
+        );
+        out.push_str(&format!("slo_scout_live_late_spans_total {}\n", self.live_late_spans.load(Ordering::Relaxed)));
+        family(
+            out,
+            "live_arranged_updates",
+            "gauge",
+            "Updates held by the live roll-up's differential arrangements, all workers here.",
+        );
+        let held: i64 = self.arranged.lock().map(|m| m.values().sum()).unwrap_or(0);
+        out.push_str(&format!("slo_scout_live_arranged_updates {held}\n"));
     }
 }
 

@@ -6,6 +6,7 @@ pub(crate) mod backtest;
 pub(crate) mod generate;
 pub(crate) mod kafka;
 pub(crate) mod kafka_events;
+pub(crate) mod kafka_live;
 pub(crate) mod kafka_offsets;
 pub(crate) mod kafka_produce;
 pub(crate) mod kafka_run;

@@ -8,6 +8,7 @@ use clap::ArgAction;
 use slo_dataflow::cluster::ClusterConfig;
 
 use super::kafka_run::KafkaFileConfig;
+use slo_advisor::live::LiveConfig;
 use std::sync::Mutex;
 
 use slo_dataflow::event::{Capsule, TelemetryEvent};
@@ -86,10 +87,10 @@ pub(crate) struct RunArgs {
     help: Option<bool>,
 }
 
-/// The pipeline config and the `[kafka]` section of the `--config` TOML file.
-fn load_config(path: Option<&Path>) -> anyhow::Result<(PipelineConfig, KafkaFileConfig)> {
+/// The pipeline config and the `[kafka]` and `[live]` sections of the `--config` TOML file.
+fn load_config(path: Option<&Path>) -> anyhow::Result<(PipelineConfig, KafkaFileConfig, LiveConfig)> {
     match path {
-        None => Ok((PipelineConfig::default(), KafkaFileConfig::default())),
+        None => Ok((PipelineConfig::default(), KafkaFileConfig::default(), LiveConfig::default())),
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             let mut table: toml::Table =
@@ -98,16 +99,20 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<(PipelineConfig, KafkaFile
                 Some(v) => v.try_into().with_context(|| format!("invalid [kafka] section in {}", p.display()))?,
                 None => KafkaFileConfig::default(),
             };
+            let live = match table.remove("live") {
+                Some(v) => v.try_into().with_context(|| format!("invalid [live] section in {}", p.display()))?,
+                None => LiveConfig::default(),
+            };
             let pipeline =
                 toml::Value::Table(table).try_into().with_context(|| format!("invalid config {}", p.display()))?;
-            Ok((pipeline, kafka))
+            Ok((pipeline, kafka, live))
         }
     }
 }
 
 /// Runs `run`.
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
-    let (mut config, kafka_file) = load_config(args.config.as_deref())?;
+    let (mut config, kafka_file, live) = load_config(args.config.as_deref())?;
     if let Some(w) = &args.window {
         config.window.size_ms = super::duration_ms(w)?;
     }
@@ -146,7 +151,15 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         addresses: Vec::new(),
     };
     if args.kafka.kafka {
-        return super::kafka_run::run(*args.kafka, kafka_file, config, args.store.clone(), args.archive_raw, cluster);
+        return super::kafka_run::run(
+            *args.kafka,
+            kafka_file,
+            config,
+            args.store.clone(),
+            args.archive_raw,
+            cluster,
+            live,
+        );
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let suffix = if cluster.processes > 1 { format!("-p{}", cluster.process) } else { String::new() };
@@ -274,13 +287,14 @@ mod tests {
     #[test]
     fn the_reference_config_states_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/pipeline.toml");
-        let (shipped, _) = load_config(Some(&path)).unwrap();
+        let (shipped, _, live) = load_config(Some(&path)).unwrap();
+        assert_eq!(format!("{live:?}"), format!("{:?}", LiveConfig::default()));
         assert!(shipped.embedding.is_none());
         let text = std::fs::read_to_string(&path).unwrap();
         let on: String = text.lines().map(|l| l.strip_prefix("#: ").unwrap_or(l)).collect::<Vec<_>>().join("\n");
         let full = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(full.path(), on).unwrap();
-        let (cfg, kafka) = load_config(Some(full.path())).unwrap();
+        let (cfg, kafka, _) = load_config(Some(full.path())).unwrap();
         let d = PipelineConfig::default();
         assert_eq!(format!("{:?}", cfg.redaction), format!("{:?}", d.redaction));
         assert_eq!(format!("{:?}", cfg.miner), format!("{:?}", d.miner));
