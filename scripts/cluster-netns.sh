@@ -22,9 +22,13 @@ HUB="$TAG-hub"; A="$TAG-a"; B="$TAG-b"
 NET=10.231.$(( $$ % 200 + 20 ))
 WORK="$(mktemp -d)"
 cleanup() {
-  for pidfile in "$WORK"/*.pid; do
+  for pidfile in "$WORK"/p*.pid; do
     [ -f "$pidfile" ] && kill -9 "$(cat "$pidfile")" 2>/dev/null || true
   done
+  if [ -f "$WORK/broker.pid" ]; then
+    PID="$(cat "$WORK/broker.pid")"; kill "$PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+  fi
   for ns in "$A" "$B" "$HUB"; do ip netns del "$ns" 2>/dev/null || true; done
   if [ "${KEEP:-0}" = 1 ]; then echo "cluster-netns: kept $WORK" >&2; else rm -rf "$WORK"; fi
 }

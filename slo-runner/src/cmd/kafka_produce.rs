@@ -26,7 +26,7 @@ pub(crate) struct ProduceArgs {
     topic: String,
     #[command(flatten)]
     conn: KafkaConnArgs,
-    /// Compression: `lz4` (default), `zstd` or `none`.
+    /// Compression: `lz4` (default) or `none`.
     #[arg(long, default_value = "lz4")]
     compression: String,
     /// Header format for plain-text logs (Loghub `log_format` notation).

@@ -138,7 +138,7 @@ pub(crate) struct KafkaRunArgs {
     /// Events between commit steps [default: 50000].
     #[arg(long)]
     pub commit_events: Option<u64>,
-    /// Compression of the output topics: lz4, zstd or none [default: lz4].
+    /// Compression of the output topics: lz4 or none [default: lz4].
     #[arg(long)]
     pub compression: Option<String>,
     /// Serve `/metrics` (Prometheus text format) and `/healthz` on this address, e.g.
@@ -180,7 +180,7 @@ pub(crate) struct KafkaFileConfig {
     pub commit_interval: Option<String>,
     /// Events between commit steps.
     pub commit_events: Option<u64>,
-    /// Output compression: lz4, zstd or none.
+    /// Output compression: lz4 or none.
     pub compression: Option<String>,
     /// Address of the `/metrics` endpoint.
     pub metrics_addr: Option<String>,
