@@ -29,18 +29,28 @@ fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
 }
 
-fn config(args: &[String]) -> Result<ClientConfig, String> {
+/// The `--option KEY=VALUE` settings, in order.
+fn options(args: &[String]) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if a == "--option" {
+            let kv = args.get(i + 1).ok_or("--option needs KEY=VALUE")?;
+            let (k, v) = kv.split_once('=').ok_or_else(|| format!("--option {kv:?}: expected KEY=VALUE"))?;
+            out.push((k.to_string(), v.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// The brokers, then the `--option`s.
+fn config(args: &[String], options: &[(String, String)]) -> Result<ClientConfig, String> {
     let brokers = arg(args, "--brokers")
         .or_else(|| std::env::var("SLO_SCOUT_KAFKA_BROKERS").ok())
         .ok_or("no brokers: pass --brokers or set SLO_SCOUT_KAFKA_BROKERS")?;
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", brokers);
-    for (i, a) in args.iter().enumerate() {
-        if a == "--option" {
-            let kv = args.get(i + 1).ok_or("--option needs KEY=VALUE")?;
-            let (k, v) = kv.split_once('=').ok_or_else(|| format!("--option {kv:?}: expected KEY=VALUE"))?;
-            cfg.set(k, v);
-        }
+    for (k, v) in options {
+        cfg.set(k, v);
     }
     Ok(cfg)
 }
@@ -95,7 +105,8 @@ fn read_all(
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    let cfg = config(args)?;
+    let options = options(args)?;
+    let cfg = config(args, &options)?;
     let topic = arg(args, "--topic").unwrap_or_else(|| "raw-telemetry".into());
     match args.first().map(String::as_str) {
         Some("consume") => {
@@ -116,12 +127,9 @@ fn run(args: &[String]) -> Result<(), String> {
                 .set("linger.ms", "5")
                 .set("batch.num.messages", "10000")
                 .set("queue.buffering.max.messages", "200000");
-            for (i, a) in args.iter().enumerate() {
-                if a == "--option" {
-                    if let Some((k, v)) = args.get(i + 1).and_then(|kv| kv.split_once('=')) {
-                        pcfg.set(k, v);
-                    }
-                }
+            // The user's options win, as `--kafka-option` does for the runner.
+            for (k, v) in &options {
+                pcfg.set(k, v);
             }
             let producer: BaseProducer = pcfg.create().map_err(|e| format!("producer: {e}"))?;
             let started = Instant::now();

@@ -107,9 +107,6 @@ impl RunnerMetrics {
     /// Everything in the Prometheus text exposition format.
     pub(crate) fn to_prometheus(&self) -> String {
         let mut out = self.pipeline.to_prometheus();
-        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-            out.push_str(&format!("# HELP slo_scout_{name} {help}\n# TYPE slo_scout_{name} {kind}\n"));
-        };
         let by = |out: &mut String, name: &str, label: &str, map: &Mutex<BTreeMap<String, u64>>| {
             for (k, v) in map.lock().map(|m| m.clone()).unwrap_or_default() {
                 out.push_str(&format!("slo_scout_{name}{{{label}=\"{}\"}} {v}\n", escape_label(&k)));
@@ -150,9 +147,6 @@ impl RunnerMetrics {
     /// The live roll-up's families: per journey SLIs, burn rates and error budget, and the
     /// roll-up's own state.
     fn live_to_prometheus(&self, out: &mut String) {
-        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-            out.push_str(&format!("# HELP slo_scout_{name} {help}\n# TYPE slo_scout_{name} {kind}\n"));
-        };
         let journeys = self.journeys.lock().map(|j| j.clone()).unwrap_or_default();
         let objective = self.objective.lock().map(|o| *o).unwrap_or(0.999);
         let labels = |j: &JourneyStatus| {
@@ -217,6 +211,11 @@ impl RunnerMetrics {
         let held: i64 = self.arranged.lock().map(|m| m.values().sum()).unwrap_or(0);
         out.push_str(&format!("slo_scout_live_arranged_updates {held}\n"));
     }
+}
+
+/// Writes the `# HELP` and `# TYPE` lines of the family `slo_scout_<name>`.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    out.push_str(&format!("# HELP slo_scout_{name} {help}\n# TYPE slo_scout_{name} {kind}\n"));
 }
 
 /// Serves `/metrics` and `/healthz` on `addr` from a background thread for the life of the
